@@ -1,0 +1,1 @@
+"""The Starlette application: routes, auth, limits, settings, CLI and lifespan."""

@@ -1,0 +1,171 @@
+"""Accounts, channels and API tokens: what `wareports account|channel|token` manage."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import update
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Account, ApiToken, Channel
+from models.db import now
+from models.errors import BadInput, NotFound
+
+SCOPES = ("reports:read", "reports:export", "ingest:write", "admin")
+TOKEN_PREFIX = "wr_"  # noqa: S105  (a prefix, not a secret)
+LAST_USED_RESOLUTION_SECONDS = 60  # last_used_at is refreshed at most once a minute per token
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's account (with its zone) and scopes."""
+
+    account_id: int
+    token_id: int
+    scopes: frozenset[str]
+    timezone: str
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_timezone(zone: str, field: str = "timezone") -> str:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadInput(field, f"unknown time zone {zone!r}") from exc
+    return zone
+
+
+def parse_scopes(text: str) -> list[str]:
+    scopes = [scope.strip() for scope in text.split(",") if scope.strip()]
+    if not scopes:
+        raise BadInput("scopes", "at least one scope is needed")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise BadInput(
+            "scopes", f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}"
+        )
+    return sorted(set(scopes), key=SCOPES.index)
+
+
+async def create_account(
+    session: AsyncSession, name: str, timezone: str = "UTC", auto_close_hours: float = 24
+) -> Account:
+    if not name.strip():
+        raise BadInput("name", "must not be empty")
+    if auto_close_hours <= 0:
+        raise BadInput("auto-close-hours", "must be positive")
+    account = Account(
+        name=name.strip(),
+        timezone=check_timezone(timezone),
+        auto_close_seconds=round(auto_close_hours * 3600),
+        created_at=now(),
+    )
+    session.add(account)
+    await session.flush()
+    return account
+
+
+async def get_account(session: AsyncSession, account_id: int) -> Account:
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"no account {account_id}")
+    return account
+
+
+async def add_channel(
+    session: AsyncSession,
+    account_id: int,
+    phone_number_id: str,
+    display_number: str,
+    app_secret: str,
+    verify_token: str,
+) -> Channel:
+    await get_account(session, account_id)
+    existing = await session.scalar(
+        select(Channel.id).where(Channel.phone_number_id == phone_number_id)  # type: ignore[arg-type]
+    )
+    if existing is not None:
+        raise BadInput("phone-number-id", f"{phone_number_id!r} is already registered")
+    for field, value in (("app-secret", app_secret), ("verify-token", verify_token)):
+        if not value:
+            raise BadInput(field, "must not be empty")
+    channel = Channel(
+        account_id=account_id,
+        phone_number_id=phone_number_id,
+        display_number=display_number,
+        app_secret=app_secret,
+        verify_token=verify_token,
+    )
+    session.add(channel)
+    await session.flush()
+    return channel
+
+
+async def create_token(
+    session: AsyncSession, account_id: int, scopes: list[str], name: str | None = None
+) -> tuple[ApiToken, str]:
+    """A new token row and the token itself, which is shown once and stored only as a hash."""
+    await get_account(session, account_id)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        account_id=account_id,
+        name=name,
+        token_hash=hash_token(token),
+        scopes=",".join(scopes),
+        created_at=now(),
+    )
+    session.add(row)
+    await session.flush()
+    return row, token
+
+
+async def revoke_token(session: AsyncSession, token_id: int) -> ApiToken:
+    row = await session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"no token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = now()
+    await session.flush()
+    return row
+
+
+async def authenticate(session: AsyncSession, token: str) -> Principal | None:
+    """The principal of a live token, or None. The lookup is by hash: equal hashes are the
+    only comparison made, so the token's bytes never meet a short-circuiting compare."""
+    digest = hash_token(token)
+    row = (
+        await session.execute(
+            select(ApiToken, Account.timezone)
+            .join(Account, Account.id == ApiToken.account_id)  # type: ignore[arg-type]
+            .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr,arg-type]
+        )
+    ).first()
+    if row is None:
+        return None
+    api_token, timezone = row
+    if not secrets.compare_digest(api_token.token_hash, digest):
+        return None
+    moment = now()
+    if (
+        api_token.last_used_at is None
+        or api_token.last_used_at < moment - LAST_USED_RESOLUTION_SECONDS
+    ):
+        await session.execute(
+            update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=moment)  # type: ignore[arg-type]
+        )
+        await session.commit()
+    assert api_token.id is not None
+    return Principal(
+        account_id=api_token.account_id,
+        token_id=api_token.id,
+        scopes=frozenset(api_token.scopes.split(",")),
+        timezone=timezone,
+    )

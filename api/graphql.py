@@ -1,0 +1,88 @@
+"""`/graphql`: bearer-token auth in front of Strawberry's ASGI app, one session per request."""
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from api.accounts import Principal, authenticate
+from api.settings import Settings
+from models.db import session_factory
+from schema import schema
+from schema.context import Context
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def unauthenticated(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="wareports"'},
+    )
+
+
+async def principal_of(request: Request) -> Principal | None:
+    token = bearer_token(request)
+    if token is None:
+        return None
+    async with session_factory(request.app.state.engine)() as session:
+        return await authenticate(session, token)
+
+
+class WareportsGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Any, response: Any) -> Context:
+        state = request.state
+        return Context(
+            request=request,
+            response=response,
+            principal=state.principal,
+            session=state.session,
+            settings=request.app.state.settings,
+            request_id=state.request_id,
+        )
+
+
+class GraphQLEndpoint:
+    """Serves GraphiQL to browsers and answers authenticated GraphQL requests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.graphql = WareportsGraphQL(
+            schema, graphql_ide="graphiql" if settings.graphiql else None
+        )
+        self.graphiql = settings.graphiql
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        state = request.state
+        if not hasattr(state, "request_id"):
+            state.request_id = uuid.uuid4().hex
+        if self._is_ide_page(request):
+            if not self.graphiql:
+                await Response("GraphiQL is disabled", status_code=404)(scope, receive, send)
+                return
+            await HTMLResponse(self.graphql.graphql_ide_html)(scope, receive, send)
+            return
+        if bearer_token(request) is None:
+            await unauthenticated("missing bearer token")(scope, receive, send)
+            return
+        principal = await principal_of(request)
+        if principal is None:
+            await unauthenticated("unknown or revoked token")(scope, receive, send)
+            return
+        state.principal = principal
+        async with session_factory(request.app.state.engine, shared=True)() as session:
+            state.session = session
+            await self.graphql(scope, receive, send)
+
+    def _is_ide_page(self, request: Request) -> bool:
+        return self.graphql.should_render_graphql_ide(self.graphql.request_adapter_class(request))

@@ -1,0 +1,43 @@
+"""Every setting of the service, read from `WAREPORTS_*` environment variables."""
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAREPORTS_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./wareports.db"
+    secret_key: str | None = Field(
+        default=None, description="Signs export links; required outside the demo."
+    )
+    public_url: str = "http://127.0.0.1:8000"
+    max_range_days: int = Field(default=366, ge=1)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    graphiql: bool = True
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    export_ttl_seconds: int = Field(default=3600, ge=1)
+    autoclose_interval_seconds: float = Field(default=60.0, gt=0)
+    redis_url: str | None = None
+    rate_limit: str = "600/minute"
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,102 @@
+"""The async engine and session factory for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def now() -> int:
+    """The current instant as the tables store it: UTC epoch seconds."""
+    return int(time.time())
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An engine with the pragmas SQLite needs to be safe under concurrent writers."""
+    if is_sqlite(url):
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, manage transactions (needed for BEGIN IMMEDIATE).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    immediate = connection.get_execution_options().get("write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class SerialSession(AsyncSession):
+    """A session that several coroutines of one request may share: GraphQL resolves sibling
+    fields concurrently, and an AsyncSession allows one statement at a time, so statements
+    queue on a lock instead of failing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._statement_lock = asyncio.Lock()
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._statement_lock:
+            return await super().execute(*args, **kwargs)
+
+    async def exec(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._statement_lock:
+            return await super().exec(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._statement_lock:
+            return await super().scalar(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._statement_lock:
+            return await super().get(*args, **kwargs)
+
+
+def session_factory(
+    engine: AsyncEngine, *, shared: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`; `shared=True` gives sessions safe for concurrent resolvers."""
+    return async_sessionmaker(
+        engine, class_=SerialSession if shared else AsyncSession, expire_on_commit=False
+    )
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A writing session, committed on success and rolled back on any error.
+
+    On SQLite it takes the write lock at BEGIN (BEGIN IMMEDIATE), so that concurrent writers
+    queue on the busy timeout instead of failing on a lock upgrade mid-transaction; readers are
+    never blocked (WAL).
+    """
+    writer = engine.execution_options(write=True)
+    async with session_factory(writer)() as session, session.begin():
+        yield session

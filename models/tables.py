@@ -1,0 +1,213 @@
+"""The tables of the data model; every row carries `account_id`, every instant is UTC epoch seconds.
+
+Instants are stored as integer seconds since the Unix epoch (UTC): the same arithmetic works on
+SQLite and PostgreSQL (durations are plain subtractions, local days are `(t + offset) / 86400`),
+and integer keys make the report indexes smaller and faster than text or timestamp columns.
+"""
+
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _instant() -> object:
+    return Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class Account(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    timezone: str = "UTC"
+    auto_close_seconds: int = 24 * 3600
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Channel(SQLModel, table=True):
+    """A WhatsApp business number of an account, as the Cloud API names it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    phone_number_id: str = Field(unique=True)
+    display_number: str
+    app_secret: str
+    verify_token: str
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    name: str | None = None
+    token_hash: str = Field(unique=True)  # SHA-256 hex of the token; the token itself is never kept
+    scopes: str  # space-free, comma-separated
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_at: int | None = _instant()  # type: ignore[assignment]
+    last_used_at: int | None = _instant()  # type: ignore[assignment]
+
+
+class Agent(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("account_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    email: str  # stored lower-cased
+    name: str | None = None
+
+
+class Contact(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("account_id", "phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    phone: str  # E.164, "+33612345678"
+    wa_id: str | None = None
+    name: str | None = None
+
+
+class Tag(SQLModel, table=True):
+    """A tag name of one kind: `contact` or `conversation`; `name_key` is the lower-cased name."""
+
+    __table_args__ = (UniqueConstraint("account_id", "kind", "name_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    kind: str
+    name: str
+    name_key: str
+
+
+class ContactTag(SQLModel, table=True):
+    __tablename__ = "contact_tag"
+    __table_args__ = (Index("ix_contact_tag_tag", "account_id", "tag_id", "contact_id"),)
+
+    contact_id: int = Field(foreign_key="contact.id", primary_key=True)
+    tag_id: int = Field(foreign_key="tag.id", primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+
+
+class Conversation(SQLModel, table=True):
+    """One conversation with the figures its reports need, kept up to date at ingestion."""
+
+    __table_args__ = (
+        Index("ix_conversation_started", "account_id", "started_at", "id"),
+        Index("ix_conversation_contact", "account_id", "contact_id", "started_at"),
+        Index("ix_conversation_open", "account_id", "status", "last_message_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    contact_id: int = Field(foreign_key="contact.id")
+    channel_id: int | None = Field(default=None, foreign_key="channel.id")
+    assignee_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
+    source: str  # FLOW | INBOUND | INBOX
+    source_explicit: bool = False  # set by a conversation.started event, not derived from messages
+    direction: str  # INBOUND | OUTBOUND: who sent the first message
+    status: str = "OPEN"  # OPEN | PENDING | CLOSED
+    started_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    first_inbound_at: int | None = _instant()  # type: ignore[assignment]
+    first_response_at: int | None = _instant()  # type: ignore[assignment]
+    last_message_at: int | None = _instant()  # type: ignore[assignment]
+    closed_at: int | None = _instant()  # type: ignore[assignment]
+    closed_by_id: int | None = Field(default=None, foreign_key="agent.id")
+    auto_closed: bool = False
+    rating: int | None = None
+    rated_at: int | None = _instant()  # type: ignore[assignment]
+    message_count: int = 0
+    inbound_count: int = 0
+    outbound_count: int = 0
+    widget_click_id: int | None = None
+    referral_source_url: str | None = None
+    referral_source_id: str | None = None
+    referral_source_type: str | None = None
+    referral_headline: str | None = None
+
+
+class ConversationTag(SQLModel, table=True):
+    __tablename__ = "conversation_tag"
+    __table_args__ = (Index("ix_conversation_tag_tag", "account_id", "tag_id", "conversation_id"),)
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    tag_id: int = Field(foreign_key="tag.id", primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+
+
+class Message(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("account_id", "wamid"),
+        Index("ix_message_sent", "account_id", "sent_at", "conversation_id"),
+        Index("ix_message_conversation", "conversation_id", "sent_at"),
+        Index("ix_message_agent", "account_id", "agent_id", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    conversation_id: int = Field(foreign_key="conversation.id")
+    wamid: str
+    direction: str  # INBOUND | OUTBOUND
+    sender: str  # contact | agent | automation
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    type: str = "text"
+    body: str | None = None
+    sent_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str | None = None  # sent | delivered | read | played | failed (outbound only)
+    status_at: int | None = _instant()  # type: ignore[assignment]
+    error_code: int | None = None
+    error_title: str | None = None
+
+
+class PendingStatus(SQLModel, table=True):
+    """A delivery status that arrived before its message; applied when the message is recorded."""
+
+    __tablename__ = "pending_status"
+    __table_args__ = (Index("ix_pending_status_wamid", "account_id", "wamid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    wamid: str
+    status: str
+    at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    error_code: int | None = None
+    error_title: str | None = None
+
+
+class WidgetButton(SQLModel, table=True):
+    __tablename__ = "widget_button"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    channel_id: int = Field(foreign_key="channel.id")
+    key: str = Field(unique=True)
+    name: str
+    prefill: str = ""
+
+
+class WidgetClick(SQLModel, table=True):
+    __tablename__ = "widget_click"
+    __table_args__ = (
+        Index("ix_widget_click_at", "account_id", "clicked_at"),
+        UniqueConstraint("account_id", "ref_code"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    button_id: int = Field(foreign_key="widget_button.id")
+    clicked_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    referrer: str | None = None  # the referring page's URL without its query string
+    utm_campaign: str | None = None
+    utm_medium: str | None = None
+    utm_source: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    ref_code: str
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+
+
+class IngestedEvent(SQLModel, table=True):
+    """The ids of inbox events already stored, so that a replayed event changes nothing."""
+
+    __tablename__ = "ingested_event"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    event_id: str = Field(primary_key=True)
+    type: str
+    received_at: int = Field(sa_column=Column(BigInteger, nullable=False))

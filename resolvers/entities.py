@@ -1,0 +1,153 @@
+"""Agents, tags, contacts and conversations as the API shows them, read for one account."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
+
+from models import Agent, Contact, Conversation, Tag
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    id: int
+    email: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class TagRow:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    id: int
+    phone: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    id: int
+    started_at: int
+    closed_at: int | None
+    contact_id: int
+    assignee_id: int | None
+    status: str
+    direction: str
+    source: str
+    message_count: int
+    first_inbound_at: int | None
+    first_response_at: int | None
+    rating: int | None
+
+    @property
+    def duration_seconds(self) -> int | None:
+        return None if self.closed_at is None else self.closed_at - self.started_at
+
+    @property
+    def first_response_seconds(self) -> int | None:
+        if self.first_response_at is None or self.first_inbound_at is None:
+            return None
+        return self.first_response_at - self.first_inbound_at
+
+
+CONVERSATION_COLUMNS = (
+    Conversation.id,
+    Conversation.started_at,
+    Conversation.closed_at,
+    Conversation.contact_id,
+    Conversation.assignee_id,
+    Conversation.status,
+    Conversation.direction,
+    Conversation.source,
+    Conversation.message_count,
+    Conversation.first_inbound_at,
+    Conversation.first_response_at,
+    Conversation.rating,
+)
+
+
+def conversation_select() -> Select[tuple[object, ...]]:
+    return select(*CONVERSATION_COLUMNS)  # type: ignore[call-overload,no-any-return]
+
+
+def conversation_row(row: Sequence[object]) -> ConversationRow:
+    return ConversationRow(*row)  # type: ignore[arg-type]
+
+
+async def list_agents(session: AsyncSession, account_id: int) -> list[AgentRow]:
+    rows = await session.execute(
+        select(Agent.id, Agent.email, Agent.name)
+        .where(Agent.account_id == account_id)
+        .order_by(Agent.email)
+    )
+    return [AgentRow(*row) for row in rows]
+
+
+async def list_tags(
+    session: AsyncSession, account_id: int, kind: str | None = None
+) -> list[TagRow]:
+    query = select(Tag.id, Tag.name).where(Tag.account_id == account_id)
+    if kind is not None:
+        query = query.where(Tag.kind == kind)
+    rows = await session.execute(query.order_by(Tag.name_key, col(Tag.id)))
+    return [TagRow(*row) for row in rows]
+
+
+async def get_conversation(
+    session: AsyncSession, account_id: int, conversation_id: int
+) -> ConversationRow | None:
+    row = (
+        await session.execute(
+            conversation_select().where(
+                Conversation.account_id == account_id, Conversation.id == conversation_id
+            )
+        )
+    ).first()
+    return None if row is None else conversation_row(row)
+
+
+async def contacts_by_id(
+    session: AsyncSession, account_id: int, ids: Sequence[int]
+) -> dict[int, ContactRow]:
+    rows = await session.execute(
+        select(Contact.id, Contact.phone, Contact.name).where(
+            Contact.account_id == account_id,
+            Contact.id.in_(ids),  # type: ignore[union-attr]
+        )
+    )
+    return {row[0]: ContactRow(*row) for row in rows}
+
+
+async def agents_by_id(
+    session: AsyncSession, account_id: int, ids: Sequence[int]
+) -> dict[int, AgentRow]:
+    rows = await session.execute(
+        select(Agent.id, Agent.email, Agent.name).where(
+            Agent.account_id == account_id,
+            Agent.id.in_(ids),  # type: ignore[union-attr]
+        )
+    )
+    return {row[0]: AgentRow(*row) for row in rows}
+
+
+async def tags_by_owner(
+    session: AsyncSession, account_id: int, link: type, owner_column: str, ids: Sequence[int]
+) -> dict[int, list[TagRow]]:
+    """Tags of many contacts or conversations in one statement, each list ordered by name."""
+    owner = getattr(link, owner_column)
+    rows = await session.execute(
+        select(owner, Tag.id, Tag.name)
+        .join(Tag, Tag.id == link.tag_id)  # type: ignore[attr-defined]
+        .where(link.account_id == account_id, owner.in_(ids))  # type: ignore[attr-defined]
+        .order_by(Tag.name_key, col(Tag.id))
+    )
+    found: dict[int, list[TagRow]] = {}
+    for owner_id, tag_id, name in rows:
+        found.setdefault(owner_id, []).append(TagRow(tag_id, name))
+    return found

@@ -1,0 +1,210 @@
+"""Migrations on both engines, token auth, health, the entity queries and the schema file."""
+
+from pathlib import Path
+
+import httpx
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api import accounts
+from models import Agent, Contact, ContactTag, Conversation, ConversationTag, Tag
+from models.db import transaction
+from models.migrate import current_revision, head_revision
+from schema import schema
+from tests.conftest import TestAccount, create_test_account, graphql
+
+SCHEMA_FILE = Path(__file__).parent.parent / "schema.graphql"
+
+
+async def test_migrations_create_every_table_at_head(engine: AsyncEngine) -> None:
+    assert await current_revision(engine) == head_revision()
+    async with engine.connect() as connection:
+        tables = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+    assert {
+        "account",
+        "channel",
+        "api_token",
+        "agent",
+        "contact",
+        "tag",
+        "contact_tag",
+        "conversation",
+        "conversation_tag",
+        "message",
+        "widget_button",
+        "widget_click",
+        "ingested_event",
+    } <= tables
+
+
+def test_schema_file_is_in_sync_with_the_code() -> None:
+    assert SCHEMA_FILE.read_text() == schema.as_str() + "\n", (
+        "schema.graphql is stale: run `make schema`"
+    )
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_valid_token_answers(client: httpx.AsyncClient, account: TestAccount) -> None:
+    body = await graphql(client, account, "{ agents { email } }")
+    assert body == {"data": {"agents": []}}
+
+
+async def test_missing_token_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"query": "{ agents { email } }"})
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_unknown_token_is_401(client: httpx.AsyncClient, account: TestAccount) -> None:
+    response = await client.post(
+        "/graphql",
+        json={"query": "{ agents { email } }"},
+        headers={"Authorization": f"Bearer {account.token}x"},
+    )
+    assert response.status_code == 401
+    response = await client.post(
+        "/graphql",
+        json={"query": "{ agents { email } }"},
+        headers={"Authorization": f"Basic {account.token}"},
+    )
+    assert response.status_code == 401
+
+
+async def test_revoked_token_is_401(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    async with transaction(engine) as session:
+        await accounts.revoke_token(session, account.token_id)
+    response = await client.post(
+        "/graphql", json={"query": "{ agents { email } }"}, headers=account.headers
+    )
+    assert response.status_code == 401
+
+
+async def test_token_is_stored_only_as_a_hash(engine: AsyncEngine, account: TestAccount) -> None:
+    async with engine.connect() as connection:
+        stored = (await connection.exec_driver_sql("SELECT token_hash FROM api_token")).scalars()
+        hashes = list(stored)
+    assert account.token not in hashes
+    assert accounts.hash_token(account.token) in hashes
+
+
+async def test_graphiql_page_is_served_to_browsers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def seed_entities(engine: AsyncEngine, account_id: int) -> int:
+    """Two agents, a tagged contact and a tagged conversation; returns the conversation id."""
+    async with transaction(engine) as session:
+        zoe = Agent(account_id=account_id, email="zoe@acme.test", name="Zoe")
+        adam = Agent(account_id=account_id, email="adam@acme.test", name=None)
+        contact = Contact(
+            account_id=account_id, phone="+33612345678", wa_id="33612345678", name="Léa"
+        )
+        vip = Tag(account_id=account_id, kind="contact", name="VIP", name_key="vip")
+        sales = Tag(account_id=account_id, kind="conversation", name="Sales", name_key="sales")
+        billing = Tag(
+            account_id=account_id, kind="conversation", name="billing", name_key="billing"
+        )
+        session.add_all([zoe, adam, contact, vip, sales, billing])
+        await session.flush()
+        conversation = Conversation(
+            account_id=account_id,
+            contact_id=contact.id,  # type: ignore[arg-type]
+            assignee_id=zoe.id,
+            source="INBOUND",
+            direction="INBOUND",
+            status="CLOSED",
+            started_at=1_764_000_000,
+            first_inbound_at=1_764_000_000,
+            first_response_at=1_764_000_090,
+            last_message_at=1_764_000_600,
+            closed_at=1_764_003_600,
+            message_count=3,
+            inbound_count=2,
+            outbound_count=1,
+            rating=4,
+        )
+        session.add(conversation)
+        await session.flush()
+        session.add_all(
+            [
+                ContactTag(account_id=account_id, contact_id=contact.id, tag_id=vip.id),  # type: ignore[arg-type]
+                ConversationTag(
+                    account_id=account_id,
+                    conversation_id=conversation.id,
+                    tag_id=sales.id,  # type: ignore[arg-type]
+                ),
+                ConversationTag(
+                    account_id=account_id,
+                    conversation_id=conversation.id,
+                    tag_id=billing.id,  # type: ignore[arg-type]
+                ),
+            ]
+        )
+        assert conversation.id is not None
+        return conversation.id
+
+
+CONVERSATION_QUERY = """
+query ($id: ID!) {
+  conversation(id: $id) {
+    id startedAt closedAt status direction source messageCount durationSeconds
+    firstResponseSeconds rating
+    contact { phone name tags { name } }
+    agent { email name }
+    tags { name }
+  }
+}
+"""
+
+
+async def test_entity_queries(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    conversation_id = await seed_entities(engine, account.id)
+    body = await graphql(client, account, "{ agents { email name } tags { name } }")
+    assert body["data"] == {
+        "agents": [
+            {"email": "adam@acme.test", "name": None},
+            {"email": "zoe@acme.test", "name": "Zoe"},
+        ],
+        "tags": [{"name": "billing"}, {"name": "Sales"}],
+    }
+    body = await graphql(client, account, CONVERSATION_QUERY, {"id": str(conversation_id)})
+    assert body["data"]["conversation"] == {
+        "id": str(conversation_id),
+        "startedAt": "2025-11-24T16:00:00Z",
+        "closedAt": "2025-11-24T17:00:00Z",
+        "status": "CLOSED",
+        "direction": "INBOUND",
+        "source": "INBOUND",
+        "messageCount": 3,
+        "durationSeconds": 3600,
+        "firstResponseSeconds": 90,
+        "rating": 4,
+        "contact": {"phone": "+33612345678", "name": "Léa", "tags": [{"name": "VIP"}]},
+        "agent": {"email": "zoe@acme.test", "name": "Zoe"},
+        "tags": [{"name": "billing"}, {"name": "Sales"}],
+    }
+
+
+async def test_conversation_of_another_account_is_null(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    conversation_id = await seed_entities(engine, account.id)
+    other = await create_test_account(engine, name="Other")
+    body = await graphql(client, other, CONVERSATION_QUERY, {"id": str(conversation_id)})
+    assert body == {"data": {"conversation": None}}
+    body = await graphql(client, other, "{ agents { email } }")
+    assert body == {"data": {"agents": []}}
+    body = await graphql(client, account, CONVERSATION_QUERY, {"id": "not-a-number"})
+    assert body == {"data": {"conversation": None}}
