@@ -1,0 +1,1 @@
+"""Writes: WhatsApp webhook, inbox events, button clicks, auto-close."""
