@@ -12,7 +12,7 @@ RUN pip install --no-cache-dir --prefix=/install .
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 wareports
 COPY --from=build /install /usr/local
-USER wareports
+USER 10001
 WORKDIR /home/wareports
 ENV WAREPORTS_DATABASE_URL=sqlite+aiosqlite:////home/wareports/wareports.db
 EXPOSE 8000
