@@ -3,6 +3,7 @@
 from functools import lru_cache
 from typing import Annotated
 
+from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -22,7 +23,14 @@ class Settings(BaseSettings):
     export_ttl_seconds: int = Field(default=3600, ge=1)
     autoclose_interval_seconds: float = Field(default=60.0, gt=0)
     redis_url: str | None = None
-    rate_limit: str = "600/minute"
+    rate_limit: str = Field(
+        default="600/minute",
+        description='Requests per token, `limits` notation ("600/minute", "10/second;600/minute").',
+    )
+    max_query_depth: int = Field(default=10, ge=2)
+    max_query_aliases: int = Field(default=20, ge=0)
+    max_query_tokens: int = Field(default=5000, ge=100)
+    max_query_cost: int = Field(default=200_000, ge=100)
     log_level: str = "INFO"
 
     @field_validator("cors_origins", mode="before")
@@ -30,6 +38,15 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '600/minute': {value!r}") from exc
         return value
 
     @field_validator("public_url")
