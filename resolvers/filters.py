@@ -1,0 +1,186 @@
+"""The shared report filter: validation into a frozen `Filter`, and its translation to SQL.
+
+Every report reads conversations through `conversation_conditions` (what the filter's lists ask
+for) and `started_in_range` (the local days from..to), so a filter means the same thing in every
+report and in the CSV export.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from models import Agent, ContactTag, Conversation, ConversationTag, Tag
+from models.errors import BadInput
+from resolvers.buckets import Calendar, calendar
+
+SOURCES = ("FLOW", "INBOUND", "INBOX")
+MAX_LIST_ENTRIES = 100
+# Local day numbers must stay non-negative for the integer bucket arithmetic (see buckets.py).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date.max - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A validated ReportFilter: names lower-cased and de-duplicated, an empty tuple = no filter."""
+
+    first_day: date
+    last_day: date
+    timezone: str
+    contact_tags: tuple[str, ...] = ()
+    conversation_tags: tuple[str, ...] = ()
+    agent_emails: tuple[str, ...] = ()
+    sources: tuple[str, ...] = SOURCES
+
+    @property
+    def calendar(self) -> Calendar:
+        """The local days of the range in the filter's zone, with their UTC bounds."""
+        return calendar(self.first_day, self.last_day, self.timezone)
+
+
+def parse_filter(
+    *,
+    from_: date,
+    to: date,
+    timezone: str | None = None,
+    contact_tags: Sequence[str] | None = None,
+    conversation_tags: Sequence[str] | None = None,
+    agent_emails: Sequence[str] | None = None,
+    sources: Sequence[object] | None = None,
+    account_timezone: str,
+    max_range_days: int,
+) -> Filter:
+    """Validate the fields of a ReportFilter; raises `BadInput` naming the offending field.
+
+    `sources` takes the enum values ("FLOW", ...) or enum members whose `.value` is one.
+    """
+    first_day, last_day = _range(from_, to, max_range_days)
+    return Filter(
+        first_day=first_day,
+        last_day=last_day,
+        timezone=_zone(account_timezone if timezone is None else timezone),
+        contact_tags=_names("filter.contactTags", contact_tags),
+        conversation_tags=_names("filter.conversationTags", conversation_tags),
+        agent_emails=_names("filter.agentEmails", agent_emails),
+        sources=_sources(sources),
+    )
+
+
+def _range(first_day: date, last_day: date, max_range_days: int) -> tuple[date, date]:
+    if first_day < FIRST_DAY:
+        raise BadInput("filter.from", f"must be {FIRST_DAY.isoformat()} or later")
+    if last_day > LAST_DAY:
+        raise BadInput("filter.to", f"must be {LAST_DAY.isoformat()} or earlier")
+    if first_day > last_day:
+        raise BadInput(
+            "filter.from",
+            f"filter.from ({first_day.isoformat()}) is after filter.to ({last_day.isoformat()})",
+        )
+    days = (last_day - first_day).days + 1
+    if days > max_range_days:
+        raise BadInput(
+            "filter.to",
+            f"the range filter.from..filter.to spans {days} days; the maximum is "
+            f"{max_range_days} days",
+        )
+    return first_day, last_day
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadInput(
+            "filter.timezone", f"unknown time zone {name!r}; use an IANA name such as Europe/Paris"
+        ) from exc
+    return name
+
+
+def _names(field: str, values: Sequence[str] | None) -> tuple[str, ...]:
+    """Lower-cased, trimmed, de-duplicated names; matching is case-insensitive."""
+    if values is None:
+        return ()
+    if len(values) > MAX_LIST_ENTRIES:
+        raise BadInput(field, f"has {len(values)} entries; at most {MAX_LIST_ENTRIES} are allowed")
+    return tuple(dict.fromkeys(value.strip().lower() for value in values))
+
+
+def _sources(values: Sequence[object] | None) -> tuple[str, ...]:
+    if not values:
+        return SOURCES
+    if len(values) > MAX_LIST_ENTRIES:
+        raise BadInput(
+            "filter.sources", f"has {len(values)} entries; at most {MAX_LIST_ENTRIES} are allowed"
+        )
+    chosen = {str(getattr(value, "value", value)) for value in values}
+    unknown = sorted(chosen - set(SOURCES))
+    if unknown:
+        raise BadInput("filter.sources", f"unknown source(s) {', '.join(unknown)}")
+    return tuple(source for source in SOURCES if source in chosen)
+
+
+def conversation_conditions(account_id: int, flt: Filter) -> list[ColumnElement[bool]]:
+    """SQL conditions on `conversation` for the account and the filter's lists (not its range)."""
+    conditions: list[ColumnElement[bool]] = [col(Conversation.account_id) == account_id]
+    if flt.contact_tags:
+        conditions.append(_has_contact_tag(account_id, flt.contact_tags))
+    if flt.conversation_tags:
+        conditions.append(_has_conversation_tag(account_id, flt.conversation_tags))
+    if flt.agent_emails:
+        conditions.append(_assigned_to(account_id, flt.agent_emails))
+    if set(flt.sources) != set(SOURCES):
+        conditions.append(col(Conversation.source).in_(flt.sources))
+    return conditions
+
+
+def started_in_range(flt: Filter) -> list[ColumnElement[bool]]:
+    """SQL conditions: the conversation started on one of the filter's local days."""
+    days = flt.calendar
+    return [
+        col(Conversation.started_at) >= days.start,
+        col(Conversation.started_at) < days.end,
+    ]
+
+
+def _has_contact_tag(account_id: int, names: Iterable[str]) -> ColumnElement[bool]:
+    # Aliases keep the sub-query correlated to `conversation` only, even when the outer query
+    # joins the same tables (the tag report joins conversation_tag).
+    link, tag = aliased(ContactTag), aliased(Tag)
+    return (
+        exists()
+        .where(
+            col(link.contact_id) == col(Conversation.contact_id),
+            col(link.account_id) == account_id,
+            col(tag.id) == col(link.tag_id),
+            col(tag.kind) == "contact",
+            col(tag.name_key).in_(list(names)),
+        )
+        .correlate(Conversation)
+    )
+
+
+def _has_conversation_tag(account_id: int, names: Iterable[str]) -> ColumnElement[bool]:
+    link, tag = aliased(ConversationTag), aliased(Tag)
+    return (
+        exists()
+        .where(
+            col(link.conversation_id) == col(Conversation.id),
+            col(link.account_id) == account_id,
+            col(tag.id) == col(link.tag_id),
+            col(tag.kind) == "conversation",
+            col(tag.name_key).in_(list(names)),
+        )
+        .correlate(Conversation)
+    )
+
+
+def _assigned_to(account_id: int, emails: Iterable[str]) -> ColumnElement[bool]:
+    agent = aliased(Agent)
+    return col(Conversation.assignee_id).in_(
+        select(agent.id).where(agent.account_id == account_id, col(agent.email).in_(list(emails)))
+    )

@@ -1,0 +1,266 @@
+"""The one code path that computes `Metrics` for every report, grouping and bucket.
+
+Conversation metrics count the conversations that started in a bucket (the local day or week of
+`started_at`) and match the filter; message metrics count the messages sent during a bucket
+(`message.sent_at`) whose conversation matches the filter and the row, wherever it started.
+Both are single GROUP BY statements; Python only merges the two halves and fills empty buckets.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import date
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, Select, case, cast, func, select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Conversation, ConversationTag, Message
+from resolvers.filters import Filter, conversation_conditions, started_in_range
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The figures of one bucket or row; averages are None when there is nothing to average."""
+
+    conversations: int = 0
+    inbound_conversations: int = 0
+    distinct_contacts: int = 0
+    messages: int = 0
+    inbound_messages: int = 0
+    outbound_messages: int = 0
+    closed_conversations: int = 0
+    avg_duration_seconds: float | None = None
+    avg_first_response_seconds: float | None = None
+    avg_rating: float | None = None
+    rated_conversations: int = 0
+
+
+EMPTY = Metrics()
+
+
+@dataclass(frozen=True)
+class MetricsBucket:
+    """The metrics of one local day or ISO week; `start` is its first local day in the range."""
+
+    start: date
+    metrics: Metrics
+
+
+MESSAGE_FIELDS = frozenset({"messages", "inbound_messages", "outbound_messages"})
+CONVERSATION_FIELDS = frozenset(field.name for field in fields(Metrics)) - MESSAGE_FIELDS
+
+
+class Half(Enum):
+    """The two statements behind a `Metrics`: skip one when no field of it is wanted."""
+
+    CONVERSATIONS = "conversations"
+    MESSAGES = "messages"
+
+
+BOTH_HALVES = frozenset(Half)
+
+
+def halves_for(metric_fields: Iterable[str]) -> frozenset[Half]:
+    """The halves needed to answer these Metrics fields (python names)."""
+    wanted = set(metric_fields)
+    halves = set()
+    if wanted & CONVERSATION_FIELDS:
+        halves.add(Half.CONVERSATIONS)
+    if wanted & MESSAGE_FIELDS:
+        halves.add(Half.MESSAGES)
+    return frozenset(halves)
+
+
+class Grouping(Enum):
+    """What the rows of a report are: one row, the source, the current assignee or a tag."""
+
+    NONE = "none"
+    SOURCE = "source"
+    ASSIGNEE = "assignee"
+    TAG = "tag"
+
+
+class Period(Enum):
+    """The buckets of a row: the whole range, each local day or each ISO week."""
+
+    RANGE = "range"
+    DAY = "day"
+    WEEK = "week"
+
+
+# (row key, bucket number): the row key is None for Grouping.NONE, the bucket None for RANGE.
+Key = tuple[Any, int | None]
+
+
+async def compute_metrics(
+    session: AsyncSession,
+    account_id: int,
+    flt: Filter,
+    *,
+    grouping: Grouping = Grouping.NONE,
+    period: Period = Period.RANGE,
+    halves: frozenset[Half] = BOTH_HALVES,
+) -> dict[Key, Metrics]:
+    """Metrics per (row key, bucket number) for the rows and buckets that have any figure."""
+    conversation_rows: Sequence[Any] = []
+    message_rows: Sequence[Any] = []
+    if Half.CONVERSATIONS in halves:
+        query = _conversation_query(account_id, flt, grouping, period)
+        conversation_rows = (await session.execute(query)).all()
+    if Half.MESSAGES in halves:
+        query = _message_query(account_id, flt, grouping, period)
+        message_rows = (await session.execute(query)).all()
+    return _merge(conversation_rows, message_rows, grouping, period)
+
+
+def series(
+    found: Mapping[Key, Metrics], flt: Filter, period: Period, row: Any = None
+) -> tuple[MetricsBucket, ...]:
+    """The zero-filled daily or weekly buckets of one row, ascending."""
+    days = flt.calendar
+    if period is Period.DAY:
+        return tuple(
+            MetricsBucket(day, found.get((row, days.day_number_of(day)), EMPTY))
+            for day in days.days
+        )
+    if period is Period.WEEK:
+        return tuple(
+            MetricsBucket(start, found.get((row, days.week_number_of(start)), EMPTY))
+            for start in days.weeks
+        )
+    raise ValueError(f"no series for {period}")
+
+
+def _as_float(value: Any) -> ColumnElement[float]:
+    # Averages over floats: SQLite and PostgreSQL (double precision) then return the same value,
+    # where PostgreSQL's AVG over integers would return a numeric.
+    return func.avg(cast(value, Float))
+
+
+def _conversation_aggregates() -> list[ColumnElement[Any]]:
+    closed_at, started_at = col(Conversation.closed_at), col(Conversation.started_at)
+    return [
+        func.count().label("conversations"),
+        func.count(case((col(Conversation.source) == "INBOUND", 1))).label("inbound_conversations"),
+        func.count(col(Conversation.contact_id).distinct()).label("distinct_contacts"),
+        func.count(closed_at).label("closed_conversations"),
+        _as_float(closed_at - started_at).label("avg_duration_seconds"),
+        _as_float(col(Conversation.first_response_at) - col(Conversation.first_inbound_at)).label(
+            "avg_first_response_seconds"
+        ),
+        _as_float(col(Conversation.rating)).label("avg_rating"),
+        func.count(col(Conversation.rating)).label("rated_conversations"),
+    ]
+
+
+def _message_aggregates() -> list[ColumnElement[Any]]:
+    return [
+        func.count().label("messages"),
+        func.count(case((col(Message.direction) == "INBOUND", 1))).label("inbound_messages"),
+        func.count(case((col(Message.direction) == "OUTBOUND", 1))).label("outbound_messages"),
+    ]
+
+
+def _row_key(grouping: Grouping) -> Any:
+    """The column a grouping splits rows by; None for a single row."""
+    return {
+        Grouping.NONE: None,
+        Grouping.SOURCE: col(Conversation.source),
+        Grouping.ASSIGNEE: col(Conversation.assignee_id),
+        Grouping.TAG: col(ConversationTag.tag_id),
+    }[grouping]
+
+
+def _bucket_key(flt: Filter, period: Period, instant: Any) -> ColumnElement[int] | None:
+    if period is Period.DAY:
+        return flt.calendar.day_number(instant)
+    if period is Period.WEEK:
+        return flt.calendar.week_number(instant)
+    return None
+
+
+def _keys(flt: Filter, grouping: Grouping, period: Period, instant: Any) -> list[Any]:
+    """The labelled GROUP BY keys: the row key, then the bucket number of `instant`."""
+    keys = []
+    row, bucket = _row_key(grouping), _bucket_key(flt, period, instant)
+    if row is not None:
+        keys.append(row.label("row_key"))
+    if bucket is not None:
+        keys.append(bucket.label("bucket_key"))
+    return keys
+
+
+def _grouped(
+    query: Select[Any], account_id: int, grouping: Grouping, keys: list[Any]
+) -> Select[Any]:
+    """Joins and conditions of a grouping, then GROUP BY its keys."""
+    if grouping is Grouping.TAG:
+        # One joined row per tag: a conversation with two tags counts in both rows.
+        query = query.join(
+            ConversationTag,
+            (col(ConversationTag.conversation_id) == col(Conversation.id))
+            & (col(ConversationTag.account_id) == account_id),
+        )
+    if grouping is Grouping.ASSIGNEE:
+        query = query.where(col(Conversation.assignee_id).is_not(None))
+    return query.group_by(*keys) if keys else query
+
+
+def _conversation_query(
+    account_id: int, flt: Filter, grouping: Grouping, period: Period
+) -> Select[Any]:
+    keys = _keys(flt, grouping, period, col(Conversation.started_at))
+    query = (
+        select(*keys, *_conversation_aggregates())
+        .select_from(Conversation)
+        .where(*conversation_conditions(account_id, flt), *started_in_range(flt))
+    )
+    return _grouped(query, account_id, grouping, keys)
+
+
+def _message_query(account_id: int, flt: Filter, grouping: Grouping, period: Period) -> Select[Any]:
+    keys = _keys(flt, grouping, period, col(Message.sent_at))
+    days = flt.calendar
+    query = (
+        select(*keys, *_message_aggregates())
+        .select_from(Message)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .where(
+            col(Message.account_id) == account_id,
+            col(Message.sent_at) >= days.start,
+            col(Message.sent_at) < days.end,
+            *conversation_conditions(account_id, flt),
+        )
+    )
+    return _grouped(query, account_id, grouping, keys)
+
+
+def _split_key(row: Any, grouping: Grouping, period: Period) -> Key:
+    mapping = row._mapping
+    return (
+        mapping["row_key"] if grouping is not Grouping.NONE else None,
+        mapping["bucket_key"] if period is not Period.RANGE else None,
+    )
+
+
+def _merge(
+    conversation_rows: Sequence[Any],
+    message_rows: Sequence[Any],
+    grouping: Grouping,
+    period: Period,
+) -> dict[Key, Metrics]:
+    halves: dict[Key, dict[str, Any]] = {}
+    for row in conversation_rows:
+        values = halves.setdefault(_split_key(row, grouping, period), {})
+        values.update({name: row._mapping[name] for name in CONVERSATION_FIELDS})
+    for row in message_rows:
+        values = halves.setdefault(_split_key(row, grouping, period), {})
+        values.update({name: row._mapping[name] for name in MESSAGE_FIELDS})
+    return {key: Metrics(**values) for key, values in halves.items() if _has_figures(values)}
+
+
+def _has_figures(values: Mapping[str, Any]) -> bool:
+    # Without GROUP BY the database answers one row of zeros even when nothing matched.
+    return any(values.get(name) for name in ("conversations", "messages"))

@@ -1,0 +1,137 @@
+"""The WhatsApp button report: clicks in range and the conversations attributed to them."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, and_, func, select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Conversation, WidgetButton, WidgetClick
+from resolvers.filters import Filter, conversation_conditions
+
+
+@dataclass(frozen=True)
+class ClickCount:
+    key: str | None  # None: no value given
+    clicks: int
+    conversations: int
+
+
+@dataclass(frozen=True)
+class ClickBucket:
+    start: date
+    clicks: int
+    conversations: int
+
+
+@dataclass(frozen=True)
+class WidgetReport:
+    clicks: int
+    conversations: int
+    daily: tuple[ClickBucket, ...]
+    by_button: tuple[ClickCount, ...]
+    by_referrer: tuple[ClickCount, ...]
+    by_utm_campaign: tuple[ClickCount, ...]
+    by_utm_medium: tuple[ClickCount, ...]
+    by_utm_source: tuple[ClickCount, ...]
+    by_utm_term: tuple[ClickCount, ...]
+    by_utm_content: tuple[ClickCount, ...]
+
+
+# The group parts and the column each groups clicks by.
+GROUP_KEYS: dict[str, Any] = {
+    "by_button": col(WidgetButton.name),
+    "by_referrer": col(WidgetClick.referrer),
+    "by_utm_campaign": col(WidgetClick.utm_campaign),
+    "by_utm_medium": col(WidgetClick.utm_medium),
+    "by_utm_source": col(WidgetClick.utm_source),
+    "by_utm_term": col(WidgetClick.utm_term),
+    "by_utm_content": col(WidgetClick.utm_content),
+}
+WIDGET_PARTS = frozenset({"totals", "daily", *GROUP_KEYS})
+
+
+async def widget_report(
+    session: AsyncSession, account_id: int, flt: Filter, *, parts: frozenset[str] = WIDGET_PARTS
+) -> WidgetReport:
+    """Clicks whose local day is in range, and the conversations attributed to them that match
+    the filter's lists (tags, agents, sources); clicks themselves are never filtered by those.
+    Parts not in `parts` come back empty (zero totals, no buckets or groups)."""
+    clicks = conversations = 0
+    if "totals" in parts:
+        ((_, _, clicks, conversations),) = await _counts(session, account_id, flt, None, False)
+    daily: tuple[ClickBucket, ...] = ()
+    if "daily" in parts:
+        daily = _daily(await _counts(session, account_id, flt, None, True), flt)
+    groups = {
+        part: _ranked(await _counts(session, account_id, flt, part, False))
+        for part in GROUP_KEYS
+        if part in parts
+    }
+    return WidgetReport(
+        clicks=clicks,
+        conversations=conversations,
+        daily=daily,
+        **{part: groups.get(part, ()) for part in GROUP_KEYS},
+    )
+
+
+CountRow = tuple[str | None, int | None, int, int]  # key, day number, clicks, conversations
+
+
+async def _counts(
+    session: AsyncSession, account_id: int, flt: Filter, group: str | None, by_day: bool
+) -> list[CountRow]:
+    """Clicks and attributed conversations, grouped by a GROUP_KEYS column and/or local day:
+    one code path for the totals, the daily buckets and every group."""
+    days = flt.calendar
+    keys: list[Any] = []
+    if group is not None:
+        keys.append(GROUP_KEYS[group].label("key"))
+    if by_day:
+        keys.append(days.day_number(col(WidgetClick.clicked_at)).label("day"))
+    query: Select[Any] = (
+        select(
+            *keys,
+            func.count().label("clicks"),
+            func.count(col(Conversation.id).distinct()).label("conversations"),
+        )
+        .select_from(WidgetClick)
+        .outerjoin(
+            Conversation,
+            and_(
+                col(Conversation.id) == col(WidgetClick.conversation_id),
+                *conversation_conditions(account_id, flt),
+            ),
+        )
+        .where(
+            col(WidgetClick.account_id) == account_id,
+            col(WidgetClick.clicked_at) >= days.start,
+            col(WidgetClick.clicked_at) < days.end,
+        )
+    )
+    if group == "by_button":
+        query = query.join(WidgetButton, col(WidgetButton.id) == col(WidgetClick.button_id))
+    if keys:
+        query = query.group_by(*keys)
+    rows = (await session.execute(query)).all()
+    return [
+        (row._mapping.get("key"), row._mapping.get("day"), row.clicks, row.conversations)
+        for row in rows
+    ]
+
+
+def _daily(rows: Sequence[CountRow], flt: Filter) -> tuple[ClickBucket, ...]:
+    days = flt.calendar
+    found = {day: (clicks, conversations) for _, day, clicks, conversations in rows}
+    return tuple(ClickBucket(day, *found.get(days.day_number_of(day), (0, 0))) for day in days.days)
+
+
+def _ranked(rows: Sequence[CountRow]) -> tuple[ClickCount, ...]:
+    """Most clicks first, then key, then the clicks with no value (ordered here, not in SQL,
+    because the engines order NULLs and text differently)."""
+    counts = [ClickCount(key, clicks, conversations) for key, _, clicks, conversations in rows]
+    return tuple(sorted(counts, key=lambda row: (-row.clicks, row.key is None, row.key or "")))
