@@ -8,7 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api import security
 from api.graphql import GraphQLEndpoint
+from api.ratelimit import RateLimiter
 from api.settings import Settings, get_settings
 from models.db import create_engine
 
@@ -25,6 +27,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
+        # Built inside the running loop: the in-memory store schedules its expiry there.
+        app.state.rate_limiter = RateLimiter.from_settings(settings)
         try:
             yield
         finally:
@@ -35,6 +39,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=security.middleware(settings))
     app.state.settings = settings
     return app

@@ -1,18 +1,25 @@
 """`/graphql`: bearer-token auth in front of Strawberry's ASGI app, one session per request."""
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
+import strawberry
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from api import ratelimit
 from api.accounts import Principal, authenticate
+from api.body import replay
+from api.security import checked_body, error_response
 from api.settings import Settings
 from models.db import session_factory
-from schema import schema
+from schema import build_schema
 from schema.context import Context
+from schema.limits import QueryLimits
 
 
 def bearer_token(request: Request) -> str | None:
@@ -39,6 +46,22 @@ async def principal_of(request: Request) -> Principal | None:
         return await authenticate(session, token)
 
 
+def query_limits(settings: Settings) -> QueryLimits:
+    return QueryLimits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_query_aliases,
+        max_tokens=settings.max_query_tokens,
+        max_cost=settings.max_query_cost,
+        max_range_days=settings.max_range_days,
+    )
+
+
+@lru_cache
+def schema_for(limits: QueryLimits, introspection: bool) -> strawberry.Schema:
+    """One schema per configuration (apps built with the same settings share it)."""
+    return build_schema(limits, introspection=introspection)
+
+
 class WareportsGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.state
@@ -57,9 +80,11 @@ class GraphQLEndpoint:
 
     def __init__(self, settings: Settings) -> None:
         self.graphql = WareportsGraphQL(
-            schema, graphql_ide="graphiql" if settings.graphiql else None
+            schema_for(query_limits(settings), settings.graphiql),
+            graphql_ide="graphiql" if settings.graphiql else None,
         )
         self.graphiql = settings.graphiql
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -75,10 +100,22 @@ class GraphQLEndpoint:
         if bearer_token(request) is None:
             await unauthenticated("missing bearer token")(scope, receive, send)
             return
+        try:
+            # Size and shape first: a refused body costs no database round trip.
+            body = await checked_body(request, self.settings)
+        except HTTPException as error:
+            await error_response(error)(scope, receive, send)
+            return
         principal = await principal_of(request)
         if principal is None:
             await unauthenticated("unknown or revoked token")(scope, receive, send)
             return
+        limited = await ratelimit.enforce(request, principal)
+        if limited is not None:
+            await limited(scope, receive, send)
+            return
+        if body is not None:
+            receive = replay(body)  # the body was consumed above; Strawberry reads it again
         state.principal = principal
         async with session_factory(request.app.state.engine, shared=True)() as session:
             state.session = session

@@ -1,24 +1,34 @@
 """The Strawberry schema: each module contributes its root fields, merged here."""
 
+from typing import Any
+
 import strawberry
+from strawberry.extensions import DisableIntrospection
 from strawberry.tools import merge_types
 
 from schema.entities import EntityQuery
 from schema.errors import ErrorCodes
+from schema.limits import QueryLimits, limit_extensions
 from schema.scalars import SCALAR_OVERRIDES
 
 QUERY_TYPES: tuple[type, ...] = (EntityQuery,)
 MUTATION_TYPES: tuple[type, ...] = ()
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(
+    limits: QueryLimits = QueryLimits(), introspection: bool = True
+) -> strawberry.Schema:
+    """The schema with its query limits; without introspection when GraphiQL is off."""
     query = merge_types("Query", QUERY_TYPES)
     mutation = merge_types("Mutation", MUTATION_TYPES) if MUTATION_TYPES else None
+    extensions: list[Any] = [ErrorCodes, *limit_extensions(limits)]
+    if not introspection:
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=query,
         mutation=mutation,
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
-        extensions=[ErrorCodes],
+        extensions=extensions,
     )
 
 
