@@ -6,12 +6,24 @@ import strawberry
 from strawberry.extensions import DisableIntrospection
 from strawberry.tools import merge_types
 
+from schema.agents import AgentQuery
+from schema.details import DetailsQuery
 from schema.entities import EntityQuery
 from schema.errors import ErrorCodes
 from schema.limits import QueryLimits, limit_extensions
 from schema.scalars import SCALAR_OVERRIDES
+from schema.summary import SummaryQuery
+from schema.tags import TagQuery
+from schema.widget import WidgetQuery
 
-QUERY_TYPES: tuple[type, ...] = (EntityQuery,)
+QUERY_TYPES: tuple[type, ...] = (
+    EntityQuery,
+    SummaryQuery,
+    AgentQuery,
+    TagQuery,
+    DetailsQuery,
+    WidgetQuery,
+)
 MUTATION_TYPES: tuple[type, ...] = ()
 
 

@@ -1,0 +1,155 @@
+"""The `Metrics` shape every report shares, the filter argument, and what a query selected."""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+from strawberry.utils.str_converters import to_snake_case
+
+from resolvers import metrics as computed
+from resolvers.filters import Filter, parse_filter
+from schema.context import WareportsInfo
+from schema.filters import ReportFilter
+
+
+@strawberry.type(
+    description="The figures of a bucket or row; one shape and one computation for every "
+    "grouping. Conversation figures count the conversations that STARTED in the bucket or row "
+    "(local day of startedAt in the filter's zone) and match the filter. Message figures count "
+    "the messages SENT during the bucket (or the range, for rows and totals) whose "
+    "conversation matches the filter and the row, wherever that conversation started."
+)
+class Metrics:
+    conversations: int = strawberry.field(
+        description="Conversations that started in the bucket and match the filter."
+    )
+    inbound_conversations: int = strawberry.field(
+        description="Of those, the conversations started by the contact (source INBOUND)."
+    )
+    distinct_contacts: int = strawberry.field(
+        description="Distinct contacts of those conversations; de-duplicated over the whole "
+        "bucket or range, so totals are not the sum of the days."
+    )
+    messages: int = strawberry.field(
+        description="Messages sent during the bucket (both directions) in conversations that "
+        "match the filter and the row, including conversations started earlier."
+    )
+    inbound_messages: int = strawberry.field(
+        description="Of those messages, the ones sent by the contact."
+    )
+    outbound_messages: int = strawberry.field(
+        description="Of those messages, the ones sent by the business (agents and automations)."
+    )
+    closed_conversations: int = strawberry.field(
+        description="Conversations started in the bucket that are closed (by an agent or "
+        "automatically)."
+    )
+    avg_duration_seconds: float | None = strawberry.field(
+        description="Average of closedAt - startedAt over the closed conversations started in "
+        "the bucket, in seconds; null when none is closed."
+    )
+    avg_first_response_seconds: float | None = strawberry.field(
+        description="Average time from the contact's first message to the first reply of a "
+        "human agent after it (automation messages are not replies), over the conversations "
+        "started in the bucket that have both; unanswered ones are left out; null when none."
+    )
+    avg_rating: float | None = strawberry.field(
+        description="Average of the latest rating (1 to 5) of the rated conversations started "
+        "in the bucket; null when none is rated."
+    )
+    rated_conversations: int = strawberry.field(
+        description="Conversations started in the bucket that have a rating."
+    )
+
+    @classmethod
+    def of(cls, figures: computed.Metrics) -> "Metrics":
+        return cls(
+            conversations=figures.conversations,
+            inbound_conversations=figures.inbound_conversations,
+            distinct_contacts=figures.distinct_contacts,
+            messages=figures.messages,
+            inbound_messages=figures.inbound_messages,
+            outbound_messages=figures.outbound_messages,
+            closed_conversations=figures.closed_conversations,
+            avg_duration_seconds=figures.avg_duration_seconds,
+            avg_first_response_seconds=figures.avg_first_response_seconds,
+            avg_rating=figures.avg_rating,
+            rated_conversations=figures.rated_conversations,
+        )
+
+
+@strawberry.type(description="The metrics of one local day or ISO week of the range.")
+class MetricsBucket:
+    start: date = strawberry.field(
+        description="First local day of the bucket: the day itself, or the Monday of the ISO "
+        "week (the range's first day when the week starts before the range)."
+    )
+    metrics: Metrics = strawberry.field(description="The bucket's figures.")
+
+    @classmethod
+    def of(cls, bucket: computed.MetricsBucket) -> "MetricsBucket":
+        return cls(start=bucket.start, metrics=Metrics.of(bucket.metrics))
+
+    @classmethod
+    def all(cls, buckets: Iterable[computed.MetricsBucket]) -> list["MetricsBucket"]:
+        return [cls.of(bucket) for bucket in buckets]
+
+
+def report_filter(raw: ReportFilter, info: WareportsInfo) -> Filter:
+    """The validated filter; zone defaults to the account's, range capped by the settings."""
+    context = info.context
+    return parse_filter(
+        from_=raw.from_,
+        to=raw.to,
+        timezone=raw.timezone,
+        contact_tags=raw.contact_tags,
+        conversation_tags=raw.conversation_tags,
+        agent_emails=raw.agent_emails,
+        sources=raw.sources,
+        account_timezone=context.principal.timezone,
+        max_range_days=context.settings.max_range_days,
+    )
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The fields a query selected below a field, fragments and aliases merged, so that a
+    report computes only what is asked (names are the schema's camelCase names)."""
+
+    fields: Mapping[str, "Selected"] = field(default_factory=dict)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fields
+
+    def __getitem__(self, name: str) -> "Selected":
+        return self.fields.get(name, Selected())
+
+    def parts(self, names: Iterable[str]) -> frozenset[str]:
+        """The python names of the selected parts among `names`."""
+        return frozenset(to_snake_case(name) for name in names if name in self)
+
+    def halves(self, *metrics_fields: "Selected") -> frozenset[computed.Half]:
+        """The Metrics statements needed to answer these `Metrics` selections."""
+        names = {to_snake_case(name) for selected in metrics_fields for name in selected.fields}
+        return computed.halves_for(names)
+
+
+def selected(info: WareportsInfo) -> Selected:
+    """What the query selected below the field being resolved."""
+    return _merge(info.selected_fields)[info.field_name] if info.selected_fields else Selected()
+
+
+def _merge(selections: Iterable[Selection]) -> Selected:
+    found: dict[str, list[Selection]] = {}
+    _collect(selections, found)
+    return Selected({name: _merge(children) for name, children in found.items()})
+
+
+def _collect(selections: Iterable[Selection], found: dict[str, list[Selection]]) -> None:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            found.setdefault(selection.name, []).extend(selection.selections)
+        elif isinstance(selection, (FragmentSpread, InlineFragment)):
+            _collect(selection.selections, found)

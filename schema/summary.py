@@ -1,0 +1,76 @@
+"""The `summaryReport` root field and its types."""
+
+import strawberry
+
+from resolvers import summary
+from schema.context import CanReadReports, WareportsInfo
+from schema.enums import ConversationSource
+from schema.filters import ReportFilter
+from schema.metrics import Metrics, MetricsBucket, report_filter, selected
+
+
+@strawberry.type(description="The metrics of the conversations of one source.")
+class SourceMetrics:
+    source: ConversationSource = strawberry.field(description="Who started the conversations.")
+    metrics: Metrics = strawberry.field(
+        description="Figures of the range for the conversations of this source (messages: sent "
+        "during the range in conversations of this source)."
+    )
+
+
+@strawberry.type(description="The filter's conversations and messages over the range.")
+class SummaryReport:
+    totals: Metrics = strawberry.field(
+        description="The whole range: conversations started from..to, messages sent from..to; "
+        "distinctContacts de-duplicated over the whole range."
+    )
+    daily: list[MetricsBucket] = strawberry.field(
+        description="Every local day from..to in the filter's zone, ascending, zero-filled; "
+        "daylight-saving days have 23 or 25 hours."
+    )
+    weekly: list[MetricsBucket] = strawberry.field(
+        description="The ISO weeks (Monday to Sunday, local) overlapping the range, clipped to "
+        "it: the first bucket starts on `from` when its week starts earlier, the last one ends "
+        "on `to`. Computed per week, so distinctContacts is de-duplicated within the week."
+    )
+    by_source: list[SourceMetrics] = strawberry.field(
+        description="One entry per source, always FLOW, INBOUND, INBOX in that order (zeros "
+        "for a source the filter leaves out)."
+    )
+
+    @classmethod
+    def of(cls, report: summary.SummaryReport) -> "SummaryReport":
+        return cls(
+            totals=Metrics.of(report.totals),
+            daily=MetricsBucket.all(report.daily),
+            weekly=MetricsBucket.all(report.weekly),
+            by_source=[
+                SourceMetrics(
+                    source=ConversationSource(row.source), metrics=Metrics.of(row.metrics)
+                )
+                for row in report.by_source
+            ],
+        )
+
+
+@strawberry.type
+class SummaryQuery:
+    @strawberry.field(
+        description="Totals, daily and weekly buckets and the split by source of the "
+        "conversations that started in range and match the filter, and of the messages sent in "
+        "range in conversations that match it. Only the selected parts are computed.",
+        permission_classes=[CanReadReports],
+    )
+    async def summary_report(self, info: WareportsInfo, filter: ReportFilter) -> SummaryReport:
+        flt, asked, context = report_filter(filter, info), selected(info), info.context
+        halves = asked.halves(
+            asked["totals"],
+            asked["daily"]["metrics"],
+            asked["weekly"]["metrics"],
+            asked["bySource"]["metrics"],
+        )
+        parts = asked.parts(("totals", "daily", "weekly", "bySource"))
+        report = await summary.summary_report(
+            context.session, context.account_id, flt, parts=parts, halves=halves
+        )
+        return SummaryReport.of(report)
