@@ -2,19 +2,26 @@
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import os
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import accounts
 from api.settings import get_settings
+from ingest import demo as demo_data
+from ingest.demo import DemoResult
 from models.db import create_engine, transaction
 from models.errors import BadInput, NotFound
 from models.migrate import upgrade_to_head
 
 T = TypeVar("T")
+DEMO_ACCOUNT = "Demo"
 
 app = typer.Typer(help="wareports: reporting backend for WhatsApp inbox conversations.")
 account_app = typer.Typer(help="Manage accounts.")
@@ -23,6 +30,8 @@ token_app = typer.Typer(help="Manage API tokens.")
 app.add_typer(account_app, name="account")
 app.add_typer(channel_app, name="channel")
 app.add_typer(token_app, name="token")
+button_app = typer.Typer(help="Manage website WhatsApp buttons.")
+app.add_typer(button_app, name="button")
 
 
 def emit(payload: dict[str, Any]) -> None:
@@ -30,10 +39,23 @@ def emit(payload: dict[str, Any]) -> None:
     typer.echo(json.dumps(payload, separators=(",", ":")))
 
 
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Bad input and an unusable database end the command with a one-line message, no trace."""
+    try:
+        yield
+    except (BadInput, NotFound) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        typer.echo(f"error: database {type(exc).__name__}: {reason}", err=True)
+        raise typer.Exit(1) from exc
+
+
 def run_in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Migrate, then run `work` in one committed transaction; admin errors exit with code 2."""
     settings = get_settings()
-    upgrade_to_head(settings.database_url)
 
     async def runner() -> T:
         engine = create_engine(settings.database_url)
@@ -43,17 +65,16 @@ def run_in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    try:
+    with database_errors():
+        upgrade_to_head(settings.database_url)
         return asyncio.run(runner())
-    except (BadInput, NotFound) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
 
 
 @app.command()
 def migrate() -> None:
     """Apply every pending database migration."""
-    upgrade_to_head(get_settings().database_url)
+    with database_errors():
+        upgrade_to_head(get_settings().database_url)
     typer.echo("migrations applied")
 
 
@@ -64,10 +85,17 @@ def serve(
     workers: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Apply migrations, then serve the API (GraphiQL on /graphql)."""
+    settings = get_settings()
+    with database_errors():
+        upgrade_to_head(settings.database_url)
+    run_server(host, port, workers)
+
+
+def run_server(host: str, port: int, workers: int) -> None:
+    """uvicorn with its workers; on SIGTERM in-flight requests get 30 s to finish."""
     import uvicorn
 
     settings = get_settings()
-    upgrade_to_head(settings.database_url)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -77,6 +105,65 @@ def serve(
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=30,
     )
+
+
+@app.command()
+def demo(
+    conversations: Annotated[int, typer.Option(min=0, help="How many conversations.")] = 20_000,
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Over how many days.")] = 90,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same inbox.")] = 1,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Only fill the database.")] = False,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Create or refresh the "Demo" account (Europe/Paris) with a realistic inbox, print a
+    token holding every scope and the GraphiQL address, then serve."""
+    address = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+    # The demo serves export links and button URLs without any setup: an ephemeral signing key
+    # and this address, unless the environment sets them.
+    os.environ.setdefault("WAREPORTS_SECRET_KEY", secrets.token_urlsafe(32))
+    os.environ.setdefault("WAREPORTS_PUBLIC_URL", address)
+    get_settings.cache_clear()
+    settings = get_settings()
+    with database_errors():
+        upgrade_to_head(settings.database_url)
+        token, result = asyncio.run(build_demo(settings.database_url, conversations, days, seed))
+    typer.echo(
+        f"Demo account {result.account_id} (Europe/Paris): {result.conversations} conversations, "
+        f"{result.messages} messages, {result.contacts} contacts, {result.clicks} widget clicks "
+        f"over {days} days (seed {seed}), written in {result.seconds:.1f} s."
+    )
+    typer.echo(f"Token (every scope, shown once): {token}")
+    typer.echo(
+        f"GraphiQL: {address}/graphql with the header "
+        f'{{"Authorization": "Bearer {token}"}}; try {{ agents {{ email }} }}'
+    )
+    if not no_serve:
+        run_server(host, port, 1)
+
+
+async def build_demo(url: str, conversations: int, days: int, seed: int) -> tuple[str, DemoResult]:
+    """Replace the previous demo account by a new one filled by `ingest.demo.generate`."""
+    engine = create_engine(url)
+    try:
+        for account_id in await demo_data.accounts_named(engine, DEMO_ACCOUNT):
+            if not await demo_data.is_demo_account(engine, account_id):
+                raise BadInput(
+                    "account",
+                    f"account {account_id} is named {DEMO_ACCOUNT!r} but was not "
+                    "made by `wareports demo`: rename it first, it is left untouched",
+                )
+            await demo_data.delete_account(engine, account_id)
+        async with transaction(engine) as session:
+            account = await accounts.create_account(session, DEMO_ACCOUNT, "Europe/Paris")
+            assert account.id is not None
+            _row, token = await accounts.create_token(
+                session, account.id, list(accounts.SCOPES), "demo"
+            )
+        result = await demo_data.generate(engine, account.id, conversations, days, seed)
+        return token, result
+    finally:
+        await engine.dispose()
 
 
 @account_app.command("create")
@@ -155,6 +242,57 @@ def token_revoke(token_id: int) -> None:
         return {"id": row.id, "revokedAt": row.revoked_at}
 
     emit(run_in_transaction(work))
+
+
+@button_app.command("create")
+def button_create(
+    account: Annotated[int, typer.Option()],
+    phone_number_id: Annotated[str, typer.Option(help="The number the button opens.")],
+    name: Annotated[str, typer.Option()],
+    prefill: Annotated[str, typer.Option(help="Text prefilled in WhatsApp.")] = "",
+) -> None:
+    """Create a website WhatsApp button; prints it with the URL to link to, as one JSON line."""
+    from ingest import buttons
+
+    public_url = get_settings().public_url
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        button = await buttons.create_button(session, account, phone_number_id, name, prefill)
+        return {
+            "id": button.id,
+            "key": button.key,
+            "url": buttons.button_url(public_url, button.key),
+            "accountId": button.account_id,
+            "name": button.name,
+            "prefill": button.prefill,
+        }
+
+    emit(run_in_transaction(work))
+
+
+@app.command()
+def autoclose(
+    once: Annotated[bool, typer.Option("--once", help="Run once and exit.")] = False,
+) -> None:
+    """Close idle conversations at last message + the account's delay; without --once, again
+    every WAREPORTS_AUTOCLOSE_INTERVAL_SECONDS (safe next to `serve`, which does the same)."""
+    from ingest.autoclose import close_due
+
+    settings = get_settings()
+
+    async def runner() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            while True:
+                emit({"closed": await close_due(engine)})
+                if once:
+                    return
+                await asyncio.sleep(settings.autoclose_interval_seconds)
+        finally:
+            await engine.dispose()
+
+    upgrade_to_head(settings.database_url)
+    asyncio.run(runner())
 
 
 def main() -> None:

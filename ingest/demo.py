@@ -843,3 +843,19 @@ async def accounts_named(engine: AsyncEngine, name: str) -> list[int]:
     async with engine.connect() as connection:
         found = await connection.execute(select(ACCOUNT.c.id).where(ACCOUNT.c.name == name))
         return list(found.scalars().all())
+
+
+async def is_demo_account(engine: AsyncEngine, account_id: int) -> bool:
+    """Whether deleting the account loses nothing but demo data: its channels are all ones
+    `generate` made, or it has neither channel nor conversation."""
+    async with engine.connect() as connection:
+        found = await connection.execute(
+            select(CHANNEL.c.phone_number_id).where(CHANNEL.c.account_id == account_id)
+        )
+        numbers = list(found.scalars().all())
+        if numbers:
+            return all(number.startswith("demo-") for number in numbers)
+        conversations = await connection.scalar(
+            select(func.count()).where(CONVERSATION.c.account_id == account_id)
+        )
+        return not conversations
