@@ -1,0 +1,148 @@
+"""summaryReport over the hand-built dataset: every metric of totals, days, weeks and sources,
+in the account's zone (Europe/Paris, with its 23-hour day) and in an explicit zone (UTC)."""
+
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import graphql
+from tests.report_dataset import METRICS, RANGE, ZERO, build_dataset, daily, m
+
+SUMMARY = (
+    METRICS
+    + """
+query ($filter: ReportFilter!) {
+  summaryReport(filter: $filter) {
+    totals { ...M }
+    daily { start metrics { ...M } }
+    weekly { start metrics { ...M } }
+    bySource { source metrics { ...M } }
+  }
+}
+"""
+)
+
+ELEVEN_THIRDS = 3.6666666666666665  # (4 + 5 + 2) / 3 as a double
+
+PARIS_SUMMARY: dict[str, Any] = {
+    # K8 K1 K2 | K3 K4 | K5 | K6 started in range; messages of K0 (started 03-26) count too.
+    "totals": m(7, 4, 5, 23, 10, 13, 5, 21000.0, 850.0, ELEVEN_THIRDS, 3),
+    "daily": daily(
+        {
+            # K8 (00:30 local), K1, K2 (23:50 local); K0's 2 messages, K2's reply falls on 03-28.
+            "2026-03-27": m(3, 3, 3, 10, 6, 4, 3, 3800.0, 740.0, 4.5, 2),
+            "2026-03-28": m(0, 0, 0, 1, 0, 1, 0, None, None, None, 0),
+            # The 23-hour day: K3 at 01:30 CET, K4 at 23:30 CEST; K4's 00:15 reply is on 03-30.
+            "2026-03-29": m(2, 0, 2, 4, 2, 2, 1, 90000.0, 1800.0, None, 0),
+            "2026-03-30": m(1, 0, 1, 5, 1, 4, 1, 3600.0, 900.0, 2.0, 1),
+            "2026-03-31": m(1, 1, 1, 3, 1, 2, 0, None, 180.0, None, 0),
+        }
+    ),
+    "weekly": [
+        # Week of Monday 03-23 clipped to 03-27; c4 (K8, K4) counted once in the week.
+        {"start": "2026-03-27", "metrics": m(5, 3, 4, 15, 8, 7, 4, 25350.0, 1005.0, 4.5, 2)},
+        {"start": "2026-03-30", "metrics": m(2, 1, 2, 8, 2, 6, 1, 3600.0, 540.0, 2.0, 1)},
+    ],
+    "bySource": [
+        {"source": "FLOW", "metrics": m(2, 0, 2, 6, 2, 4, 2, 46800.0, 900.0, 2.0, 1)},
+        {"source": "INBOUND", "metrics": m(4, 4, 4, 14, 7, 7, 3, 3800.0, 600.0, 4.5, 2)},
+        {"source": "INBOX", "metrics": m(1, 0, 1, 3, 1, 2, 0, None, 1800.0, None, 0)},
+    ],
+}
+
+UTC_SUMMARY: dict[str, Any] = {
+    # K8 (03-26 23:30 UTC) leaves the range, K7 (04-02 22:30 UTC) enters it.
+    "totals": m(7, 4, 5, 22, 9, 13, 4, 25350.0, 900.0, 3.5, 2),
+    "daily": daily(
+        {
+            "2026-03-27": m(2, 2, 2, 8, 4, 4, 2, 3900.0, 960.0, 5.0, 1),
+            "2026-03-29": m(2, 0, 2, 5, 2, 3, 1, 90000.0, 1800.0, None, 0),
+            "2026-03-30": m(1, 0, 1, 4, 1, 3, 1, 3600.0, 900.0, 2.0, 1),
+            "2026-03-31": m(1, 1, 1, 3, 1, 2, 0, None, 180.0, None, 0),
+            "2026-04-02": m(1, 1, 1, 2, 1, 1, 0, None, 600.0, None, 0),
+        }
+    ),
+    "weekly": [
+        {"start": "2026-03-27", "metrics": m(4, 2, 4, 13, 6, 7, 3, 32600.0, 1240.0, 5.0, 1)},
+        {"start": "2026-03-30", "metrics": m(3, 2, 3, 9, 3, 6, 1, 3600.0, 560.0, 2.0, 1)},
+    ],
+    "bySource": [
+        {"source": "FLOW", "metrics": m(2, 0, 2, 6, 2, 4, 2, 46800.0, 900.0, 2.0, 1)},
+        {"source": "INBOUND", "metrics": m(4, 4, 4, 13, 6, 7, 2, 3900.0, 675.0, 5.0, 1)},
+        {"source": "INBOX", "metrics": m(1, 0, 1, 3, 1, 2, 0, None, 1800.0, None, 0)},
+    ],
+}
+
+
+async def test_summary_in_the_account_zone(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    data = await build_dataset(engine)
+    body = await graphql(client, data.account, SUMMARY, {"filter": RANGE})
+    assert body == {"data": {"summaryReport": PARIS_SUMMARY}}
+
+
+async def test_summary_in_an_explicit_zone(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    data = await build_dataset(engine)
+    body = await graphql(client, data.account, SUMMARY, {"filter": {**RANGE, "timezone": "UTC"}})
+    assert body == {"data": {"summaryReport": UTC_SUMMARY}}
+
+
+async def test_summary_explicit_zone_equal_to_the_account_zone(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    data = await build_dataset(engine)
+    body = await graphql(
+        client, data.account, SUMMARY, {"filter": {**RANGE, "timezone": "Europe/Paris"}}
+    )
+    assert body == {"data": {"summaryReport": PARIS_SUMMARY}}
+
+
+async def test_other_account_sees_only_its_own_rows(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    data = await build_dataset(engine)
+    body = await graphql(client, data.other, SUMMARY, {"filter": RANGE})
+    report = body["data"]["summaryReport"]
+    assert report["totals"] == m(1, 1, 1, 2, 1, 1, 1, 3600.0, 60.0, 1.0, 1)
+    assert [day["metrics"]["conversations"] for day in report["daily"]] == [0, 1, 0, 0, 0, 0, 0]
+
+
+async def test_weekly_buckets_clip_to_the_range(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    data = await build_dataset(engine)
+    query = "query ($f: ReportFilter!) { summaryReport(filter: $f) { weekly { start } } }"
+    # Wednesday 03-25 .. Wednesday 04-08: three ISO weeks, the first and last clipped.
+    body = await graphql(
+        client, data.account, query, {"f": {"from": "2026-03-25", "to": "2026-04-08"}}
+    )
+    assert body["data"]["summaryReport"]["weekly"] == [
+        {"start": "2026-03-25"},
+        {"start": "2026-03-30"},
+        {"start": "2026-04-06"},
+    ]
+    # One day.
+    body = await graphql(
+        client, data.account, query, {"f": {"from": "2026-03-29", "to": "2026-03-29"}}
+    )
+    assert body["data"]["summaryReport"]["weekly"] == [{"start": "2026-03-29"}]
+
+
+async def test_empty_range_is_zero_filled(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    data = await build_dataset(engine)
+    body = await graphql(
+        client, data.account, SUMMARY, {"filter": {"from": "2025-01-01", "to": "2025-01-02"}}
+    )
+    assert body["data"]["summaryReport"] == {
+        "totals": ZERO,
+        "daily": [
+            {"start": "2025-01-01", "metrics": ZERO},
+            {"start": "2025-01-02", "metrics": ZERO},
+        ],
+        "weekly": [{"start": "2025-01-01", "metrics": ZERO}],
+        "bySource": [
+            {"source": "FLOW", "metrics": ZERO},
+            {"source": "INBOUND", "metrics": ZERO},
+            {"source": "INBOX", "metrics": ZERO},
+        ],
+    }
