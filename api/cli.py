@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import secrets
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -295,5 +296,16 @@ def autoclose(
     asyncio.run(runner())
 
 
+def _quiet_closed_loop(args: threading.ExceptHookArgs) -> None:
+    """aiosqlite's worker thread may answer a failed connect after `asyncio.run` closed its
+    loop; that race prints a traceback after our one-line error. Hide only that one."""
+    closed_loop = isinstance(args.exc_value, RuntimeError) and "loop is closed" in str(
+        args.exc_value
+    )
+    if not (closed_loop and args.thread and "_connection_worker_thread" in args.thread.name):
+        threading.__excepthook__(args)
+
+
 def main() -> None:
+    threading.excepthook = _quiet_closed_loop
     app()

@@ -1,0 +1,207 @@
+"""The `wareports` command line against a temporary SQLite file: one JSON line per create/add
+command, clear one-line errors without traceback, and `wareports demo` giving a working token."""
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner, Result
+
+from api.app import create_app
+from api.cli import app
+from api.settings import get_settings
+from models.db import create_engine
+from tests.conftest import make_settings
+
+runner = CliRunner()
+WAREPORTS = str(Path(sys.executable).with_name("wareports"))  # the console script
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A SQLite file named by WAREPORTS_DATABASE_URL for the commands run in this test."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("WAREPORTS_DATABASE_URL", url)
+    # `wareports demo` fills these in when absent; set, they are restored after the test.
+    monkeypatch.setenv("WAREPORTS_SECRET_KEY", "cli-test-secret")
+    monkeypatch.setenv("WAREPORTS_PUBLIC_URL", "http://testserver")
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def run(*args: str) -> Result:
+    return runner.invoke(app, list(args))
+
+
+def json_line(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, lines
+    return json.loads(lines[0])  # type: ignore[no-any-return]
+
+
+def fails(result: Result, code: int, message: str) -> None:
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an escaped exception
+    assert "Traceback" not in result.output
+
+
+def test_migrate_then_create_account_channel_and_tokens(database: str) -> None:
+    assert run("migrate").stdout == "migrations applied\n"
+    account = json_line(run("account", "create", "--name", "Acme", "--timezone", "Europe/Paris"))
+    assert account == {
+        "id": account["id"],
+        "name": "Acme",
+        "timezone": "Europe/Paris",
+        "autoCloseHours": 24.0,
+    }
+    assert isinstance(account["id"], int)
+    channel = json_line(
+        run(
+            "channel", "add", "--account", str(account["id"]),
+            "--phone-number-id", "106540352242922", "--display-number", "+33612345678",
+            "--app-secret", "s3cret-app", "--verify-token", "vt-1",
+        )
+    )  # fmt: skip
+    assert channel == {
+        "id": channel["id"],
+        "accountId": account["id"],
+        "phoneNumberId": "106540352242922",
+        "displayNumber": "+33612345678",
+    }
+    token = json_line(
+        run(
+            "token", "create", "--account", str(account["id"]),
+            "--scopes", "reports:read,ingest:write", "--name", "partner",
+        )
+    )  # fmt: skip
+    assert token["scopes"] == ["reports:read", "ingest:write"]
+    assert token["name"] == "partner"
+    assert token["accountId"] == account["id"]
+    assert re.fullmatch(r"wr_[A-Za-z0-9_-]{43}", token["token"])
+    revoked = json_line(run("token", "revoke", str(token["id"])))
+    assert revoked["id"] == token["id"]
+    assert isinstance(revoked["revokedAt"], int)
+
+
+def test_bad_input_exits_with_a_clear_message(database: str) -> None:
+    fails(
+        run("account", "create", "--name", "Acme", "--timezone", "Mars/Olympus"),
+        2,
+        "error: timezone: unknown time zone 'Mars/Olympus'",
+    )
+    fails(run("account", "create", "--name", " "), 2, "error: name: must not be empty")
+    account = json_line(run("account", "create", "--name", "Acme"))
+    fails(
+        run("token", "create", "--account", str(account["id"]), "--scopes", "reports:read,root"),
+        2,
+        "error: scopes: unknown scope(s) root; known: reports:read, reports:export, "
+        "ingest:write, admin",
+    )
+    fails(run("token", "create", "--account", "999", "--scopes", "admin"), 2, "no account 999")
+    fails(run("token", "revoke", "4242"), 2, "error: no token 4242")
+    channel = (
+        "channel", "add", "--account", str(account["id"]), "--phone-number-id", "1065",
+        "--display-number", "+33612345678", "--app-secret", "a", "--verify-token", "v",
+    )  # fmt: skip
+    json_line(run(*channel))
+    fails(run(*channel), 2, "error: phone-number-id: '1065' is already registered")
+    usage = run("token", "create", "--account", "one", "--scopes", "admin")
+    assert usage.exit_code == 2
+    assert "Invalid value for '--account'" in usage.stderr
+
+
+def command(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the console script in a process of its own, as a person or a script would."""
+    return subprocess.run(  # noqa: S603  (our own console script)
+        [WAREPORTS, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, WAREPORTS_DATABASE_URL=database_url),
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_real_process_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
+    done = command(
+        f"sqlite+aiosqlite:///{tmp_path}/p.db", "account", "create", "--name", "A",
+        "--timezone", "Nowhere",
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "error: timezone: unknown time zone 'Nowhere'\n"
+    unusable = command(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir.db", "migrate")
+    assert (unusable.returncode, unusable.stdout) == (1, "")
+    assert unusable.stderr == "error: database OperationalError: unable to open database file\n"
+
+
+async def test_demo_fills_an_account_whose_token_answers(database: str) -> None:
+    # the command runs its own event loop: give it a thread of its own
+    command = ("demo", "--no-serve", "--conversations", "200", "--days", "30", "--seed", "2")
+    first = await asyncio.to_thread(run, *command)
+    assert first.exit_code == 0, first.output
+    second = await asyncio.to_thread(run, *command)
+    assert second.exit_code == 0, second.output
+    assert "200 conversations" in second.stdout
+    assert "GraphiQL: http://127.0.0.1:8000/graphql" in second.stdout
+    stale = re.search(r"Token \(every scope, shown once\): (wr_\S+)", first.stdout)
+    token = re.search(r"Token \(every scope, shown once\): (wr_\S+)", second.stdout)
+    assert stale is not None and token is not None
+
+    engine = create_engine(database)
+    async with engine.connect() as connection:
+        # refreshed, not added: one Demo account holding the 200 conversations
+        counts = await connection.execute(
+            text(
+                "SELECT (SELECT COUNT(*) FROM account WHERE name = 'Demo'),"
+                " (SELECT COUNT(*) FROM conversation), (SELECT COUNT(*) FROM agent)"
+            )
+        )
+        assert tuple(counts.one()) == (1, 200, 12)
+    await engine.dispose()
+
+    application = create_app(make_settings(database))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            query = {"query": "{ agents { email } }"}
+            answer = await http.post(
+                "/graphql", json=query, headers={"Authorization": f"Bearer {token.group(1)}"}
+            )
+            assert answer.status_code == 200
+            emails = [agent["email"] for agent in answer.json()["data"]["agents"]]
+            assert len(emails) == 12
+            assert "camille.martin@demo-shop.test" in emails
+            assert "louis.durand@demo-shop.test" in emails
+            old = await http.post(
+                "/graphql", json=query, headers={"Authorization": f"Bearer {stale.group(1)}"}
+            )
+            assert old.status_code == 401  # the previous demo account is gone with its token
+
+
+def test_demo_leaves_a_real_account_named_demo_alone(database: str) -> None:
+    real = json_line(run("account", "create", "--name", "Demo"))
+    json_line(
+        run(
+            "channel", "add", "--account", str(real["id"]), "--phone-number-id", "55501",
+            "--display-number", "+33612345678", "--app-secret", "a", "--verify-token", "v",
+        )
+    )  # fmt: skip
+    fails(
+        run("demo", "--no-serve", "--conversations", "10"),
+        2,
+        f"error: account: account {real['id']} is named 'Demo' but was not made by "
+        "`wareports demo`",
+    )
