@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api import security
+from api import exports, security
 from api.graphql import GraphQLEndpoint
 from api.ratelimit import RateLimiter
 from api.settings import Settings, get_settings
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        *exports.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=security.middleware(settings))
     app.state.settings = settings

@@ -10,6 +10,7 @@ from schema.agents import AgentQuery
 from schema.details import DetailsQuery
 from schema.entities import EntityQuery
 from schema.errors import ErrorCodes
+from schema.export import ExportMutation
 from schema.limits import QueryLimits, limit_extensions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.summary import SummaryQuery
@@ -24,7 +25,7 @@ QUERY_TYPES: tuple[type, ...] = (
     DetailsQuery,
     WidgetQuery,
 )
-MUTATION_TYPES: tuple[type, ...] = ()
+MUTATION_TYPES: tuple[type, ...] = (ExportMutation,)
 
 
 def build_schema(

@@ -1,0 +1,330 @@
+"""CSV rows of every report kind, built from the reports' own resolvers, and their encoding.
+
+Every figure comes from the function that answers the GraphQL report (`summary_report`,
+`agent_report`, `tag_report`, `conversation_details`, `widget_report`) and the same batch
+look-ups as the GraphQL DataLoaders, so a CSV cell and the GraphQL field can never disagree.
+Only the presentation is decided here: column names, instants in the filter's zone, plain
+decimals, and the formula-injection guard.
+"""
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Account, ContactTag, ConversationTag
+from models.errors import BadInput
+from resolvers import details, entities
+from resolvers.agents import agent_report
+from resolvers.entities import ConversationRow
+from resolvers.filters import Filter, parse_filter
+from resolvers.metrics import Metrics
+from resolvers.summary import summary_report
+from resolvers.tags import tag_report
+from resolvers.widget import ClickCount, widget_report
+
+REPORT_KINDS = ("SUMMARY", "AGENTS", "TAGS", "DETAILS", "WIDGET")
+# A spreadsheet reads a cell that starts with one of these as a formula (or a DDE command).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+DETAILS_PAGE_SIZE = 1000
+TAG_SEPARATOR = "; "
+
+Row = Sequence[str]
+Page = Sequence[Row]
+
+METRIC_COLUMNS = (
+    "conversations",
+    "inbound_conversations",
+    "distinct_contacts",
+    "messages",
+    "inbound_messages",
+    "outbound_messages",
+    "closed_conversations",
+    "avg_duration_seconds",
+    "avg_first_response_seconds",
+    "avg_rating",
+    "rated_conversations",
+)
+AVERAGE_COLUMNS = frozenset({"avg_duration_seconds", "avg_first_response_seconds", "avg_rating"})
+SUMMARY_COLUMNS = ("section", "start", "source", *METRIC_COLUMNS)
+AGENTS_COLUMNS = ("agent_email", "agent_name", "sent_messages", *METRIC_COLUMNS)
+TAGS_COLUMNS = ("tag", *METRIC_COLUMNS)
+DETAILS_COLUMNS = (
+    "started_at",
+    "phone",
+    "name",
+    "contact_tags",
+    "conversation_tags",
+    "agent",
+    "status",
+    "direction",
+    "source",
+    "messages",
+    "duration_seconds",
+    "first_response_seconds",
+    "rating",
+    "closed_at",
+)
+WIDGET_COLUMNS = ("group", "key", "clicks", "conversations")
+# The click groups of the widget report, in file order: (value of `group`, report attribute).
+WIDGET_GROUPS = (
+    ("button", "by_button"),
+    ("referrer", "by_referrer"),
+    ("utm_campaign", "by_utm_campaign"),
+    ("utm_medium", "by_utm_medium"),
+    ("utm_source", "by_utm_source"),
+    ("utm_term", "by_utm_term"),
+    ("utm_content", "by_utm_content"),
+)
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "SUMMARY": SUMMARY_COLUMNS,
+    "AGENTS": AGENTS_COLUMNS,
+    "TAGS": TAGS_COLUMNS,
+    "DETAILS": DETAILS_COLUMNS,
+    "WIDGET": WIDGET_COLUMNS,
+}
+
+
+# -- cells ---------------------------------------------------------------------------------------
+
+
+def escape_cell(text: str) -> str:
+    """Neutralise formula injection: a cell a spreadsheet would evaluate gets a leading `'`."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def text_cell(value: str | None) -> str:
+    return "" if value is None else value
+
+
+def int_cell(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def decimal_cell(value: float | None) -> str:
+    """A float as a plain decimal (shortest round-tripping digits, never exponent notation)."""
+    if value is None:
+        return ""
+    return format(Decimal(repr(float(value))), "f")
+
+
+def instant_cell(epoch_seconds: int | None, zone: ZoneInfo) -> str:
+    """A stored instant in the filter's zone, ISO 8601 with its offset."""
+    if epoch_seconds is None:
+        return ""
+    return datetime.fromtimestamp(epoch_seconds, zone).isoformat()
+
+
+def metric_cells(metrics: Metrics) -> list[str]:
+    return [
+        decimal_cell(getattr(metrics, name))
+        if name in AVERAGE_COLUMNS
+        else int_cell(getattr(metrics, name))
+        for name in METRIC_COLUMNS
+    ]
+
+
+# -- the file ------------------------------------------------------------------------------------
+
+
+def slug(text: str) -> str:
+    """`Acme Café, Inc.` -> `acme-cafe-inc`: safe in a file name on every system."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-") or "account"
+
+
+def export_filename(report: str, account_name: str, flt: Filter) -> str:
+    """`wareports-summary-acme-2026-11-01_2026-11-30.csv`."""
+    return (
+        f"wareports-{report.lower()}-{slug(account_name)}-"
+        f"{flt.first_day.isoformat()}_{flt.last_day.isoformat()}.csv"
+    )
+
+
+def encode_page(page: Iterable[Row]) -> bytes:
+    """Rows as CSV text: RFC 4180 quoting by the csv module, every cell escaped first."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([escape_cell(cell) for cell in row] for row in page)
+    return buffer.getvalue().encode("utf-8")
+
+
+# -- the filter a link carries -------------------------------------------------------------------
+
+
+def filter_payload(flt: Filter) -> dict[str, Any]:
+    """A validated filter as JSON, its zone resolved, so a link reads the same days forever."""
+    return {
+        "from": flt.first_day.isoformat(),
+        "to": flt.last_day.isoformat(),
+        "timezone": flt.timezone,
+        "contactTags": list(flt.contact_tags),
+        "conversationTags": list(flt.conversation_tags),
+        "agentEmails": list(flt.agent_emails),
+        "sources": list(flt.sources),
+    }
+
+
+def filter_of_payload(payload: dict[str, Any], max_range_days: int) -> Filter:
+    """The filter of a link, validated again (the settings may have changed since it was made)."""
+    try:
+        return parse_filter(
+            from_=date.fromisoformat(payload["from"]),
+            to=date.fromisoformat(payload["to"]),
+            timezone=str(payload["timezone"]),
+            contact_tags=[str(name) for name in payload["contactTags"]],
+            conversation_tags=[str(name) for name in payload["conversationTags"]],
+            agent_emails=[str(email) for email in payload["agentEmails"]],
+            sources=[str(source) for source in payload["sources"]],
+            account_timezone="UTC",  # unused: the payload always names its zone
+            max_range_days=max_range_days,
+        )
+    except BadInput:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInput("filter", "the link's filter is malformed") from exc
+
+
+async def account_name(session: AsyncSession, account_id: int) -> str | None:
+    """The account's name, or None when it no longer exists."""
+    name = await session.scalar(select(Account.name).where(Account.id == account_id))  # type: ignore[arg-type]
+    return None if name is None else str(name)
+
+
+# -- rows per report kind ------------------------------------------------------------------------
+
+
+async def summary_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
+    """Daily rows, then weekly rows, then one row per source, then the totals (`section`)."""
+    report = await summary_report(session, account_id, flt)
+    return [
+        *(["daily", day.start.isoformat(), "", *metric_cells(day.metrics)] for day in report.daily),
+        *(
+            ["weekly", week.start.isoformat(), "", *metric_cells(week.metrics)]
+            for week in report.weekly
+        ),
+        *(["source", "", row.source, *metric_cells(row.metrics)] for row in report.by_source),
+        ["total", "", "", *metric_cells(report.totals)],
+    ]
+
+
+async def agents_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
+    """One row per agent, in the report's order (most conversations first, then e-mail)."""
+    report = await agent_report(
+        session, account_id, flt, parts=frozenset({"metrics", "sent_messages"})
+    )
+    return [
+        [
+            row.agent.email,
+            text_cell(row.agent.name),
+            str(row.sent_messages),
+            *metric_cells(row.metrics),
+        ]
+        for row in report.rows
+    ]
+
+
+async def tags_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
+    """One row per conversation tag, in the report's order (most conversations first)."""
+    report = await tag_report(session, account_id, flt, parts=frozenset({"metrics"}))
+    return [[row.tag.name, *metric_cells(row.metrics)] for row in report.rows]
+
+
+async def widget_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
+    """Daily rows, then each click group in the report's order, then the totals (`group`)."""
+    report = await widget_report(session, account_id, flt)
+    rows: list[Row] = [
+        ["daily", day.start.isoformat(), str(day.clicks), str(day.conversations)]
+        for day in report.daily
+    ]
+    for group, attribute in WIDGET_GROUPS:
+        counts: Sequence[ClickCount] = getattr(report, attribute)
+        rows.extend(
+            [group, text_cell(count.key), str(count.clicks), str(count.conversations)]
+            for count in counts
+        )
+    rows.append(["total", "", str(report.clicks), str(report.conversations)])
+    return rows
+
+
+async def details_pages(
+    session: AsyncSession, account_id: int, flt: Filter, page_size: int = DETAILS_PAGE_SIZE
+) -> AsyncGenerator[list[Row], None]:
+    """Every conversation of the details report in its order, by keyset pages of the details
+    resolver; each page's contacts, tags and agents come in one statement each, never per row."""
+    zone = ZoneInfo(flt.timezone)
+    page = details.Page(page_size)
+    while True:
+        result = await details.conversation_details(session, account_id, flt, page)
+        conversations = [edge.node for edge in result.edges]
+        if conversations:
+            yield await _details_rows(session, account_id, conversations, zone)
+        if not result.has_next_page or not conversations:
+            return
+        last = conversations[-1]
+        page = details.Page(page_size, details.Position(last.started_at, last.id))
+
+
+async def _details_rows(
+    session: AsyncSession, account_id: int, conversations: list[ConversationRow], zone: ZoneInfo
+) -> list[Row]:
+    contact_ids = list({row.contact_id for row in conversations})
+    agent_ids = list({row.assignee_id for row in conversations if row.assignee_id is not None})
+    contacts = await entities.contacts_by_id(session, account_id, contact_ids)
+    contact_tags = await entities.tags_by_owner(
+        session, account_id, ContactTag, "contact_id", contact_ids
+    )
+    conversation_tags = await entities.tags_by_owner(
+        session, account_id, ConversationTag, "conversation_id", [row.id for row in conversations]
+    )
+    agents = await entities.agents_by_id(session, account_id, agent_ids) if agent_ids else {}
+    rows: list[Row] = []
+    for row in conversations:
+        contact = contacts[row.contact_id]
+        agent = None if row.assignee_id is None else agents.get(row.assignee_id)
+        rows.append(
+            [
+                instant_cell(row.started_at, zone),
+                contact.phone,
+                text_cell(contact.name),
+                TAG_SEPARATOR.join(tag.name for tag in contact_tags.get(row.contact_id, ())),
+                TAG_SEPARATOR.join(tag.name for tag in conversation_tags.get(row.id, ())),
+                "" if agent is None else agent.email,
+                row.status,
+                row.direction,
+                row.source,
+                str(row.message_count),
+                int_cell(row.duration_seconds),
+                int_cell(row.first_response_seconds),
+                int_cell(row.rating),
+                instant_cell(row.closed_at, zone),
+            ]
+        )
+    return rows
+
+
+REPORT_ROWS = {
+    "SUMMARY": summary_rows,
+    "AGENTS": agents_rows,
+    "TAGS": tags_rows,
+    "WIDGET": widget_rows,
+}
+
+
+async def report_pages(
+    session: AsyncSession, account_id: int, report: str, flt: Filter
+) -> AsyncGenerator[Page, None]:
+    """The rows of one report kind (header excluded), a page at a time: DETAILS by keyset
+    pages, the other kinds (a row per day, agent, tag or click group) as one page."""
+    if report == "DETAILS":
+        async for page in details_pages(session, account_id, flt, DETAILS_PAGE_SIZE):
+            yield page
+        return
+    yield await REPORT_ROWS[report](session, account_id, flt)

@@ -1,0 +1,692 @@
+"""CSV export: the mutation, the signed link (tampered, expired, another account), each report
+kind's columns and values against the GraphQL answer, formula injection, streaming by pages."""
+
+import base64
+import csv
+import io
+import json
+import zlib
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+import resolvers.export
+from api.app import create_app
+from api.exports import ExportLink, sign_link
+from api.settings import Settings
+from models import Account, ApiToken
+from models.db import now, transaction
+from tests.conftest import SECRET_KEY, TestAccount, create_test_account, graphql, make_settings
+from tests.factories import at, building, inbound, reply
+
+PARIS = "Europe/Paris"
+MARCH = {"from": "2026-03-27", "to": "2026-03-31", "timezone": PARIS}
+
+EXPORT = """
+mutation Export($report: ReportKind!, $filter: ReportFilter!) {
+  exportReportCsv(report: $report, filter: $filter) { url expiresAt filename }
+}"""
+
+METRICS = """{ conversations inboundConversations distinctContacts messages inboundMessages
+  outboundMessages closedConversations avgDurationSeconds avgFirstResponseSeconds avgRating
+  ratedConversations }"""
+METRIC_FIELDS = [
+    "conversations",
+    "inboundConversations",
+    "distinctContacts",
+    "messages",
+    "inboundMessages",
+    "outboundMessages",
+    "closedConversations",
+    "avgDurationSeconds",
+    "avgFirstResponseSeconds",
+    "avgRating",
+    "ratedConversations",
+]
+# The documented header rows, written out (README "CSV export").
+METRIC_HEADER = [
+    "conversations",
+    "inbound_conversations",
+    "distinct_contacts",
+    "messages",
+    "inbound_messages",
+    "outbound_messages",
+    "closed_conversations",
+    "avg_duration_seconds",
+    "avg_first_response_seconds",
+    "avg_rating",
+    "rated_conversations",
+]
+DETAILS_HEADER = [
+    "started_at",
+    "phone",
+    "name",
+    "contact_tags",
+    "conversation_tags",
+    "agent",
+    "status",
+    "direction",
+    "source",
+    "messages",
+    "duration_seconds",
+    "first_response_seconds",
+    "rating",
+    "closed_at",
+]
+
+# Names a spreadsheet would run as formulas, or that need CSV quoting.
+HOSTILE_NAMES = [
+    '=HYPERLINK("http://evil.test","click")',
+    "+cmd|' /C calc'!A0",
+    "@SUM(A1:A2)",
+    "-1",
+    'Dupont, "Jo"\nsecond line',
+    "\tTabbed",
+    "\rReturned",
+]
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
+async def seed(engine: AsyncEngine, account_id: int) -> None:
+    """Five conversations in Paris around the 2026-03-29 daylight-saving change, two agents,
+    tags on contacts and conversations, and button clicks with UTM values."""
+    async with building(engine, account_id) as make:
+        alice = await make.agent("alice@acme.test", "Alice, Support")
+        bob = await make.agent("bob@acme.test", None)
+        lea = await make.contact("+33600000001", "Léa", tags=["VIP", "b2b"])
+        hugo = await make.contact("+33600000002", '=HYPERLINK("http://evil.test")')
+        zoe = await make.contact("+33600000003", None, tags=["Newsletter"])
+        first = await make.conversation(
+            lea,
+            [
+                inbound(at("2026-03-27 09:00", PARIS)),
+                reply(at("2026-03-27 09:05", PARIS), alice),
+            ],
+            assignee=alice,
+            tags=["Sales", "billing"],
+            closed_at=at("2026-03-27 10:00", PARIS),
+            closed_by=alice,
+            ratings=[(at("2026-03-27 10:01", PARIS), 4)],
+        )
+        # 01:15 UTC on the day clocks go forward: 03:15 in Paris, offset +02:00.
+        await make.conversation(
+            hugo,
+            [inbound(at("2026-03-29 01:15")), reply(at("2026-03-29 01:20"), bob)],
+            assignee=bob,
+            tags=["Support"],
+        )
+        await make.conversation(
+            zoe,
+            [inbound(at("2026-03-30 23:30", PARIS))],
+            assignee=alice,
+            tags=["Support", "Sales"],
+            closed_at=at("2026-03-31 08:00", PARIS),
+            closed_by=None,
+            ratings=[(at("2026-03-31 08:05", PARIS), 5), (at("2026-03-31 08:10", PARIS), 2)],
+        )
+        await make.conversation(lea, [inbound(at("2026-03-31 12:00", PARIS))])
+        # Outside the range: in no row of any kind.
+        await make.conversation(zoe, [inbound(at("2026-04-02 12:00", PARIS))], assignee=bob)
+        shop = await make.button("Shop footer")
+        pricing = await make.button("=Pricing")
+        await make.click(
+            shop,
+            at("2026-03-27 08:55", PARIS),
+            referrer="https://shop.test/",
+            utm_campaign="spring",
+            utm_source="google",
+            conversation=first,
+        )
+        await make.click(shop, at("2026-03-28 14:00", PARIS), utm_campaign="spring")
+        await make.click(pricing, at("2026-03-30 10:00", PARIS), utm_campaign="-5% off")
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+async def export(
+    client: httpx.AsyncClient, who: TestAccount, report: str, flt: dict[str, Any]
+) -> dict[str, Any]:
+    body = await graphql(client, who, EXPORT, {"report": report, "filter": flt})
+    assert "errors" not in body, body
+    return body["data"]["exportReportCsv"]  # type: ignore[no-any-return]
+
+
+async def download(client: httpx.AsyncClient, url: str) -> list[list[str]]:
+    assert url.startswith("http://testserver/exports/")
+    response = await client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8"), newline="")))
+
+
+async def export_rows(
+    client: httpx.AsyncClient, who: TestAccount, report: str, flt: dict[str, Any]
+) -> list[list[str]]:
+    return await download(client, (await export(client, who, report, flt))["url"])
+
+
+def assert_cells(cells: list[str], values: list[Any]) -> None:
+    """CSV cells equal GraphQL values: null is empty, numbers are plain decimals."""
+    assert len(cells) == len(values), (cells, values)
+    for cell, value in zip(cells, values, strict=True):
+        if value is None:
+            assert cell == "", (cells, values)
+        elif isinstance(value, float):
+            assert "e" not in cell.lower() and "," not in cell, cell
+            assert float(cell) == value, (cells, values)
+        else:
+            assert cell == str(value), (cells, values)
+
+
+def metric_values(metrics: dict[str, Any]) -> list[Any]:
+    return [metrics[name] for name in METRIC_FIELDS]
+
+
+def token_of(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def payload_of(token: str) -> dict[str, Any]:
+    encoded = token.split(".")[-3] if token.startswith(".") else token.split(".")[0]
+    raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    return json.loads(zlib.decompress(raw) if token.startswith(".") else raw)  # type: ignore[no-any-return]
+
+
+def forged(token: str, payload: dict[str, Any]) -> str:
+    """The token with its payload replaced and its signature kept."""
+    compressed = token.startswith(".")
+    parts = token.lstrip(".").split(".")
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    body = base64.urlsafe_b64encode(zlib.compress(raw) if compressed else raw).decode().rstrip("=")
+    return ("." if compressed else "") + ".".join([body, *parts[1:]])
+
+
+# -- the mutation --------------------------------------------------------------------------------
+
+
+async def test_mutation_answers_url_expiry_and_filename(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    acme = await create_test_account(engine, name="Acme Café, Inc.", timezone=PARIS)
+    before = now()
+    made = await export(client, acme, "SUMMARY", {"from": "2026-11-01", "to": "2026-11-30"})
+    after = now()
+    assert made["filename"] == "wareports-summary-acme-cafe-inc-2026-11-01_2026-11-30.csv"
+    assert made["url"].startswith("http://testserver/exports/")
+    expires = datetime.fromisoformat(made["expiresAt"]).timestamp()
+    assert made["expiresAt"].endswith("Z")
+    assert before + 3600 <= expires <= after + 3600
+    payload = payload_of(token_of(made["url"]))
+    assert payload["account"] == acme.id
+    assert payload["report"] == "SUMMARY"
+    # The zone is resolved when the link is made: the account's, since none was given.
+    assert payload["filter"]["timezone"] == PARIS
+    response = await client.get(made["url"])
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == (
+        'attachment; filename="wareports-summary-acme-cafe-inc-2026-11-01_2026-11-30.csv"'
+    )
+
+
+async def test_filename_names_each_kind(client: httpx.AsyncClient, account: TestAccount) -> None:
+    flt = {"from": "2026-01-01", "to": "2026-01-31"}
+    for kind in ("AGENTS", "TAGS", "DETAILS", "WIDGET"):
+        made = await export(client, account, kind, flt)
+        assert made["filename"] == f"wareports-{kind.lower()}-acme-2026-01-01_2026-01-31.csv"
+
+
+async def test_missing_export_scope_is_forbidden(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    reader = await create_test_account(engine, scopes=["reports:read"])
+    body = await graphql(
+        client,
+        reader,
+        EXPORT,
+        {"report": "SUMMARY", "filter": {"from": "2026-01-01", "to": "2026-01-02"}},
+    )
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert "reports:export" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("flt", "field"),
+    [
+        ({"from": "2026-02-01", "to": "2026-01-01"}, "filter.from"),
+        ({"from": "2025-01-01", "to": "2026-12-31"}, "filter.to"),
+        ({"from": "2026-01-01", "to": "2026-01-02", "timezone": "Mars/Olympus"}, "filter.timezone"),
+        (
+            {"from": "2026-01-01", "to": "2026-01-02", "contactTags": ["x"] * 101},
+            "filter.contactTags",
+        ),
+    ],
+)
+async def test_bad_filter_is_bad_user_input(
+    client: httpx.AsyncClient, account: TestAccount, flt: dict[str, Any], field: str
+) -> None:
+    body = await graphql(client, account, EXPORT, {"report": "DETAILS", "filter": flt})
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+
+
+async def test_without_secret_key_export_is_not_configured(database_url: str) -> None:
+    app = create_app(make_settings(database_url, secret_key=None))
+    async with app.router.lifespan_context(app):
+        who = await create_test_account(app.state.engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            body = await graphql(
+                client,
+                who,
+                EXPORT,
+                {"report": "SUMMARY", "filter": {"from": "2026-01-01", "to": "2026-01-02"}},
+            )
+            response = await client.get("/exports/anything")
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "NOT_CONFIGURED"
+    assert "WAREPORTS_SECRET_KEY" in body["errors"][0]["message"]
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+
+
+# -- the link ------------------------------------------------------------------------------------
+
+
+async def test_tampered_link_is_403(client: httpx.AsyncClient, account: TestAccount) -> None:
+    made = await export(client, account, "DETAILS", {"from": "2026-01-01", "to": "2026-01-31"})
+    token = token_of(made["url"])
+    signature = token[-1]
+    altered = token[:-1] + ("A" if signature != "A" else "B")
+    for bad in (altered, token[:-5], "not-a-token", token + "x"):
+        response = await client.get(f"/exports/{bad}")
+        assert response.status_code == 403, bad
+        assert response.headers["content-type"] == "text/plain; charset=utf-8"
+        assert response.text == "This download link is invalid.\n"
+
+
+async def test_another_accounts_link_cannot_be_forged(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    async with building(engine, account.id) as make:
+        lea = await make.contact("+33600000001", "Victim")
+        await make.conversation(lea, [inbound(at("2026-01-10 10:00"))])
+    other = await create_test_account(engine, name="Other")
+    made = await export(client, other, "DETAILS", {"from": "2026-01-01", "to": "2026-01-31"})
+    token = token_of(made["url"])
+    payload = payload_of(token)
+    assert payload["account"] == other.id
+    payload["account"] = account.id
+    response = await client.get(f"/exports/{forged(token, payload)}")
+    assert response.status_code == 403
+    assert "Victim" not in response.text
+    # A correctly shaped link signed with another key is refused too.
+    link = ExportLink(account.id, "DETAILS", payload["filter"])
+    response = await client.get(f"/exports/{sign_link('some-other-key', link)}")
+    assert response.status_code == 403
+    # The genuine link of the other account shows only its own (empty) data.
+    assert await download(client, made["url"]) == [DETAILS_HEADER]
+
+
+async def test_expired_link_is_410(
+    client: httpx.AsyncClient, settings: Settings, account: TestAccount
+) -> None:
+    made = await export(client, account, "TAGS", {"from": "2026-01-01", "to": "2026-01-31"})
+    link = ExportLink(account.id, "TAGS", payload_of(token_of(made["url"]))["filter"])
+    ttl = settings.export_ttl_seconds
+    assert ttl == 3600
+    still = sign_link(SECRET_KEY, link, clock=lambda: now() - ttl + 60)
+    response = await client.get(f"/exports/{still}")
+    assert response.status_code == 200
+    expired = sign_link(SECRET_KEY, link, clock=lambda: now() - ttl - 2)
+    response = await client.get(f"/exports/{expired}")
+    assert response.status_code == 410
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert "expired" in response.text
+    # Tampered and expired: the signature is checked first.
+    response = await client.get(f"/exports/{expired[:-1]}{'A' if expired[-1] != 'A' else 'B'}")
+    assert response.status_code == 403
+
+
+async def test_ttl_setting_sets_expiry(database_url: str) -> None:
+    app = create_app(make_settings(database_url, export_ttl_seconds=120))
+    async with app.router.lifespan_context(app):
+        who = await create_test_account(app.state.engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            before = now()
+            made = await export(client, who, "WIDGET", {"from": "2026-01-01", "to": "2026-01-02"})
+            expires = datetime.fromisoformat(made["expiresAt"]).timestamp()
+            assert before + 120 <= expires <= now() + 120
+            link = ExportLink(who.id, "WIDGET", payload_of(token_of(made["url"]))["filter"])
+            old = sign_link(SECRET_KEY, link, clock=lambda: now() - 125)
+            assert (await client.get(f"/exports/{old}")).status_code == 410
+
+
+async def test_link_of_a_deleted_account_is_404(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    gone = await create_test_account(engine, name="Gone")
+    made = await export(client, gone, "SUMMARY", {"from": "2026-01-01", "to": "2026-01-02"})
+    async with transaction(engine) as session:
+        await session.execute(delete(ApiToken).where(ApiToken.account_id == gone.id))  # type: ignore[arg-type]
+        await session.execute(delete(Account).where(Account.id == gone.id))  # type: ignore[arg-type]
+    response = await client.get(made["url"])
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+
+
+async def test_link_filter_is_validated_again_when_served(
+    client: httpx.AsyncClient, database_url: str, account: TestAccount
+) -> None:
+    made = await export(client, account, "SUMMARY", {"from": "2026-01-01", "to": "2026-03-31"})
+    # The same link on a server whose maximum range has since been lowered to 30 days.
+    app = create_app(make_settings(database_url, max_range_days=30))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+            response = await other.get(made["url"])
+    assert response.status_code == 400
+    assert "filter.to" in response.text and "30 days" in response.text
+
+
+# -- each kind against GraphQL -------------------------------------------------------------------
+
+
+async def test_summary_rows_equal_the_graphql_report(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await seed(engine, account.id)
+    query = f"""query($filter: ReportFilter!) {{ summaryReport(filter: $filter) {{
+        totals {METRICS} daily {{ start metrics {METRICS} }} weekly {{ start metrics {METRICS} }}
+        bySource {{ source metrics {METRICS} }} }} }}"""
+    report = (await graphql(client, account, query, {"filter": MARCH}))["data"]["summaryReport"]
+    rows = await export_rows(client, account, "SUMMARY", MARCH)
+    assert rows[0] == ["section", "start", "source", *METRIC_HEADER]
+    # 5 days, 2 ISO weeks (Fri 27 - Sun 29, Mon 30 - Tue 31), 3 sources, 1 total.
+    assert [row[:3] for row in rows[1:]] == [
+        ["daily", "2026-03-27", ""],
+        ["daily", "2026-03-28", ""],
+        ["daily", "2026-03-29", ""],
+        ["daily", "2026-03-30", ""],
+        ["daily", "2026-03-31", ""],
+        ["weekly", "2026-03-27", ""],
+        ["weekly", "2026-03-30", ""],
+        ["source", "", "FLOW"],
+        ["source", "", "INBOUND"],
+        ["source", "", "INBOX"],
+        ["total", "", ""],
+    ]
+    expected = [
+        *(["daily", day["start"], None, *metric_values(day["metrics"])] for day in report["daily"]),
+        *(["weekly", w["start"], None, *metric_values(w["metrics"])] for w in report["weekly"]),
+        *(["source", None, s["source"], *metric_values(s["metrics"])] for s in report["bySource"]),
+        ["total", None, None, *metric_values(report["totals"])],
+    ]
+    for cells, values in zip(rows[1:], expected, strict=True):
+        assert_cells(cells, values)
+    # Figures worked out by hand: 4 conversations and 6 messages in range, 2 closed, 2 rated
+    # (4, and 2: the latest of 5 then 2), 2 answered after 300 s each.
+    total = dict(zip(rows[0], rows[-1], strict=True))
+    assert total["conversations"] == "4"
+    assert total["messages"] == "6"
+    assert total["closed_conversations"] == "2"
+    assert total["avg_rating"] == "3.0"
+    assert total["avg_first_response_seconds"] == "300.0"
+
+
+async def test_agents_rows_equal_the_graphql_report(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await seed(engine, account.id)
+    query = f"""query($filter: ReportFilter!) {{ agentReport(filter: $filter) {{
+        rows {{ agent {{ email name }} sentMessages metrics {METRICS} }} }} }}"""
+    report = (await graphql(client, account, query, {"filter": MARCH}))["data"]["agentReport"]
+    rows = await export_rows(client, account, "AGENTS", MARCH)
+    assert rows[0] == ["agent_email", "agent_name", "sent_messages", *METRIC_HEADER]
+    assert [row[:3] for row in rows[1:]] == [
+        ["alice@acme.test", "Alice, Support", "1"],
+        ["bob@acme.test", "", "1"],
+    ]
+    for cells, row in zip(rows[1:], report["rows"], strict=True):
+        agent = row["agent"]
+        assert_cells(
+            cells,
+            [agent["email"], agent["name"], row["sentMessages"], *metric_values(row["metrics"])],
+        )
+
+
+async def test_tags_rows_equal_the_graphql_report(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await seed(engine, account.id)
+    query = f"""query($filter: ReportFilter!) {{ tagReport(filter: $filter) {{
+        rows {{ tag {{ name }} metrics {METRICS} }} }} }}"""
+    report = (await graphql(client, account, query, {"filter": MARCH}))["data"]["tagReport"]
+    rows = await export_rows(client, account, "TAGS", MARCH)
+    assert rows[0] == ["tag", *METRIC_HEADER]
+    # Sales 2, Support 2 (ties by name), billing 1.
+    assert [row[:2] for row in rows[1:]] == [["Sales", "2"], ["Support", "2"], ["billing", "1"]]
+    for cells, row in zip(rows[1:], report["rows"], strict=True):
+        assert_cells(cells, [row["tag"]["name"], *metric_values(row["metrics"])])
+
+
+async def test_details_rows_equal_the_graphql_report(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await seed(engine, account.id)
+    query = """query($filter: ReportFilter!) { conversationDetails(filter: $filter, first: 500) {
+        edges { node { startedAt closedAt contact { phone name tags { name } } agent { email }
+        status direction source tags { name } messageCount durationSeconds firstResponseSeconds
+        rating } } } }"""
+    body = await graphql(client, account, query, {"filter": MARCH})
+    nodes = [edge["node"] for edge in body["data"]["conversationDetails"]["edges"]]
+    rows = await export_rows(client, account, "DETAILS", MARCH)
+    assert rows[0] == DETAILS_HEADER
+    assert len(rows) == 1 + len(nodes) == 5
+    for cells, node in zip(rows[1:], nodes, strict=True):
+        record = dict(zip(DETAILS_HEADER, cells, strict=True))
+        for column, field in (("started_at", "startedAt"), ("closed_at", "closedAt")):
+            if node[field] is None:
+                assert record[column] == ""
+            else:
+                assert datetime.fromisoformat(record[column]) == datetime.fromisoformat(node[field])
+        contact = node["contact"]
+        assert record["phone"] == "'" + contact["phone"]
+        assert record["contact_tags"] == "; ".join(tag["name"] for tag in contact["tags"])
+        assert record["conversation_tags"] == "; ".join(tag["name"] for tag in node["tags"])
+        assert_cells(
+            [record[name] for name in DETAILS_HEADER[6:13]],
+            [
+                node["status"],
+                node["direction"],
+                node["source"],
+                node["messageCount"],
+                node["durationSeconds"],
+                node["firstResponseSeconds"],
+                node["rating"],
+            ],
+        )
+        assert record["agent"] == ("" if node["agent"] is None else node["agent"]["email"])
+        expected_name = contact["name"] or ""
+        assert record["name"] in (expected_name, "'" + expected_name)
+    # Written out by hand: newest first, instants in Paris with their offset.
+    assert rows[1] == [
+        "2026-03-31T12:00:00+02:00",
+        "'+33600000001",
+        "Léa",
+        "b2b; VIP",
+        "",
+        "",
+        "OPEN",
+        "INBOUND",
+        "INBOUND",
+        "1",
+        "",
+        "",
+        "",
+        "",
+    ]
+    assert rows[2][0] == "2026-03-30T23:30:00+02:00"
+    assert rows[2][4] == "Sales; Support"
+    assert rows[2][10:] == ["30600", "", "2", "2026-03-31T08:00:00+02:00"]
+    assert rows[3][:3] == [
+        "2026-03-29T03:15:00+02:00",
+        "'+33600000002",
+        '\'=HYPERLINK("http://evil.test")',
+    ]
+    assert rows[3][5:12] == ["bob@acme.test", "PENDING", "INBOUND", "INBOUND", "2", "", "300"]
+    assert rows[4][:2] == ["2026-03-27T09:00:00+01:00", "'+33600000001"]
+    assert rows[4][4] == "billing; Sales"
+    assert rows[4][10:] == ["3600", "300", "4", "2026-03-27T10:00:00+01:00"]
+
+
+async def test_widget_rows_equal_the_graphql_report(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await seed(engine, account.id)
+    groups = [
+        "byButton",
+        "byReferrer",
+        "byUtmCampaign",
+        "byUtmMedium",
+        "byUtmSource",
+        "byUtmTerm",
+        "byUtmContent",
+    ]
+    counts = "{ key clicks conversations }"
+    query = f"""query($filter: ReportFilter!) {{ widgetReport(filter: $filter) {{
+        clicks conversations daily {{ start clicks conversations }}
+        {" ".join(f"{group} {counts}" for group in groups)} }} }}"""
+    report = (await graphql(client, account, query, {"filter": MARCH}))["data"]["widgetReport"]
+    rows = await export_rows(client, account, "WIDGET", MARCH)
+    assert rows[0] == ["group", "key", "clicks", "conversations"]
+    names = [
+        "button",
+        "referrer",
+        "utm_campaign",
+        "utm_medium",
+        "utm_source",
+        "utm_term",
+        "utm_content",
+    ]
+    expected: list[list[Any]] = [
+        ["daily", day["start"], day["clicks"], day["conversations"]] for day in report["daily"]
+    ]
+    for name, group in zip(names, groups, strict=True):
+        expected.extend(
+            [name, row["key"], row["clicks"], row["conversations"]] for row in report[group]
+        )
+    expected.append(["total", None, report["clicks"], report["conversations"]])
+    assert len(rows) == 1 + len(expected)
+    for cells, values in zip(rows[1:], expected, strict=True):
+        if isinstance(values[1], str) and values[1].startswith(("=", "-")):
+            values = [values[0], "'" + values[1], *values[2:]]
+        assert_cells(cells, values)
+    # By hand: 3 clicks, 1 attributed conversation; buttons by clicks; "-5% off" escaped.
+    assert rows[-1] == ["total", "", "3", "1"]
+    assert ["button", "Shop footer", "2", "1"] in rows
+    assert ["button", "'=Pricing", "1", "0"] in rows
+    assert ["utm_campaign", "spring", "2", "1"] in rows
+    assert ["utm_campaign", "'-5% off", "1", "0"] in rows
+    assert ["utm_source", "", "2", "0"] in rows
+
+
+# -- formula injection and quoting ---------------------------------------------------------------
+
+
+async def test_hostile_names_are_escaped_quoted_and_read_back(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    async with building(engine, account.id) as make:
+        agent = await make.agent("=evil@acme.test", '@agent, "the" one')
+        for number, name in enumerate(HOSTILE_NAMES):
+            contact = await make.contact(f"+3360000010{number}", name, tags=[f"-tag{number}"])
+            await make.conversation(
+                contact,
+                [inbound(at(f"2026-01-10 10:0{number}"))],
+                assignee=agent,
+                tags=["+conversation tag"],
+            )
+    flt = {"from": "2026-01-10", "to": "2026-01-10"}
+    response = await client.get((await export(client, account, "DETAILS", flt))["url"])
+    text = response.content.decode("utf-8")
+    # The csv module quotes what needs it: the comma/quote/newline name is one quoted cell.
+    assert '"Dupont, ""Jo""\nsecond line"' in text
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert len(rows) == 1 + len(HOSTILE_NAMES)
+    names = [row[2] for row in rows[1:]]
+    # Newest first, so the names come back in reverse order of creation, each intact.
+    assert names == [
+        "'\rReturned",
+        "'\tTabbed",
+        'Dupont, "Jo"\nsecond line',
+        "'-1",
+        "'@SUM(A1:A2)",
+        "'+cmd|' /C calc'!A0",
+        '\'=HYPERLINK("http://evil.test","click")',
+    ]
+    for row in rows[1:]:
+        assert row[1].startswith("'+3360000010")
+        assert row[3].startswith("'-tag")
+        assert row[4] == "'+conversation tag"
+        assert row[5] == "'=evil@acme.test"
+    agents = await export_rows(client, account, "AGENTS", flt)
+    assert agents[1][:2] == ["'=evil@acme.test", '\'@agent, "the" one']
+
+
+# -- streaming by pages --------------------------------------------------------------------------
+
+
+async def test_details_stream_by_keyset_pages_with_batched_lookups(
+    client: httpx.AsyncClient,
+    app: Starlette,
+    engine: AsyncEngine,
+    account: TestAccount,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with building(engine, account.id) as make:
+        agent = await make.agent("alice@acme.test", "Alice")
+        for number in range(7):
+            contact = await make.contact(f"+3360000020{number}", f"Contact {number}", tags=["VIP"])
+            # Two conversations share each start instant: the keyset must order them by id.
+            await make.conversation(
+                contact,
+                [inbound(at(f"2026-02-0{1 + number // 2} 10:00"))],
+                assignee=agent,
+                tags=["Sales"],
+            )
+    monkeypatch.setattr(resolvers.export, "DETAILS_PAGE_SIZE", 2)
+    made = await export(client, account, "DETAILS", {"from": "2026-02-01", "to": "2026-02-28"})
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        rows = await download(client, made["url"])
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert [row[2] for row in rows[1:]] == [
+        "Contact 6",
+        "Contact 5",
+        "Contact 4",
+        "Contact 3",
+        "Contact 2",
+        "Contact 1",
+        "Contact 0",
+    ]
+    # The account's name, then per page (2, 2, 2 and 1 rows; the first boundary falls between
+    # two conversations of the same instant): the page, its contacts, contact tags,
+    # conversation tags and agents; never a statement per row.
+    assert len(statements) == 1 + 4 * 5
