@@ -1,5 +1,7 @@
 """The Starlette application factory and its lifespan (engine opened, then disposed)."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api import exports, security
+from api import buttons, events, exports, security, webhooks
 from api.graphql import GraphQLEndpoint
 from api.ratelimit import RateLimiter
 from api.settings import Settings, get_settings
+from ingest.autoclose import run_periodically
 from models.db import create_engine
 
 
@@ -29,15 +32,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.engine = engine
         # Built inside the running loop: the in-memory store schedules its expiry there.
         app.state.rate_limiter = RateLimiter.from_settings(settings)
+        autoclose = asyncio.create_task(
+            run_periodically(engine, settings.autoclose_interval_seconds), name="autoclose"
+        )
         try:
             yield
         finally:
+            autoclose.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await autoclose
             await engine.dispose()
 
     graphql = GraphQLEndpoint(settings)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        *webhooks.routes,
+        *events.routes,
+        *buttons.routes,
         *exports.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=security.middleware(settings))

@@ -1,0 +1,40 @@
+"""`GET /w/{buttonKey}`: a website WhatsApp button's link; records the click, redirects to wa.me."""
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ingest import buttons
+from ingest.transactions import write
+from models.db import now, session_factory
+
+NOT_FOUND_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Link not found</title></head>
+<body><h1>Link not found</h1><p>This WhatsApp link does not exist or was removed.</p></body></html>
+"""
+
+
+async def click(request: Request) -> Response:
+    key = request.path_params["key"]
+    engine = request.app.state.engine
+    async with session_factory(engine)() as session:
+        found = await buttons.find_button(session, key)
+    if found is None:
+        return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
+    button, display_number = found
+    details = buttons.click_details(request.headers.get("referer"), dict(request.query_params))
+
+    async def work(session: AsyncSession) -> str:
+        row = await buttons.record_click(session, button, details, now())
+        return row.ref_code
+
+    code = await write(engine, work)
+    link = buttons.whatsapp_link(display_number, button.prefill, code)
+    # Every visit must reach us to be counted: no caching of the redirect.
+    return RedirectResponse(
+        link, status_code=302, headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+    )
+
+
+routes = [Route("/w/{key}", click, methods=["GET"])]

@@ -1,0 +1,66 @@
+"""`POST /v1/events`: inbox events in batches, scope `ingest:write`, all or nothing, idempotent."""
+
+import json
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.accounts import Principal, authenticate
+from api.body import read_body
+from ingest import events
+from ingest.transactions import write
+from models.db import session_factory
+
+SCOPE = "ingest:write"
+
+
+def _error(status_code: int, code: str, message: str, **details: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="wareports"'} if status_code == 401 else None
+    return JSONResponse(
+        {"errors": [{"message": message, "code": code, **details}]},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+async def _principal(request: Request) -> Principal | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    # A writing session: authenticate may record last_used_at, and on SQLite a read transaction
+    # that later writes fails at once if another writer committed in between.
+    writer = request.app.state.engine.execution_options(write=True)
+    async with session_factory(writer)() as session:
+        return await authenticate(session, token.strip())
+
+
+async def post_events(request: Request) -> Response:
+    principal = await _principal(request)
+    if principal is None:
+        return _error(401, "UNAUTHENTICATED", "missing, unknown or revoked bearer token")
+    if not principal.has(SCOPE):
+        return _error(403, "FORBIDDEN", f"this operation needs the scope {SCOPE!r}", scope=SCOPE)
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _error(400, "BAD_REQUEST", f"body is not JSON: {exc}")
+    try:
+        batch = events.validate_batch(document)
+
+        async def work(session: AsyncSession) -> events.BatchResult:
+            return await events.apply_batch(session, principal.account_id, batch)
+
+        result = await write(request.app.state.engine, work)
+    except events.BatchRejected as rejected:
+        errors = [
+            {"index": error.index, "field": error.field, "reason": error.reason}
+            for error in rejected.errors
+        ]
+        return JSONResponse({"errors": errors}, status_code=422)
+    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates})
+
+
+routes = [Route("/v1/events", post_events, methods=["POST"])]

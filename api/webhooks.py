@@ -1,0 +1,79 @@
+"""`GET|POST /webhooks/whatsapp`: Meta's verification handshake and signed webhook deliveries."""
+
+import logging
+import secrets
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from api.body import read_body
+from ingest import whatsapp
+from ingest.transactions import write
+from models import Channel
+from models.db import session_factory
+
+log = logging.getLogger(__name__)
+
+MAX_CHALLENGE_LENGTH = 256
+
+
+def _error(status_code: int, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status_code)
+
+
+async def verify(request: Request) -> Response:
+    """Echo `hub.challenge` when `hub.verify_token` is the verify token of one of our numbers."""
+    params = request.query_params
+    token = params.get("hub.verify_token", "")
+    challenge = params.get("hub.challenge", "")
+    if params.get("hub.mode") != "subscribe" or not token or len(challenge) > MAX_CHALLENGE_LENGTH:
+        return PlainTextResponse("verification refused", status_code=403)
+    async with session_factory(request.app.state.engine)() as session:
+        known = await session.scalar(
+            select(Channel.verify_token).where(Channel.verify_token == token)
+        )
+    if known is None or not secrets.compare_digest(known.encode(), token.encode()):
+        return PlainTextResponse("verification refused", status_code=403)
+    return PlainTextResponse(challenge, headers={"X-Content-Type-Options": "nosniff"})
+
+
+async def receive(request: Request) -> Response:
+    """Store a signed delivery; 200 only once it is committed, so that Meta retries otherwise."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    try:
+        batch = whatsapp.parse(body)
+    except whatsapp.MalformedPayload as exc:
+        return _error(400, str(exc))
+    engine = request.app.state.engine
+    async with session_factory(engine)() as session:
+        channels = await whatsapp.channels_named(session, batch.numbers)
+    signature = request.headers.get("x-hub-signature-256")
+    for channel in channels.values():
+        if not whatsapp.signature_matches(body, signature, channel.app_secret):
+            return _error(401, "missing or invalid X-Hub-Signature-256")
+    unknown = batch.numbers - set(channels)
+    if unknown:
+        log.warning("webhook for unknown phone_number_id(s) %s: not stored", sorted(unknown))
+    if not channels:
+        return JSONResponse({"messages": 0, "duplicates": 0, "statuses": 0})
+
+    async def work(session: AsyncSession) -> whatsapp.Outcome:
+        return await whatsapp.store(session, batch, channels)
+
+    outcome = await write(engine, work)
+    return JSONResponse(
+        {
+            "messages": outcome.messages,
+            "duplicates": outcome.duplicates,
+            "statuses": outcome.statuses,
+        }
+    )
+
+
+routes = [
+    Route("/webhooks/whatsapp", verify, methods=["GET"]),
+    Route("/webhooks/whatsapp", receive, methods=["POST"]),
+]

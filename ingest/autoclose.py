@@ -1,0 +1,45 @@
+"""The auto-close job: close each account's idle conversations at last message + delay."""
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+
+from ingest import conversations
+from models import Account
+from models.db import session_factory, transaction
+
+log = logging.getLogger(__name__)
+
+
+async def close_due(engine: AsyncEngine, now: int | None = None) -> int:
+    """Close every conversation whose last message + its account's delay has passed; returns how
+    many were closed. Idempotent, and safe to run from several processes at once: each account
+    is one conditional UPDATE (see conversations.close_overdue)."""
+    async with session_factory(engine)() as session:
+        account_ids = (await session.scalars(select(Account.id).order_by(col(Account.id)))).all()
+    closed = 0
+    for account_id in account_ids:
+        assert account_id is not None
+        async with transaction(engine) as session:
+            clock = await conversations.clock_of(session, account_id, now)
+            closed += len(
+                await conversations.close_overdue(session, clock, until=clock.now, skip_locked=True)
+            )
+    return closed
+
+
+async def run_periodically(engine: AsyncEngine, interval_seconds: float) -> None:
+    """Run `close_due` every `interval_seconds` until cancelled; a failed run is logged and the
+    next one tries again. The first run waits one interval, off the start-up path."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            closed = await close_due(engine)
+            if closed:
+                log.info("auto-closed %d conversation(s)", closed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("auto-close run failed; retrying in %s s", interval_seconds)

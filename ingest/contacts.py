@@ -1,0 +1,164 @@
+"""Contacts, agents and tags: phone normalization and race-free upserts (INSERT ... ON CONFLICT)."""
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Agent, Contact, ContactTag, Tag
+
+E164 = re.compile(r"\+[1-9][0-9]{5,14}")
+_SEPARATORS = re.compile(r"[\s\-().]")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_TAG_LENGTH = 100
+
+
+def normalize_phone(text: str) -> str:
+    """E.164 from an E.164 number or WhatsApp id digits (no `+`); raises ValueError otherwise."""
+    compact = _SEPARATORS.sub("", text)
+    if not compact.startswith("+"):
+        compact = "+" + compact
+    if not E164.fullmatch(compact):
+        raise ValueError("must be an E.164 number like +33612345678, or WhatsApp id digits")
+    return compact
+
+
+def normalize_email(text: str) -> str:
+    email = text.strip().lower()
+    if not EMAIL.fullmatch(email):
+        raise ValueError("must be an e-mail address like ana@example.com")
+    return email
+
+
+def normalize_tag(text: str) -> str:
+    name = text.strip()
+    if not name:
+        raise ValueError("must not be empty")
+    if len(name) > MAX_TAG_LENGTH:
+        raise ValueError(f"must be at most {MAX_TAG_LENGTH} characters")
+    return name
+
+
+async def insert_ignoring_conflicts(
+    session: AsyncSession, table: type[SQLModel], values: dict[str, Any]
+) -> bool:
+    """INSERT that does nothing when a unique key already holds the row, on either engine;
+    says whether the row was inserted.
+
+    Unlike select-then-insert, two concurrent writers cannot both insert (a duplicate) or fail
+    (a unique violation): the loser of the race simply inserts nothing.
+    """
+    key = list(table.__table__.primary_key.columns)  # type: ignore[attr-defined]
+    statement = (
+        dialect_insert(session, table).values(**values).on_conflict_do_nothing().returning(*key)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+def dialect_insert(session: AsyncSession, table: type[SQLModel]) -> Any:
+    """The engine's own INSERT, which has `on_conflict_do_nothing` on SQLite and PostgreSQL."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+async def lock_contacts(
+    session: AsyncSession,
+    account_id: int,
+    phones: Iterable[str],
+    create: Iterable[str] = (),
+) -> dict[str, int]:
+    """The ids of the contacts with these phones, row-locked until commit; those in `create` are
+    created when missing. Phones are taken in sorted order so that concurrent writers lock in
+    the same order and cannot deadlock; holding the lock serializes the choice of a contact's
+    conversation (a no-op on SQLite, whose writers are already serialized)."""
+    creatable = set(create)
+    ids: dict[str, int] = {}
+    for phone in sorted(set(phones) | creatable):
+        if phone in creatable:
+            await insert_ignoring_conflicts(
+                session, Contact, {"account_id": account_id, "phone": phone, "wa_id": phone[1:]}
+            )
+        contact_id = await session.scalar(
+            select(Contact.id)
+            .where(Contact.account_id == account_id, Contact.phone == phone)
+            .with_for_update()
+        )
+        if contact_id is not None:
+            ids[phone] = contact_id
+    return ids
+
+
+async def contact_phone(session: AsyncSession, contact_id: int) -> str | None:
+    return await session.scalar(select(Contact.phone).where(Contact.id == contact_id))
+
+
+async def rename_contact(session: AsyncSession, contact_id: int, name: str) -> None:
+    await session.execute(
+        update(Contact)
+        .where(col(Contact.id) == contact_id, col(Contact.name).is_distinct_from(name))
+        .values(name=name)
+    )
+
+
+async def upsert_agent(
+    session: AsyncSession, account_id: int, email: str, name: str | None = None
+) -> int:
+    """The agent with this (lower-cased) e-mail, created when missing; `name` renames it."""
+    email = email.lower()
+    await insert_ignoring_conflicts(
+        session, Agent, {"account_id": account_id, "email": email, "name": name}
+    )
+    agent_id = await session.scalar(
+        select(Agent.id).where(Agent.account_id == account_id, Agent.email == email)
+    )
+    assert agent_id is not None
+    if name is not None:
+        await session.execute(
+            update(Agent)
+            .where(col(Agent.id) == agent_id, col(Agent.name).is_distinct_from(name))
+            .values(name=name)
+        )
+    return agent_id
+
+
+async def upsert_tag(session: AsyncSession, account_id: int, kind: str, name: str) -> int:
+    """The tag of this kind whose name matches case-insensitively, created when missing."""
+    await insert_ignoring_conflicts(
+        session,
+        Tag,
+        {"account_id": account_id, "kind": kind, "name": name, "name_key": name.lower()},
+    )
+    tag_id = await find_tag(session, account_id, kind, name)
+    assert tag_id is not None
+    return tag_id
+
+
+async def find_tag(session: AsyncSession, account_id: int, kind: str, name: str) -> int | None:
+    return await session.scalar(
+        select(Tag.id).where(
+            Tag.account_id == account_id, Tag.kind == kind, Tag.name_key == name.lower()
+        )
+    )
+
+
+async def tag_contact(session: AsyncSession, account_id: int, contact_id: int, tag: str) -> None:
+    tag_id = await upsert_tag(session, account_id, "contact", tag)
+    await insert_ignoring_conflicts(
+        session, ContactTag, {"account_id": account_id, "contact_id": contact_id, "tag_id": tag_id}
+    )
+
+
+async def untag_contact(session: AsyncSession, account_id: int, contact_id: int, tag: str) -> None:
+    tag_id = await find_tag(session, account_id, "contact", tag)
+    if tag_id is not None:
+        await session.execute(
+            delete(ContactTag).where(
+                col(ContactTag.contact_id) == contact_id, col(ContactTag.tag_id) == tag_id
+            )
+        )

@@ -1,0 +1,423 @@
+"""Inbox events (`POST /v1/events`): validation of a batch, then its all-or-nothing application."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ingest import conversations
+from ingest.contacts import (
+    dialect_insert,
+    find_tag,
+    lock_contacts,
+    normalize_email,
+    normalize_phone,
+    normalize_tag,
+    rename_contact,
+    tag_contact,
+    untag_contact,
+    upsert_agent,
+    upsert_tag,
+)
+from ingest.conversations import Clock, NewMessage
+from models import Contact, Conversation, IngestedEvent
+from models.db import now
+from models.errors import BadInput
+
+MAX_EVENTS = 1000
+MAX_INSTANT = 2**40  # far beyond any real date; keeps BigInteger arithmetic safe
+
+
+def _instant(value: Any) -> int:
+    """Epoch seconds from an integer or an ISO 8601 instant with an offset ("...Z")."""
+    if isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 instant with offset or epoch seconds")
+    if isinstance(value, int):
+        instant = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 instant like 2026-11-24T09:30:00Z") from None
+        if moment.tzinfo is None:
+            raise ValueError("needs a UTC offset, like 2026-11-24T09:30:00Z")
+        instant = int(moment.timestamp())
+    else:
+        raise ValueError("must be an ISO 8601 instant with offset or epoch seconds")
+    if not 0 <= instant < MAX_INSTANT:
+        raise ValueError("is out of range")
+    return instant
+
+
+def _conversation_id(value: Any) -> int:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not text.isdigit() or len(text) > 18:
+        raise ValueError("must be a conversation id")
+    return int(text)
+
+
+Instant = Annotated[int, BeforeValidator(_instant)]
+Phone = Annotated[str, Field(max_length=40), AfterValidator(normalize_phone)]
+Email = Annotated[str, Field(max_length=320), AfterValidator(normalize_email)]
+TagName = Annotated[str, AfterValidator(normalize_tag)]
+Name = Annotated[str | None, Field(default=None, max_length=200)]
+ConversationId = Annotated[int, BeforeValidator(_conversation_id)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    type: str
+    at: Instant
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Rules across fields, as (field, reason)."""
+        return []
+
+
+class AgentUpserted(_Event):
+    type: Literal["agent.upserted"]
+    email: Email
+    name: Name
+
+
+class ContactUpserted(_Event):
+    type: Literal["contact.upserted"]
+    phone: Phone
+    name: Name
+
+
+class ContactTagged(_Event):
+    type: Literal["contact.tagged", "contact.untagged"]
+    phone: Phone
+    tag: TagName
+
+
+class ConversationStarted(_Event):
+    type: Literal["conversation.started"]
+    phone: Phone
+    source: Literal["FLOW", "INBOX"]
+    agent_email: Email | None = Field(default=None, alias="agentEmail")
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.source == "INBOX" and self.agent_email is None:
+            return [("agentEmail", "is required to start an INBOX conversation")]
+        if self.source == "FLOW" and self.agent_email is not None:
+            return [("agentEmail", "is only for INBOX conversations (started by an agent)")]
+        return []
+
+
+class MessageSent(_Event):
+    type: Literal["message.sent"]
+    phone: Phone
+    message_id: str = Field(alias="messageId", min_length=1, max_length=512)
+    agent_email: Email | None = Field(default=None, alias="agentEmail")
+    text: str | None = Field(default=None, max_length=4096)
+
+
+class _ConversationEvent(_Event):
+    """Addresses the contact's current conversation by `phone`, or one by `conversationId`."""
+
+    phone: Phone | None = None
+    conversation_id: ConversationId | None = Field(default=None, alias="conversationId")
+
+    def problems(self) -> list[tuple[str, str]]:
+        if (self.phone is None) == (self.conversation_id is None):
+            return [("phone", "give either phone or conversationId")]
+        return []
+
+
+class ConversationAssigned(_ConversationEvent):
+    type: Literal["conversation.assigned"]
+    agent_email: Email | None = Field(default=None, alias="agentEmail")
+
+
+class ConversationTagged(_ConversationEvent):
+    type: Literal["conversation.tagged", "conversation.untagged"]
+    tag: TagName
+
+
+class ConversationClosed(_ConversationEvent):
+    type: Literal["conversation.closed"]
+    agent_email: Email | None = Field(default=None, alias="agentEmail")
+
+
+class ConversationRated(_ConversationEvent):
+    type: Literal["conversation.rated"]
+    rating: int = Field(ge=1, le=5, strict=True)
+
+
+Event = Annotated[
+    AgentUpserted
+    | ContactUpserted
+    | ContactTagged
+    | ConversationStarted
+    | MessageSent
+    | ConversationAssigned
+    | ConversationTagged
+    | ConversationClosed
+    | ConversationRated,
+    Field(discriminator="type"),
+]
+EVENT = TypeAdapter(Event)
+CREATES_CONTACT = (ContactUpserted, ContactTagged, ConversationStarted, MessageSent)
+EVENT_TYPES = (
+    "agent.upserted, contact.upserted, contact.tagged, contact.untagged, conversation.started, "
+    "message.sent, conversation.assigned, conversation.tagged, conversation.untagged, "
+    "conversation.closed, conversation.rated"
+)
+
+
+@dataclass(frozen=True)
+class EventError:
+    index: int | None
+    field: str
+    reason: str
+
+
+class BatchRejected(Exception):
+    """The batch is invalid; nothing of it is stored (HTTP 422)."""
+
+    def __init__(self, errors: list[EventError]) -> None:
+        super().__init__(f"{len(errors)} invalid event(s)")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    stored: list[str]
+    duplicates: list[str]
+
+
+# --- validation
+
+
+def validate_batch(document: Any) -> list[_Event]:
+    """The events of a request body; raises BatchRejected with every problem found."""
+    if not isinstance(document, dict) or not isinstance(document.get("events"), list):
+        raise BatchRejected([EventError(None, "events", 'body must be {"events": [...]}')])
+    extra = sorted(set(document) - {"events"})
+    if extra:
+        raise BatchRejected([EventError(None, extra[0], "is not a field of the body")])
+    raw_events = document["events"]
+    if len(raw_events) > MAX_EVENTS:
+        raise BatchRejected([EventError(None, "events", f"at most {MAX_EVENTS} events per batch")])
+    events: list[_Event] = []
+    errors: list[EventError] = []
+    first_index: dict[str, int] = {}
+    for index, raw in enumerate(raw_events):
+        try:
+            event: _Event = EVENT.validate_python(raw)
+        except ValidationError as exc:
+            errors.extend(_event_errors(index, exc))
+            continue
+        errors.extend(EventError(index, name, reason) for name, reason in event.problems())
+        if event.id in first_index:
+            errors.append(
+                EventError(index, "id", f"repeats the id of event {first_index[event.id]}")
+            )
+        first_index.setdefault(event.id, index)
+        events.append(event)
+    if errors:
+        raise BatchRejected(errors)
+    return events
+
+
+def _event_errors(index: int, error: ValidationError) -> list[EventError]:
+    return [_event_error(index, problem) for problem in error.errors(include_url=False)]
+
+
+def _event_error(index: int, problem: Any) -> EventError:
+    kind, location = problem["type"], [str(part) for part in problem["loc"]]
+    if kind == "union_tag_not_found":
+        return EventError(index, "type", f"is required; one of {EVENT_TYPES}")
+    if kind == "union_tag_invalid":
+        given = problem["input"].get("type")
+        return EventError(index, "type", f"unknown event type {given!r}; one of {EVENT_TYPES}")
+    if kind == "model_attributes_type":
+        return EventError(index, "event", "must be a JSON object")
+    field = ".".join(location[1:]) or "event"
+    return EventError(index, field, _reason(kind, problem["msg"], location[0]))
+
+
+def _reason(kind: str, message: str, event_type: str) -> str:
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return f"is not a field of {event_type} events"
+    return message.removeprefix("Value error, ")
+
+
+# --- application
+
+
+async def apply_batch(
+    session: AsyncSession, account_id: int, events: Sequence[_Event]
+) -> BatchResult:
+    """Store the events not stored before, in order, in the caller's transaction; raises
+    BatchRejected (and the caller rolls back) when an event names something that does not exist."""
+    clock = await conversations.clock_of(session, account_id)
+    fresh = await _claim_ids(session, account_id, events)
+    contact_ids = await _lock_batch_contacts(
+        session, account_id, [e for e in events if e.id in fresh]
+    )
+    errors: list[EventError] = []
+    for index, event in enumerate(events):
+        if event.id not in fresh:
+            continue
+        try:
+            await _apply(session, clock, contact_ids, event)
+        except BadInput as exc:
+            errors.append(EventError(index, exc.field, exc.reason))
+    if errors:
+        raise BatchRejected(errors)
+    return BatchResult(
+        stored=[e.id for e in events if e.id in fresh],
+        duplicates=[e.id for e in events if e.id not in fresh],
+    )
+
+
+async def _claim_ids(session: AsyncSession, account_id: int, events: Sequence[_Event]) -> set[str]:
+    """Record the event ids; the ones already recorded (by an earlier batch) are duplicates."""
+    if not events:
+        return set()
+    received = now()
+    rows = [
+        {"account_id": account_id, "event_id": e.id, "type": e.type, "received_at": received}
+        for e in events
+    ]
+    statement = (
+        dialect_insert(session, IngestedEvent)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(col(IngestedEvent.event_id))
+    )
+    return set((await session.scalars(statement)).all())
+
+
+async def _lock_batch_contacts(
+    session: AsyncSession, account_id: int, events: Sequence[_Event]
+) -> dict[str, int]:
+    """Lock every contact the batch touches, once and in one order (see lock_contacts)."""
+    phones = {e.phone for e in events if getattr(e, "phone", None)}  # type: ignore[attr-defined]
+    creating = {
+        e.phone for e in events if isinstance(e, CREATES_CONTACT) and e.type != "contact.untagged"
+    }
+    conversation_ids = {
+        e.conversation_id for e in events if isinstance(e, _ConversationEvent) and e.conversation_id
+    }
+    if conversation_ids:
+        rows = await session.scalars(
+            select(Contact.phone)
+            .join(Conversation, col(Conversation.contact_id) == Contact.id)
+            .where(
+                Conversation.account_id == account_id,
+                col(Conversation.id).in_(conversation_ids),
+            )
+        )
+        phones |= set(rows.all())
+    return await lock_contacts(session, account_id, phones, create=creating)
+
+
+async def _apply(
+    session: AsyncSession, clock: Clock, contact_ids: dict[str, int], event: _Event
+) -> None:
+    account_id = clock.account_id
+    match event:
+        case AgentUpserted():
+            await upsert_agent(session, account_id, event.email, event.name)
+        case ContactUpserted():
+            if event.name is not None:
+                await rename_contact(session, contact_ids[event.phone], event.name)
+        case ContactTagged(type="contact.tagged"):
+            await tag_contact(session, account_id, contact_ids[event.phone], event.tag)
+        case ContactTagged():
+            if event.phone in contact_ids:
+                await untag_contact(session, account_id, contact_ids[event.phone], event.tag)
+        case ConversationStarted():
+            agent_id = await _agent(session, clock, event.agent_email)
+            await conversations.start_conversation(
+                session, clock, contact_ids[event.phone], event.source, event.at, agent_id
+            )
+        case MessageSent():
+            await _message_sent(session, clock, contact_ids[event.phone], event)
+        case _ConversationEvent():
+            conversation = await _addressed(session, clock, contact_ids, event)
+            await _apply_to_conversation(session, clock, conversation, event)
+
+
+async def _message_sent(
+    session: AsyncSession, clock: Clock, contact_id: int, event: MessageSent
+) -> None:
+    agent_id = await _agent(session, clock, event.agent_email)
+    await conversations.record_message(
+        session,
+        clock,
+        NewMessage(
+            contact_id=contact_id,
+            channel_id=None,
+            wamid=event.message_id,
+            sender="agent" if agent_id is not None else "automation",
+            sent_at=event.at,
+            agent_id=agent_id,
+            body=event.text,
+        ),
+    )
+
+
+async def _apply_to_conversation(
+    session: AsyncSession, clock: Clock, conversation: Conversation, event: _ConversationEvent
+) -> None:
+    match event:
+        case ConversationAssigned():
+            agent_id = await _agent(session, clock, event.agent_email)
+            await conversations.assign(session, clock, conversation, agent_id)
+        case ConversationTagged(type="conversation.tagged"):
+            tag_id = await upsert_tag(session, clock.account_id, "conversation", event.tag)
+            await conversations.tag(session, clock, conversation, tag_id)
+        case ConversationTagged():
+            found = await find_tag(session, clock.account_id, "conversation", event.tag)
+            if found is not None:
+                await conversations.untag(session, clock, conversation, found)
+        case ConversationClosed():
+            agent_id = await _agent(session, clock, event.agent_email)
+            await conversations.close(session, clock, conversation, event.at, agent_id)
+        case ConversationRated():
+            await conversations.rate(session, clock, conversation, event.rating, event.at)
+
+
+async def _addressed(
+    session: AsyncSession, clock: Clock, contact_ids: dict[str, int], event: _ConversationEvent
+) -> Conversation:
+    if event.conversation_id is not None:
+        found = await conversations.conversation_by_id(session, clock, event.conversation_id)
+        if found is None:
+            raise BadInput("conversationId", "no conversation with this id in the account")
+        return found
+    assert event.phone is not None
+    contact_id = contact_ids.get(event.phone)
+    found = None
+    if contact_id is not None:
+        found = await conversations.current_conversation(session, clock, contact_id)
+    if found is None:
+        raise BadInput("phone", "this contact has no conversation")
+    return found
+
+
+async def _agent(session: AsyncSession, clock: Clock, email: str | None) -> int | None:
+    if email is None:
+        return None
+    return await upsert_agent(session, clock.account_id, email)

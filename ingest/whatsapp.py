@@ -1,0 +1,292 @@
+"""WhatsApp Cloud API webhooks: payload parsing, signature check and storing (Meta's format)."""
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ingest import buttons, conversations
+from ingest.contacts import lock_contacts, rename_contact
+from ingest.conversations import Clock, NewMessage
+from ingest.statuses import DeliveryStatus, apply_status
+from models import Channel
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TYPES = {
+    "text", "image", "video", "document", "audio", "voice", "sticker", "reaction", "location",
+    "contacts", "order", "interactive", "button", "system", "unsupported",
+}  # fmt: skip
+MAX_BODY_CHARS = 4096
+SIGNATURE_PREFIX = "sha256="
+
+
+class MalformedPayload(ValueError):
+    """A body that is not a webhook payload (HTTP 400); the message says what is wrong."""
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Profile(_Lenient):
+    name: str | None = None
+
+
+class WaContact(_Lenient):
+    wa_id: str | None = None
+    profile: Profile | None = None
+
+
+class WaError(_Lenient):
+    code: int | None = None
+    title: str | None = None
+
+
+class WaMessage(_Lenient):
+    id: str = Field(min_length=1, max_length=512)
+    from_: str = Field(alias="from", pattern=r"^[0-9]{6,15}$")
+    timestamp: int = Field(ge=0, lt=2**40)
+    type: str = "unsupported"
+    referral: dict[str, Any] | None = None
+
+
+class WaStatus(_Lenient):
+    id: str = Field(min_length=1, max_length=512)
+    status: str
+    timestamp: int = Field(ge=0, lt=2**40)
+    errors: list[WaError] = []
+
+
+class Metadata(_Lenient):
+    phone_number_id: str
+
+
+class MessagesValue(_Lenient):
+    metadata: Metadata
+    contacts: list[WaContact] = []
+    messages: list[WaMessage] = []
+    statuses: list[WaStatus] = []
+
+
+class Change(_Lenient):
+    field: str
+    value: dict[str, Any] = {}
+
+
+class Entry(_Lenient):
+    changes: list[Change] = []
+
+
+class Payload(_Lenient):
+    entry: list[Entry]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The `messages` changes of a payload, by the phone_number_id they name."""
+
+    changes: list[tuple[str, MessagesValue]]
+
+    @property
+    def numbers(self) -> set[str]:
+        return {number for number, _ in self.changes}
+
+
+@dataclass
+class Outcome:
+    messages: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    ignored_numbers: set[str] = field(default_factory=set)
+
+
+def parse(body: bytes) -> Batch:
+    """The payload's `messages` changes; other fields (account updates...) are left out."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedPayload(f"body is not JSON: {exc}") from exc
+    try:
+        payload = Payload.model_validate(document)
+        changes = [
+            (value.metadata.phone_number_id, value)
+            for entry in payload.entry
+            for change in entry.changes
+            if change.field == "messages"
+            for value in [MessagesValue.model_validate(change.value)]
+        ]
+    except ValidationError as exc:
+        raise MalformedPayload(f"not a WhatsApp webhook payload: {_describe(exc)}") from exc
+    return Batch(changes)
+
+
+def _describe(error: ValidationError) -> str:
+    problems = error.errors(include_url=False)[:5]
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}"
+        for problem in problems
+    )
+
+
+def signature_matches(body: bytes, header: str | None, app_secret: str) -> bool:
+    """X-Hub-Signature-256 is "sha256=" + hex HMAC-SHA256 of the raw body with the app secret."""
+    if not header or not header.startswith(SIGNATURE_PREFIX):
+        return False
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[len(SIGNATURE_PREFIX) :].strip().lower())
+
+
+async def channels_named(session: AsyncSession, numbers: set[str]) -> dict[str, Channel]:
+    if not numbers:
+        return {}
+    rows = await session.scalars(select(Channel).where(col(Channel.phone_number_id).in_(numbers)))
+    return {channel.phone_number_id: channel for channel in rows}
+
+
+async def store(session: AsyncSession, batch: Batch, channels: dict[str, Channel]) -> Outcome:
+    """Store the messages and statuses of every change that names a known number."""
+    outcome = Outcome(ignored_numbers=batch.numbers - set(channels))
+    for account_id in sorted({channel.account_id for channel in channels.values()}):
+        clock = await conversations.clock_of(session, account_id)
+        phones = {
+            "+" + message.from_
+            for number, value in batch.changes
+            if number in channels and channels[number].account_id == account_id
+            for message in value.messages
+        }
+        contact_ids = await lock_contacts(session, account_id, phones, create=phones)
+        for number, value in batch.changes:
+            channel = channels.get(number)
+            if channel is not None and channel.account_id == account_id:
+                await _store_change(session, clock, channel, value, contact_ids, outcome)
+    return outcome
+
+
+async def _store_change(
+    session: AsyncSession,
+    clock: Clock,
+    channel: Channel,
+    value: MessagesValue,
+    contact_ids: dict[str, int],
+    outcome: Outcome,
+) -> None:
+    names = {
+        contact.wa_id: contact.profile.name
+        for contact in value.contacts
+        if contact.wa_id and contact.profile and contact.profile.name
+    }
+    for message in value.messages:
+        contact_id = contact_ids["+" + message.from_]
+        if message.from_ in names:
+            await rename_contact(session, contact_id, names[message.from_])
+        await _store_message(session, clock, channel, contact_id, message, outcome)
+    for status in value.statuses:
+        error = status.errors[0] if status.errors else None
+        await apply_status(
+            session,
+            clock.account_id,
+            DeliveryStatus(
+                wamid=status.id,
+                status=status.status,
+                at=status.timestamp,
+                error_code=error.code if error else None,
+                error_title=error.title if error else None,
+            ),
+        )
+        outcome.statuses += 1
+
+
+async def _store_message(
+    session: AsyncSession,
+    clock: Clock,
+    channel: Channel,
+    contact_id: int,
+    message: WaMessage,
+    outcome: Outcome,
+) -> None:
+    text = body_of(message)
+    conversation = await conversations.record_message(
+        session,
+        clock,
+        NewMessage(
+            contact_id=contact_id,
+            channel_id=channel.id,
+            wamid=message.id,
+            sender="contact",
+            sent_at=message.timestamp,
+            type=type_of(message),
+            body=text,
+        ),
+    )
+    if conversation is None:
+        outcome.duplicates += 1
+        return
+    outcome.messages += 1
+    if message.referral:
+        referral = {key: _text(message.referral.get(key)) for key in REFERRAL_KEYS}
+        await conversations.keep_referral(session, clock, conversation, referral)
+    await buttons.attribute(session, clock, conversation, text, message.timestamp)
+
+
+REFERRAL_KEYS = ("source_url", "source_id", "source_type", "headline")
+
+
+def type_of(message: WaMessage) -> str:
+    """The stored type: Meta's, `voice` for a voice note, `unsupported` for any unknown type."""
+    if message.type == "audio" and _part(message, "audio").get("voice") is True:
+        return "voice"
+    return message.type if message.type in MESSAGE_TYPES else "unsupported"
+
+
+def body_of(message: WaMessage) -> str | None:
+    """The human-readable text a message carries (text, caption, choice, emoji...), if any."""
+    part = _part(message, message.type)
+    match message.type:
+        case "text":
+            text = part.get("body")
+        case "image" | "video" | "document" | "audio" | "sticker":
+            text = part.get("caption")
+        case "reaction":
+            text = part.get("emoji")
+        case "location":
+            text = part.get("name") or part.get("address")
+        case "contacts":
+            names = [_part_of(card, "name").get("formatted_name") for card in _cards(message)]
+            text = ", ".join(name for name in names if isinstance(name, str)) or None
+        case "order" | "button":
+            text = part.get("text")
+        case "interactive":
+            reply = _part_of(part, str(part.get("type")))
+            text = reply.get("title") or reply.get("body")
+        case "system":
+            text = part.get("body")
+        case _:
+            text = None
+    return _text(text)
+
+
+def _part(message: WaMessage, key: str) -> dict[str, Any]:
+    return _part_of(message.model_extra or {}, key)
+
+
+def _part_of(container: Any, key: str) -> dict[str, Any]:
+    value = container.get(key) if isinstance(container, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _cards(message: WaMessage) -> list[Any]:
+    cards = (message.model_extra or {}).get("contacts")
+    return cards if isinstance(cards, list) else []
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return value[:MAX_BODY_CHARS]

@@ -1,0 +1,169 @@
+"""Shared helpers of the ingestion tests: channels, signed webhooks, event batches, row dumps."""
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import httpx
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel, select
+
+from api import accounts
+from models import (
+    Contact,
+    ContactTag,
+    Conversation,
+    ConversationTag,
+    IngestedEvent,
+    Message,
+    PendingStatus,
+    WidgetClick,
+)
+from models.db import session_factory, transaction
+from tests.conftest import TestAccount
+
+PNID = "1122334455667"
+DISPLAY_NUMBER = "+972123456789"
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+INGEST_TABLES: tuple[type[SQLModel], ...] = (
+    Contact,
+    ContactTag,
+    Conversation,
+    ConversationTag,
+    Message,
+    PendingStatus,
+    IngestedEvent,
+    WidgetClick,
+)
+# Conversation columns compared between two runs (ids differ between databases).
+FIGURES = (
+    "source",
+    "source_explicit",
+    "direction",
+    "status",
+    "started_at",
+    "first_inbound_at",
+    "first_response_at",
+    "last_message_at",
+    "closed_at",
+    "auto_closed",
+    "message_count",
+    "inbound_count",
+    "outbound_count",
+    "rating",
+    "rated_at",
+)
+
+
+async def add_channel(
+    engine: AsyncEngine,
+    account_id: int,
+    phone_number_id: str = PNID,
+    app_secret: str = APP_SECRET,
+    verify_token: str = VERIFY_TOKEN,
+) -> int:
+    async with transaction(engine) as session:
+        channel = await accounts.add_channel(
+            session, account_id, phone_number_id, DISPLAY_NUMBER, app_secret, verify_token
+        )
+        assert channel.id is not None
+        return channel.id
+
+
+def sign(body: bytes, secret: str = APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def post_webhook(
+    client: httpx.AsyncClient, payload: dict[str, Any] | bytes, secret: str = APP_SECRET
+) -> httpx.Response:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return await client.post(
+        "/webhooks/whatsapp",
+        content=body,
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)},
+    )
+
+
+def inbound(
+    wamid: str,
+    wa_id: str,
+    timestamp: int,
+    text: str = "hello",
+    name: str | None = "Ana",
+    phone_number_id: str = PNID,
+) -> dict[str, Any]:
+    """A webhook payload carrying one inbound text message, in Meta's format."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "972123456789", "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": name}, "wa_id": wa_id}] if name else [],
+        "messages": [
+            {
+                "from": wa_id,
+                "id": wamid,
+                "timestamp": str(timestamp),
+                "type": "text",
+                "text": {"body": text},
+            }
+        ],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+def status_payload(wamid: str, status: str, timestamp: int, **extra: Any) -> dict[str, Any]:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "972123456789", "phone_number_id": PNID},
+        "statuses": [
+            {
+                "id": wamid,
+                "status": status,
+                "timestamp": str(timestamp),
+                "recipient_id": "33612345678",
+                **extra,
+            }
+        ],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+async def post_events(
+    client: httpx.AsyncClient, who: TestAccount, events: list[dict[str, Any]]
+) -> httpx.Response:
+    return await client.post("/v1/events", json={"events": events}, headers=who.headers)
+
+
+async def count_rows(engine: AsyncEngine) -> dict[str, int]:
+    """How many rows each ingestion table holds."""
+    async with session_factory(engine)() as session:
+        return {
+            table.__tablename__: await session.scalar(select(func.count()).select_from(table))  # type: ignore[misc]
+            for table in INGEST_TABLES
+        }
+
+
+async def rows(engine: AsyncEngine, table: type[SQLModel], *order: Any) -> list[Any]:
+    async with session_factory(engine)() as session:
+        return list((await session.scalars(select(table).order_by(*order))).all())
+
+
+async def conversations(engine: AsyncEngine) -> list[Conversation]:
+    return await rows(engine, Conversation, Conversation.started_at, Conversation.id)
+
+
+async def messages(engine: AsyncEngine) -> list[Message]:
+    return await rows(engine, Message, Message.sent_at, Message.wamid)
+
+
+def figures(conversation: Conversation) -> dict[str, Any]:
+    return {name: getattr(conversation, name) for name in FIGURES}
