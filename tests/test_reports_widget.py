@@ -1,0 +1,132 @@
+"""widgetReport over the hand-built dataset's clicks: totals, days and every group, in the
+account's zone and in UTC, and the filter applying to attributed conversations only."""
+
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import graphql
+from tests.report_dataset import DAYS, RANGE, build_dataset
+
+WIDGET = """
+fragment C on ClickCount { key clicks conversations }
+query ($filter: ReportFilter!) {
+  widgetReport(filter: $filter) {
+    clicks conversations
+    daily { start clicks conversations }
+    byButton { ...C } byReferrer { ...C } byUtmCampaign { ...C } byUtmMedium { ...C }
+    byUtmSource { ...C } byUtmTerm { ...C } byUtmContent { ...C }
+  }
+}
+"""
+
+
+def days(figures: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "start": day,
+            "clicks": figures.get(day, (0, 0))[0],
+            "conversations": figures.get(day, (0, 0))[1],
+        }
+        for day in DAYS
+    ]
+
+
+def groups(*rows: tuple[str | None, int, int]) -> list[dict[str, Any]]:
+    return [
+        {"key": key, "clicks": clicks, "conversations": conversations}
+        for key, clicks, conversations in rows
+    ]
+
+
+# W1 W2 W3 (03-27 00:10 local) W6 W4 in range; W5 (04-03 00:20 local) out.
+PARIS_WIDGET = {
+    "clicks": 5,
+    "conversations": 3,  # K1 (W1), K8 (W3), K6 (W4)
+    "daily": days({"2026-03-27": (3, 2), "2026-03-29": (1, 0), "2026-03-31": (1, 1)}),
+    "byButton": groups(("Homepage", 3, 1), ("Pricing", 2, 2)),
+    "byReferrer": groups(
+        ("https://acme.test/", 2, 1),
+        ("https://acme.test/pricing", 1, 1),
+        ("https://blog.acme.test/post", 1, 0),
+        (None, 1, 1),
+    ),
+    "byUtmCampaign": groups(("spring", 3, 2), ("autumn", 1, 0), (None, 1, 1)),
+    # cpc and "none given" tie on two clicks: the null key comes last.
+    "byUtmMedium": groups(("cpc", 2, 1), (None, 2, 1), ("email", 1, 1)),
+    "byUtmSource": groups(("google", 2, 1), ("blog", 1, 0), ("newsletter", 1, 1), (None, 1, 1)),
+    "byUtmTerm": groups((None, 4, 2), ("whatsapp", 1, 1)),
+    "byUtmContent": groups((None, 4, 2), ("a", 1, 1)),
+}
+
+# W3 (03-26 23:10 UTC) out, W5 (04-02 22:20 UTC, attributed to K7) in.
+UTC_WIDGET = {
+    "clicks": 5,
+    "conversations": 3,  # K1, K6, K7
+    "daily": days(
+        {"2026-03-27": (2, 1), "2026-03-29": (1, 0), "2026-03-31": (1, 1), "2026-04-02": (1, 1)}
+    ),
+    "byButton": groups(("Homepage", 4, 2), ("Pricing", 1, 1)),
+    "byReferrer": groups(
+        ("https://acme.test/", 3, 2), ("https://blog.acme.test/post", 1, 0), (None, 1, 1)
+    ),
+    "byUtmCampaign": groups(("spring", 3, 2), ("autumn", 1, 0), (None, 1, 1)),
+    "byUtmMedium": groups(("cpc", 2, 1), (None, 2, 1), ("email", 1, 1)),
+    "byUtmSource": groups(("google", 2, 1), ("blog", 1, 0), ("newsletter", 1, 1), (None, 1, 1)),
+    "byUtmTerm": groups((None, 4, 2), ("whatsapp", 1, 1)),
+    "byUtmContent": groups((None, 4, 2), ("a", 1, 1)),
+}
+
+
+async def test_widget_in_the_account_zone(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    data = await build_dataset(engine)
+    body = await graphql(client, data.account, WIDGET, {"filter": RANGE})
+    assert body == {"data": {"widgetReport": PARIS_WIDGET}}
+
+
+async def test_widget_in_an_explicit_zone(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    data = await build_dataset(engine)
+    body = await graphql(client, data.account, WIDGET, {"filter": {**RANGE, "timezone": "UTC"}})
+    assert body == {"data": {"widgetReport": UTC_WIDGET}}
+
+
+async def test_widget_filter_applies_to_attributed_conversations_only(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    data = await build_dataset(engine)
+    query = """query ($f: ReportFilter!) {
+      widgetReport(filter: $f) {
+        clicks conversations byButton { key clicks conversations }
+        daily { start clicks conversations }
+      }
+    }"""
+    body = await graphql(
+        client, data.account, query, {"f": {**RANGE, "agentEmails": ["bob@acme.test"]}}
+    )
+    # Every click still counts; of K1 (alice), K8 (carol) and K6 (bob) only K6 is bob's.
+    assert body["data"]["widgetReport"] == {
+        "clicks": 5,
+        "conversations": 1,
+        "byButton": groups(("Homepage", 3, 0), ("Pricing", 2, 1)),
+        "daily": days({"2026-03-27": (3, 0), "2026-03-29": (1, 0), "2026-03-31": (1, 1)}),
+    }
+    body = await graphql(
+        client, data.account, query, {"f": {**RANGE, "conversationTags": ["sales"]}}
+    )
+    # K1 and K8 carry Sales, K6 does not.
+    assert body["data"]["widgetReport"]["conversations"] == 2
+    assert body["data"]["widgetReport"]["byButton"] == groups(("Homepage", 3, 1), ("Pricing", 2, 1))
+
+
+async def test_widget_of_another_account(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    data = await build_dataset(engine)
+    query = """query ($f: ReportFilter!) {
+      widgetReport(filter: $f) { clicks conversations byButton { key clicks conversations } }
+    }"""
+    body = await graphql(client, data.other, query, {"f": RANGE})
+    assert body["data"]["widgetReport"] == {
+        "clicks": 1,
+        "conversations": 1,
+        "byButton": groups(("Homepage", 1, 1)),
+    }
