@@ -1,17 +1,21 @@
 """Accounts, channels and API tokens: what `wareports account|channel|token` manage."""
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Account, ApiToken, Channel
 from models.db import now
 from models.errors import BadInput, NotFound
+
+log = logging.getLogger("wareports.auth")
 
 SCOPES = ("reports:read", "reports:export", "ingest:write", "admin")
 TOKEN_PREFIX = "wr_"  # noqa: S105  (a prefix, not a secret)
@@ -137,6 +141,22 @@ async def revoke_token(session: AsyncSession, token_id: int) -> ApiToken:
     return row
 
 
+async def _record_use(session: AsyncSession, token_id: int, last_used_at: int | None) -> None:
+    """Sets `last_used_at`, at most once a minute per token. Best effort: a token that is valid
+    is not refused because this bookkeeping write could not get the lock in time."""
+    moment = now()
+    if last_used_at is not None and last_used_at >= moment - LAST_USED_RESOLUTION_SECONDS:
+        return
+    try:
+        await session.execute(
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=moment)  # type: ignore[arg-type]
+        )
+        await session.commit()
+    except OperationalError:
+        await session.rollback()
+        log.warning("could not record the use of token %s", token_id, exc_info=True)
+
+
 async def authenticate(session: AsyncSession, token: str) -> Principal | None:
     """The principal of a live token, or None. The lookup is by hash: equal hashes are the
     only comparison made, so the token's bytes never meet a short-circuiting compare."""
@@ -153,19 +173,16 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
     api_token, timezone = row
     if not secrets.compare_digest(api_token.token_hash, digest):
         return None
-    moment = now()
-    if (
-        api_token.last_used_at is None
-        or api_token.last_used_at < moment - LAST_USED_RESOLUTION_SECONDS
-    ):
-        await session.execute(
-            update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=moment)  # type: ignore[arg-type]
-        )
-        await session.commit()
     assert api_token.id is not None
-    return Principal(
+    principal = Principal(
         account_id=api_token.account_id,
         token_id=api_token.id,
         scopes=frozenset(api_token.scopes.split(",")),
         timezone=timezone,
     )
+    last_used_at = api_token.last_used_at
+    # End the read before writing: on SQLite a read transaction cannot take the write lock
+    # once another writer has committed (SQLITE_BUSY at once, whatever the busy timeout).
+    await session.commit()
+    await _record_use(session, principal.token_id, last_used_at)
+    return principal

@@ -1,0 +1,605 @@
+"""Safe to expose: scopes on every root field, token lifecycle, query limits refused before any SQL,
+error masking, introspection switch, body checks, CORS and per-token rate limits."""
+
+import base64
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from api import accounts
+from api.app import create_app
+from api.ratelimit import RateLimiter
+from api.settings import Settings
+from models import ApiToken
+from models.db import transaction
+from schema import schema
+from tests.conftest import ALL_SCOPES, TestAccount, create_test_account, graphql, make_settings
+from tests.schema_walk import RootField, declared_scopes, operation, root_fields
+
+ROOT_FIELDS = root_fields(schema)
+# Every root field must be listed here with the scope it needs: a new field fails the test
+# below until someone decides its scope.
+REQUIRED_SCOPES = {
+    "query.agents": "reports:read",
+    "query.tags": "reports:read",
+    "query.conversation": "reports:read",
+    "query.summaryReport": "reports:read",
+    "query.agentReport": "reports:read",
+    "query.tagReport": "reports:read",
+    "query.conversationDetails": "reports:read",
+    "query.widgetReport": "reports:read",
+    "mutation.exportReportCsv": "reports:export",
+}
+TEST_REDIS_URL = os.environ.get("WAREPORTS_TEST_REDIS_URL")
+STORAGES = ["memory", "redis"]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+async def add_token(engine: AsyncEngine, account_id: int, scopes: list[str]) -> str:
+    return (await add_token_of(engine, account_id, scopes)).token
+
+
+async def add_token_of(engine: AsyncEngine, account_id: int, scopes: list[str]) -> TestAccount:
+    """Another token of an existing account."""
+    async with transaction(engine) as session:
+        row, token = await accounts.create_token(session, account_id, scopes)
+    assert row.id is not None
+    return TestAccount(id=account_id, token=token, token_id=row.id)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def sql_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements run meanwhile, except the token look-up (with its last-used update)
+    and transaction control (SQLite's explicit BEGIN)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        control = statement.strip().upper() in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        if "api_token" not in statement and not control:
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """An app with other settings than the `app` fixture's, and a client for it."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield application, http
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+# --- scopes --------------------------------------------------------------------------------
+
+
+def test_every_root_field_declares_the_scope_it_needs() -> None:
+    found = {root.id: declared_scopes(root) for root in ROOT_FIELDS}
+    missing = sorted(set(found) - set(REQUIRED_SCOPES))
+    assert not missing, f"decide the scope of {missing} in REQUIRED_SCOPES"
+    for field_id, scopes in found.items():
+        assert scopes == [REQUIRED_SCOPES[field_id]], field_id
+
+
+@pytest.mark.parametrize("root", ROOT_FIELDS, ids=lambda root: root.id)
+async def test_a_token_without_the_scope_is_forbidden(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount, root: RootField
+) -> None:
+    needed = REQUIRED_SCOPES[root.id]
+    others = [scope for scope in ALL_SCOPES if scope not in (needed, "admin")]
+    token = await add_token(engine, account.id, others)
+    await graphql(client, token, "{ __typename }")  # pool warmed, token's last use recorded
+    with sql_statements(engine) as statements:
+        body = await graphql(client, token, operation(root, full=False))
+    assert body["errors"][0]["extensions"] == {"code": "FORBIDDEN", "scope": needed}
+    assert needed in body["errors"][0]["message"]
+    assert body["data"] is None or body["data"][root.name] is None
+    assert statements == []  # refused before the resolver: nothing read
+
+
+@pytest.mark.parametrize("root", ROOT_FIELDS, ids=lambda root: root.id)
+async def test_the_scope_or_admin_is_enough(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount, root: RootField
+) -> None:
+    for scopes in ([REQUIRED_SCOPES[root.id]], ["admin"]):
+        token = await add_token(engine, account.id, scopes)
+        body = await graphql(client, token, operation(root, full=False))
+        assert "errors" not in body, (scopes, body)
+
+
+# --- token lifecycle -----------------------------------------------------------------------
+
+
+async def test_tokens_are_long_random_and_distinct(engine: AsyncEngine) -> None:
+    account = await create_test_account(engine)
+    tokens = {await add_token(engine, account.id, ["reports:read"]) for _ in range(20)}
+    assert len(tokens) == 20
+    for token in tokens:
+        assert token.startswith(accounts.TOKEN_PREFIX)
+        secret = token.removeprefix(accounts.TOKEN_PREFIX)
+        assert len(base64.urlsafe_b64decode(secret + "=")) == 32  # 256 random bits
+
+
+async def test_last_used_at_is_recorded_at_most_once_a_minute(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    async def last_used() -> int | None:
+        async with transaction(engine) as session:
+            row = await session.get(ApiToken, account.token_id)
+            assert row is not None
+            return row.last_used_at
+
+    assert await last_used() is None
+    before = int(time.time())
+    await graphql(client, account, "{ __typename }")
+    first = await last_used()
+    assert first is not None and before <= first <= int(time.time())
+    updates: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updates.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await graphql(client, account, "{ __typename }")
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert updates == []
+    assert await last_used() == first
+
+
+async def test_a_revoked_token_stops_at_once(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    assert (await graphql(client, account, "{ __typename }"))["data"] == {"__typename": "Query"}
+    async with transaction(engine) as session:
+        await accounts.revoke_token(session, account.token_id)
+    response = await client.post(
+        "/graphql", json={"query": "{ agents { id } }"}, headers=account.headers
+    )
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+# --- query limits --------------------------------------------------------------------------
+
+
+async def assert_refused_without_sql(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    account: TestAccount,
+    query: str,
+    code: str = "QUERY_TOO_COMPLEX",
+    variables: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    await graphql(client, account, "{ __typename }")  # pool warmed, token's last use recorded
+    started = time.perf_counter()
+    with sql_statements(engine) as statements:
+        body = await graphql(client, account, query, variables)
+    elapsed = time.perf_counter() - started
+    assert body["data"] is None, body
+    assert code in codes(body), body
+    assert statements == []
+    assert elapsed < 1.0, f"refusing took {elapsed:.2f} s"
+    return body
+
+
+async def test_a_deep_query_is_refused_before_sql(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    path = "tags { id }"
+    for _ in range(12):
+        path = f"contact {{ {path} }}"  # deeper than any valid path: depth counts first
+    body = await assert_refused_without_sql(
+        client, engine, account, f'{{ conversation(id: "1") {{ {path} }} }}'
+    )
+    assert "exceeds maximum operation depth of 10" in body["errors"][0]["message"]
+
+
+async def test_depth_limit_is_a_setting(database_url: str) -> None:
+    query = '{ conversation(id: "1") { contact { tags { id } } } }'  # depth 3
+    async with serving(make_settings(database_url, max_query_depth=2)) as (app, http):
+        account = await create_test_account(app.state.engine)
+        body = await assert_refused_without_sql(http, app.state.engine, account, query)
+        assert codes(body) == ["QUERY_TOO_COMPLEX"]  # the valid query is refused for depth only
+    async with serving(make_settings(database_url, max_query_depth=3)) as (app, http):
+        account = await create_test_account(app.state.engine)
+        assert await graphql(http, account, query) == {"data": {"conversation": None}}
+
+
+async def test_an_alias_bomb_is_refused_before_sql(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    aliases = " ".join(f"a{i}: agents {{ id }}" for i in range(21))
+    body = await assert_refused_without_sql(client, engine, account, f"{{ {aliases} }}")
+    assert body["errors"][0]["message"] == "21 aliases found. Allowed: 20"
+    twenty = " ".join(f"a{i}: tags {{ id }}" for i in range(20))
+    assert "errors" not in await graphql(client, account, f"{{ {twenty} }}")
+
+
+async def test_a_huge_token_count_is_refused_before_sql(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    names = " ".join(["email"] * 5000)
+    body = await assert_refused_without_sql(client, engine, account, f"{{ agents {{ {names} }} }}")
+    assert "more than 5000 tokens" in body["errors"][0]["message"]
+
+
+async def test_a_repeated_field_is_refused_before_validation(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    # No alias and few tokens, but graphql-core would compare the copies pairwise.
+    body = await assert_refused_without_sql(
+        client, engine, account, "{ " + "agents { id } " * 500 + "}"
+    )
+    assert body["errors"][0]["message"].startswith("The field 'agents' is selected 500 times")
+
+
+async def test_a_fragment_bomb_is_refused_before_validation(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    # 2^25 fields in 300 tokens: each fragment spreads the next one under two fields. The
+    # shape is checked before validation, so even this ill-typed document is measured first.
+    fragments = " ".join(
+        f"fragment F{i} on Query {{ a{i}: agents {{ ...F{i + 1} }} b{i}: tags {{ ...F{i + 1} }} }}"
+        for i in range(25)
+    )
+    query = f"{{ ...F0 }} {fragments} fragment F25 on Query {{ __typename }}"
+    body = await assert_refused_without_sql(client, engine, account, query)
+    assert body["errors"][0]["message"] == (
+        "The query expands to more than 10000 fields once its fragments are spread."
+    )
+    doubling = " ".join(f"fragment D{i} on Agent {{ ...D{i + 1} ...D{i + 1} }}" for i in range(40))
+    query = f"{{ agents {{ ...D0 }} }} {doubling} fragment D40 on Agent {{ id }}"
+    body = await assert_refused_without_sql(client, engine, account, query)
+    assert "selected" in body["errors"][0]["message"]
+
+
+async def test_a_fragment_chain_is_refused_before_validation(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    chain = " ".join(f"fragment C{i} on Query {{ ...C{i + 1} }}" for i in range(300))
+    query = f"{{ ...C0 }} {chain} fragment C300 on Query {{ agents {{ id }} }}"
+    body = await assert_refused_without_sql(client, engine, account, query)
+    assert "levels deep" in body["errors"][0]["message"]
+
+
+async def test_a_huge_first_is_refused_before_sql(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    query = """query ($first: Int) {
+      conversationDetails(filter: {from: "2026-01-01", to: "2026-01-31"}, first: $first) {
+        edges { node { id contact { phone tags { name } } tags { name } agent { email } } }
+      }
+    }"""
+    body = await assert_refused_without_sql(
+        client, engine, account, query, code="BAD_USER_INPUT", variables={"first": 100000}
+    )
+    assert body["errors"][0]["extensions"]["field"] == "first"
+
+
+async def test_too_costly_a_query_is_refused_before_sql(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    # Every agent's daily figures over a year, twenty times: about 20 x 47,600 values.
+    year = '{from: "2025-01-01", to: "2025-12-31"}'
+    metrics = "conversations messages avgFirstResponseSeconds avgRating ratedConversations"
+    report = (
+        f"agentReport(filter: {year}) {{ rows {{ agent {{ email }} metrics {{ {metrics} }} "
+        f"daily {{ start metrics {{ {metrics} }} }} }} }}"
+    )
+    aliased = " ".join(f"r{i}: {report}" for i in range(20))
+    body = await assert_refused_without_sql(client, engine, account, f"{{ {aliased} }}")
+    assert body["errors"][0]["message"].startswith("The query would resolve about ")
+    # One such report, and the whole year dashboard in one query, stay within the bound.
+    assert "errors" not in await graphql(client, account, f"{{ {report} }}")
+
+
+async def test_cost_bound_is_a_setting(database_url: str) -> None:
+    query = '{ a: conversation(id: "1") { id contact { id tags { id name } } tags { id name } } }'
+    # conversation 1 + (id 1 + contact (1 + 1 + tags (1 + 10 x 2)) + tags (1 + 10 x 2)) = 46
+    async with serving(make_settings(database_url, max_query_cost=100)) as (app, http):
+        account = await create_test_account(app.state.engine)
+        assert await graphql(http, account, query) == {"data": {"a": None}}
+        three = query[1:-1] + query[1:-1].replace("a:", "b:") + query[1:-1].replace("a:", "c:")
+        body = await assert_refused_without_sql(http, app.state.engine, account, f"{{{three}}}")
+        assert body["errors"][0]["message"].startswith("The query would resolve about 138 ")
+
+
+async def chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+    """A body sent without Content-Length (chunked): its size is known only while reading."""
+    for part in parts:
+        yield part
+
+
+async def test_a_huge_body_is_refused_before_any_sql(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await graphql(client, account, "{ __typename }")
+    padding = " " * (1024 * 1024)
+    events: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        events.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        response = await client.post(
+            "/graphql",
+            content=f'{{"query": "{{ agents {{ id }} }}{padding}"}}',
+            headers={**account.headers, "Content-Type": "application/json"},
+        )
+        streamed = await client.post(
+            "/graphql",
+            content=chunks([b'{"query": "', b" " * (600 * 1024), b" " * (600 * 1024), b'"}']),
+            headers={**account.headers, "Content-Type": "application/json"},
+        )
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    for refused in (response, streamed):
+        assert refused.status_code == 413
+        assert refused.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert events == []  # not even the token look-up
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+async def test_an_unexpected_failure_is_masked_with_a_request_id(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    account: TestAccount,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql("ALTER TABLE agent RENAME TO agent_gone")
+    with caplog.at_level(logging.ERROR, logger="wareports.graphql"):
+        body = await graphql(client, account, "{ agents { email } tags { name } }")
+    error = body["errors"][0]
+    assert error["message"] == "Internal server error"
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert re.fullmatch(r"[0-9a-zA-Z-]{8,}", error["extensions"]["requestId"])
+    assert set(error["extensions"]) == {"code", "requestId"}
+    assert "agent" not in str(body).replace("agents", "")  # no table name, no SQL
+    assert body["data"] is None
+    logged = [record for record in caplog.records if record.name == "wareports.graphql"]
+    assert logged and error["extensions"]["requestId"] in logged[0].getMessage()
+    assert logged[0].exc_info is not None  # the detail is in the log only
+
+
+# --- introspection and GraphiQL ------------------------------------------------------------
+
+INTROSPECTION = "{ __schema { queryType { name } } }"
+
+
+async def test_introspection_and_graphiql_are_on_by_default(
+    client: httpx.AsyncClient, account: TestAccount
+) -> None:
+    body = await graphql(client, account, INTROSPECTION)
+    assert body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    page = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+
+
+async def test_introspection_and_graphiql_can_be_turned_off(database_url: str) -> None:
+    async with serving(make_settings(database_url, graphiql=False)) as (app, http):
+        account = await create_test_account(app.state.engine)
+        body = await graphql(http, account, INTROSPECTION)
+        assert body["data"] is None
+        assert "introspection has been disabled" in body["errors"][0]["message"]
+        body = await graphql(http, account, '{ __type(name: "Query") { name } }')
+        assert body["data"] is None
+        # __typename is not introspection of the schema: clients (Apollo) rely on it.
+        assert await graphql(http, account, "{ __typename }") == {"data": {"__typename": "Query"}}
+        page = await http.get("/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 404
+
+
+# --- request bodies ------------------------------------------------------------------------
+
+MALFORMED = [
+    pytest.param(b"[]", "application/json", 400, "batched", id="empty-batch"),
+    pytest.param(
+        b'[{"query": "{ agents { id } }"}, {"query": "{ tags { id } }"}]',
+        "application/json",
+        400,
+        "batched",
+        id="batch",
+    ),
+    pytest.param(b'"{ agents { id } }"', "application/json", 400, "JSON object", id="string"),
+    pytest.param(b"42", "application/json", 400, "JSON object", id="number"),
+    pytest.param(b"{not json", "application/json", 400, "not valid JSON", id="not-json"),
+    pytest.param(b'{"query": "\xff\xfe"}', "application/json", 400, "not valid JSON", id="latin"),
+    pytest.param(b"[" * 100_000, "application/json", 400, "not valid JSON", id="deep-json"),
+    pytest.param(b'{"query": 42}', "application/json", 400, "`query`", id="query-number"),
+    pytest.param(
+        b'{"query": "{ agents { id } }", "variables": [1]}',
+        "application/json",
+        400,
+        "`variables`",
+        id="variables-list",
+    ),
+    pytest.param(
+        b'{"query": "{ agents { id } }", "operationName": {}}',
+        "application/json",
+        400,
+        "`operationName`",
+        id="operation-object",
+    ),
+    pytest.param(b"{ agents { id } }", "application/graphql", 415, "application/json", id="gql"),
+    pytest.param(b"query={agents{id}}", "application/x-www-form-urlencoded", 415, "", id="form"),
+    pytest.param(b'{"query": "{ agents { id } }"}', "", 415, "", id="no-content-type"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "message"), MALFORMED)
+async def test_malformed_requests_get_a_clear_4xx(
+    client: httpx.AsyncClient,
+    account: TestAccount,
+    body: bytes,
+    content_type: str,
+    status: int,
+    message: str,
+) -> None:
+    headers = {**account.headers, "Content-Type": content_type}
+    response = await client.post("/graphql", content=body, headers=headers)
+    assert response.status_code == status, response.text
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert message in error["message"]
+
+
+async def test_bad_get_parameters_get_a_400(
+    client: httpx.AsyncClient, account: TestAccount
+) -> None:
+    for params in (
+        {"query": "{ agents { id } }", "variables": "[" * 5000},
+        {"query": "{ agents { id } }", "variables": "{bad"},
+        {"query": "{ agents { id } }", "variables": "[1]"},
+        {"query": "mutation { __typename }"},
+        {"query": "{ agents { id } }", "operationName": "Missing"},
+    ):
+        response = await client.get("/graphql", params=params, headers=account.headers)
+        assert 400 <= response.status_code < 500, (params, response.text)
+    response = await client.get(
+        "/graphql", params={"query": "{ agents { id } }"}, headers=account.headers
+    )
+    assert response.json() == {"data": {"agents": []}}
+
+
+# --- CORS ----------------------------------------------------------------------------------
+
+PREFLIGHT = {
+    "Origin": "https://app.example.com",
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization,content-type",
+}
+
+
+async def test_no_cross_origin_access_by_default(
+    client: httpx.AsyncClient, account: TestAccount
+) -> None:
+    preflight = await client.options("/graphql", headers=PREFLIGHT)
+    assert "access-control-allow-origin" not in preflight.headers
+    response = await client.post(
+        "/graphql",
+        json={"query": "{ __typename }"},
+        headers={**account.headers, "Origin": "https://app.example.com"},
+    )
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_configured_origins_get_cors_headers(database_url: str) -> None:
+    settings = make_settings(
+        database_url, cors_origins="https://app.example.com, https://admin.example.com"
+    )
+    assert settings.cors_origins == ["https://app.example.com", "https://admin.example.com"]
+    async with serving(settings) as (app, http):
+        account = await create_test_account(app.state.engine)
+        preflight = await http.options("/graphql", headers=PREFLIGHT)
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
+        allowed = preflight.headers["access-control-allow-headers"].lower()
+        assert "authorization" in allowed and "content-type" in allowed
+        assert "access-control-allow-credentials" not in preflight.headers
+        other = await http.options(
+            "/graphql", headers={**PREFLIGHT, "Origin": "https://evil.example.net"}
+        )
+        assert other.status_code == 400
+        assert "access-control-allow-origin" not in other.headers
+        origin = {"Origin": "https://admin.example.com"}
+        response = await http.post(
+            "/graphql", json={"query": "{ __typename }"}, headers={**account.headers, **origin}
+        )
+        assert response.headers["access-control-allow-origin"] == "https://admin.example.com"
+        refused = await http.post("/graphql", json={"query": "{ __typename }"}, headers=origin)
+        assert refused.status_code == 401  # the browser can read why
+        assert refused.headers["access-control-allow-origin"] == "https://admin.example.com"
+        assert "retry-after" in response.headers["access-control-expose-headers"].lower()
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+def redis_url_or_skip(storage: str) -> str | None:
+    if storage == "memory":
+        return None
+    if TEST_REDIS_URL is None:
+        pytest.skip("set WAREPORTS_TEST_REDIS_URL to test the Redis storage")
+    return TEST_REDIS_URL
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+async def test_rate_limit_per_token(database_url: str, storage: str) -> None:
+    redis_url = redis_url_or_skip(storage)
+    settings = make_settings(database_url, rate_limit="3/minute", redis_url=redis_url)
+    async with serving(settings) as (app, http):
+        first = await create_test_account(app.state.engine)
+        second = await add_token_of(app.state.engine, first.id, ["reports:read"])
+        other = await create_test_account(app.state.engine, name="Other")
+        limiter: RateLimiter = app.state.rate_limiter
+        tokens = (first, second, other)
+        for token in tokens:
+            await limiter.reset(str(token.token_id))  # Redis may hold earlier tests' hits
+        for _ in range(3):
+            assert (await graphql(http, first, "{ agents { id } }")) == {"data": {"agents": []}}
+        started = time.time()
+        response = await http.post(
+            "/graphql", json={"query": "{ agents { id } }"}, headers=first.headers
+        )
+        assert response.status_code == 429
+        retry_after = int(response.headers["retry-after"])
+        assert 1 <= retry_after <= 60 and retry_after >= 60 - (time.time() - started) - 2
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "RATE_LIMITED"
+        assert error["extensions"]["retryAfter"] == retry_after
+        # Another token of the same account and a token of another account are unaffected.
+        assert (await graphql(http, second, "{ __typename }"))["data"] is not None
+        assert (await graphql(http, other, "{ agents { id } }")) == {"data": {"agents": []}}
+        for token in tokens:
+            await limiter.reset(str(token.token_id))
+
+
+async def test_rate_limit_storage_outage_lets_requests_through(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(database_url, rate_limit="1/minute", redis_url="redis://127.0.0.1:1/0")
+    async with serving(settings) as (app, http):
+        account = await create_test_account(app.state.engine)
+        with caplog.at_level(logging.ERROR, logger="wareports.ratelimit"):
+            for _ in range(2):
+                assert await graphql(http, account, "{ agents { id } }") == {"data": {"agents": []}}
+        assert any("rate-limit storage unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_rate_limit_setting_is_validated() -> None:
+    assert Settings(rate_limit="10/second;600/minute").rate_limit == "10/second;600/minute"
+    with pytest.raises(ValueError, match="not a rate limit"):
+        Settings(rate_limit="a lot")
