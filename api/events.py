@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api import ratelimit
 from api.accounts import Principal, authenticate
 from api.body import read_body
 from ingest import events
@@ -42,10 +43,13 @@ async def post_events(request: Request) -> Response:
         return _error(401, "UNAUTHENTICATED", "missing, unknown or revoked bearer token")
     if not principal.has(SCOPE):
         return _error(403, "FORBIDDEN", f"this operation needs the scope {SCOPE!r}", scope=SCOPE)
+    limited = await ratelimit.enforce(request, principal)
+    if limited is not None:
+        return limited
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         return _error(400, "BAD_REQUEST", f"body is not JSON: {exc}")
     try:
         batch = events.validate_batch(document)

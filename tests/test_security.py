@@ -603,3 +603,71 @@ def test_rate_limit_setting_is_validated() -> None:
     assert Settings(rate_limit="10/second;600/minute").rate_limit == "10/second;600/minute"
     with pytest.raises(ValueError, match="not a rate limit"):
         Settings(rate_limit="a lot")
+
+
+# --- /v1/events ----------------------------------------------------------------------------
+
+
+def agent_event(event_id: str) -> dict[str, Any]:
+    return {"id": event_id, "type": "agent.upserted", "at": 1_767_225_600, "email": "a@b.io"}
+
+
+async def test_events_need_the_ingest_scope(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    reader = await add_token(engine, account.id, ["reports:read", "reports:export"])
+    with sql_statements(engine) as statements:
+        response = await client.post(
+            "/v1/events", json={"events": [agent_event("e1")]}, headers=bearer(reader)
+        )
+    assert response.status_code == 403
+    error = response.json()["errors"][0]
+    assert error["code"] == "FORBIDDEN" and error["scope"] == "ingest:write"
+    assert "ingest:write" in error["message"]
+    assert statements == []  # nothing stored, nothing read
+    writer = await add_token(engine, account.id, ["ingest:write"])
+    response = await client.post(
+        "/v1/events", json={"events": [agent_event("e1")]}, headers=bearer(writer)
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_events_deeply_nested_json_is_a_400(
+    client: httpx.AsyncClient, account: TestAccount
+) -> None:
+    response = await client.post(
+        "/v1/events",
+        content=b'{"events": ' + b"[" * 100_000,
+        headers={**account.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+async def test_events_are_rate_limited_per_token(database_url: str, storage: str) -> None:
+    redis_url = redis_url_or_skip(storage)
+    settings = make_settings(database_url, rate_limit="2/minute", redis_url=redis_url)
+    async with serving(settings) as (app, http):
+        first = await create_test_account(app.state.engine, scopes=["ingest:write"])
+        second = await add_token_of(app.state.engine, first.id, ["ingest:write"])
+        limiter: RateLimiter = app.state.rate_limiter
+        for token in (first, second):
+            await limiter.reset(str(token.token_id))
+        for index in range(2):
+            response = await http.post(
+                "/v1/events", json={"events": [agent_event(f"e{index}")]}, headers=first.headers
+            )
+            assert response.status_code == 200, response.text
+        response = await http.post(
+            "/v1/events", json={"events": [agent_event("e9")]}, headers=first.headers
+        )
+        assert response.status_code == 429
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+        assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        response = await http.post(
+            "/v1/events", json={"events": [agent_event("e9")]}, headers=second.headers
+        )
+        assert response.status_code == 200
+        assert response.json() == {"stored": ["e9"], "duplicates": []}
+        for token in (first, second):
+            await limiter.reset(str(token.token_id))
