@@ -1,0 +1,260 @@
+"""The shared ReportFilter: every list filter (ANY inside a list, AND between lists,
+case-insensitive), and every BAD_USER_INPUT it raises, naming the field, on every report."""
+
+import base64
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import TestAccount, create_test_account, graphql
+from tests.report_dataset import METRICS, RANGE, ZERO, build_dataset, m
+
+TOTALS = (
+    METRICS
+    + """
+query ($filter: ReportFilter!) {
+  summaryReport(filter: $filter) { totals { ...M } bySource { source metrics { conversations } } }
+}
+"""
+)
+
+ELEVEN_THIRDS = 3.6666666666666665
+ALL = m(7, 4, 5, 23, 10, 13, 5, 21000.0, 850.0, ELEVEN_THIRDS, 3)
+
+FILTERED_TOTALS = [
+    pytest.param({}, ALL, id="no-lists"),
+    pytest.param(
+        {"contactTags": [], "conversationTags": [], "agentEmails": [], "sources": []},
+        ALL,
+        id="empty-lists",
+    ),
+    # c1, c2: K1, K2, K5 (+ K0's messages).
+    pytest.param(
+        {"contactTags": ["vip"]}, m(3, 2, 2, 12, 5, 7, 3, 3800.0, 940.0, 3.5, 2), id="contact-tag"
+    ),
+    # c1, c2, c4: K8, K1, K2, K4, K5.
+    pytest.param(
+        {"contactTags": ["VIP", "wholesale"]},
+        m(5, 3, 3, 18, 8, 10, 4, 3750.0, 984.0, ELEVEN_THIRDS, 3),
+        id="contact-tags-any",
+    ),
+    pytest.param(
+        {"conversationTags": ["billing"]},
+        m(2, 1, 2, 7, 3, 4, 1, 3600.0, 960.0, 5.0, 1),
+        id="conversation-tag",
+    ),
+    # K8, K1, K5, K2 (+ K0's messages).
+    pytest.param(
+        {"conversationTags": ["SALES", " support "]},
+        m(4, 3, 3, 15, 7, 8, 4, 3750.0, 780.0, ELEVEN_THIRDS, 3),
+        id="conversation-tags-any",
+    ),
+    pytest.param(
+        {"agentEmails": ["BOB@acme.test"]},
+        m(3, 2, 3, 8, 3, 5, 1, 4200.0, 1260.0, None, 0),
+        id="agent",
+    ),
+    pytest.param(
+        {"agentEmails": ["alice@acme.test", "Carol@Acme.Test"]},
+        m(3, 2, 3, 13, 6, 7, 3, 3600.0, 440.0, ELEVEN_THIRDS, 3),
+        id="agents-any",
+    ),
+    pytest.param(
+        {"sources": ["FLOW"]}, m(2, 0, 2, 6, 2, 4, 2, 46800.0, 900.0, 2.0, 1), id="source"
+    ),
+    pytest.param(
+        {"sources": ["INBOUND", "INBOX"]},
+        m(5, 4, 4, 17, 8, 9, 3, 3800.0, 840.0, 4.5, 2),
+        id="sources-any",
+    ),
+    # Lists AND together: K4 is the only INBOX conversation of a Wholesale contact.
+    pytest.param(
+        {"contactTags": ["wholesale"], "sources": ["INBOX"]},
+        m(1, 0, 1, 3, 1, 2, 0, None, 1800.0, None, 0),
+        id="contact-tag-and-source",
+    ),
+    pytest.param(
+        {"conversationTags": ["sales"], "agentEmails": ["carol@acme.test"]},
+        m(1, 1, 1, 3, 2, 1, 1, 3600.0, 300.0, 4.0, 1),
+        id="conversation-tag-and-agent",
+    ),
+    pytest.param({"conversationTags": ["nope"]}, ZERO, id="unknown-tag"),
+    # A contact tag name is not a conversation tag.
+    pytest.param({"conversationTags": ["vip"]}, ZERO, id="kinds-differ"),
+]
+
+
+@pytest.mark.parametrize(("lists", "expected"), FILTERED_TOTALS)
+async def test_list_filters(
+    client: httpx.AsyncClient, engine: AsyncEngine, lists: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    data = await build_dataset(engine)
+    body = await graphql(client, data.account, TOTALS, {"filter": {**RANGE, **lists}})
+    assert body["data"]["summaryReport"]["totals"] == expected
+
+
+async def test_source_filter_keeps_every_source_entry(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    data = await build_dataset(engine)
+    body = await graphql(client, data.account, TOTALS, {"filter": {**RANGE, "sources": ["FLOW"]}})
+    assert body["data"]["summaryReport"]["bySource"] == [
+        {"source": "FLOW", "metrics": {"conversations": 2}},
+        {"source": "INBOUND", "metrics": {"conversations": 0}},
+        {"source": "INBOX", "metrics": {"conversations": 0}},
+    ]
+
+
+def error_of(body: dict[str, Any]) -> dict[str, Any]:
+    assert body["data"] is None, body
+    (error,) = body["errors"]
+    return error  # type: ignore[no-any-return]
+
+
+def assert_bad_input(body: dict[str, Any], field: str) -> None:
+    error = error_of(body)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+    assert field in error["message"]
+
+
+REPORT_QUERIES = {
+    "summaryReport": "summaryReport(filter: $f) { totals { conversations } }",
+    "agentReport": "agentReport(filter: $f) { rows { sentMessages } }",
+    "tagReport": "tagReport(filter: $f) { rows { tag { name } } }",
+    "conversationDetails": "conversationDetails(filter: $f) { totalCount }",
+    "widgetReport": "widgetReport(filter: $f) { clicks }",
+}
+
+BAD_FILTERS = [
+    pytest.param({"from": "2026-04-02", "to": "2026-03-27"}, "filter.from", id="from-after-to"),
+    pytest.param({**RANGE, "timezone": "Mars/Olympus"}, "filter.timezone", id="unknown-zone"),
+    pytest.param({**RANGE, "timezone": ""}, "filter.timezone", id="empty-zone"),
+    pytest.param({**RANGE, "timezone": "../../etc/passwd"}, "filter.timezone", id="path-zone"),
+    # 2026-01-01 .. 2027-01-02 is 367 days, one more than the default maximum.
+    pytest.param({"from": "2026-01-01", "to": "2027-01-02"}, "filter.to", id="range-too-long"),
+    pytest.param({"from": "1969-12-31", "to": "1970-01-02"}, "filter.from", id="before-1970"),
+    pytest.param({**RANGE, "contactTags": ["t"] * 101}, "filter.contactTags", id="contact-tags"),
+    pytest.param(
+        {**RANGE, "conversationTags": [f"t{n}" for n in range(101)]},
+        "filter.conversationTags",
+        id="conversation-tags",
+    ),
+    pytest.param({**RANGE, "agentEmails": ["a@b"] * 101}, "filter.agentEmails", id="agent-emails"),
+    pytest.param({**RANGE, "sources": ["FLOW"] * 101}, "filter.sources", id="sources"),
+]
+
+
+@pytest.mark.parametrize(("filters", "field"), BAD_FILTERS)
+@pytest.mark.parametrize("report", list(REPORT_QUERIES))
+async def test_bad_filters_name_the_field(
+    client: httpx.AsyncClient,
+    account: TestAccount,
+    report: str,
+    filters: dict[str, Any],
+    field: str,
+) -> None:
+    query = f"query ($f: ReportFilter!) {{ {REPORT_QUERIES[report]} }}"
+    assert_bad_input(await graphql(client, account, query, {"f": filters}), field)
+
+
+async def test_limits_are_inclusive(client: httpx.AsyncClient, account: TestAccount) -> None:
+    query = "query ($f: ReportFilter!) { summaryReport(filter: $f) { totals { conversations } } }"
+    for filters in (
+        {"from": "2026-01-01", "to": "2027-01-01"},  # 366 days
+        {"from": "2026-03-27", "to": "2026-03-27"},  # one day
+        {"from": "1970-01-01", "to": "1970-01-01", "timezone": "Pacific/Kiritimati"},
+        {
+            **RANGE,
+            "contactTags": [f"t{n}" for n in range(100)],
+            "conversationTags": ["x"] * 100,
+            "agentEmails": ["a@b"] * 100,
+            "sources": ["FLOW", "INBOX"] * 50,
+        },
+    ):
+        body = await graphql(client, account, query, {"f": filters})
+        assert body == {"data": {"summaryReport": {"totals": {"conversations": 0}}}}, filters
+
+
+async def test_max_range_follows_the_settings(engine: AsyncEngine, database_url: str) -> None:
+    from api.app import create_app
+    from tests.conftest import make_settings
+
+    application = create_app(make_settings(database_url, max_range_days=7))
+    async with application.router.lifespan_context(application):
+        account = await create_test_account(application.state.engine)
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            query = "query ($f: ReportFilter!) { tagReport(filter: $f) { rows { tag { id } } } }"
+            body = await graphql(
+                http, account, query, {"f": {"from": "2026-03-01", "to": "2026-03-07"}}
+            )
+            assert body == {"data": {"tagReport": {"rows": []}}}
+            body = await graphql(
+                http, account, query, {"f": {"from": "2026-03-01", "to": "2026-03-08"}}
+            )
+            assert_bad_input(body, "filter.to")
+            assert "8 days" in error_of(body)["message"]
+
+
+DETAILS = """query ($f: ReportFilter!, $first: Int, $after: String) {
+  conversationDetails(filter: $f, first: $first, after: $after) { edges { cursor } totalCount }
+}"""
+
+
+def cursor_of(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("first", [0, -1, 501, 10_000])
+async def test_first_out_of_bounds(
+    client: httpx.AsyncClient, account: TestAccount, first: int
+) -> None:
+    body = await graphql(client, account, DETAILS, {"f": RANGE, "first": first})
+    assert_bad_input(body, "first")
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "",
+        "garbage",
+        "!!!!",
+        cursor_of("v2:1774600000:3"),
+        cursor_of("v1:abc:3"),
+        cursor_of("v1:1774600000"),
+        cursor_of("v1:1774600000:0"),
+        cursor_of("v1:1774600000:3:4"),
+        cursor_of("v1:99999999999999999999999:3"),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        cursor_of("v1:1774600000:3") + "==",
+    ],
+)
+async def test_malformed_cursor(
+    client: httpx.AsyncClient, account: TestAccount, after: str
+) -> None:
+    body = await graphql(client, account, DETAILS, {"f": RANGE, "after": after})
+    assert_bad_input(body, "after")
+
+
+async def test_page_bounds_are_inclusive(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    data = await build_dataset(engine)
+    for first in (1, 500):
+        body = await graphql(client, data.account, DETAILS, {"f": RANGE, "first": first})
+        assert len(body["data"]["conversationDetails"]["edges"]) == min(first, 7)
+    body = await graphql(client, data.account, DETAILS, {"f": RANGE, "first": None})
+    assert len(body["data"]["conversationDetails"]["edges"]) == 7
+    # A well-formed cursor past every row is an empty page, not an error.
+    body = await graphql(client, data.account, DETAILS, {"f": RANGE, "after": cursor_of("v1:0:1")})
+    assert body["data"]["conversationDetails"] == {"edges": [], "totalCount": 7}
+
+
+@pytest.mark.parametrize("report", list(REPORT_QUERIES))
+async def test_reports_need_the_read_scope(
+    client: httpx.AsyncClient, engine: AsyncEngine, report: str
+) -> None:
+    writer = await create_test_account(engine, name="Writer", scopes=["ingest:write"])
+    query = f"query ($f: ReportFilter!) {{ {REPORT_QUERIES[report]} }}"
+    body = await graphql(client, writer, query, {"f": RANGE})
+    assert error_of(body)["extensions"]["code"] == "FORBIDDEN"
