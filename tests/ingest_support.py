@@ -38,6 +38,7 @@ INGEST_TABLES: tuple[type[SQLModel], ...] = (
     IngestedEvent,
     WidgetClick,
 )
+NOTHING_STORED = {table.__tablename__: 0 for table in INGEST_TABLES}  # type: ignore[misc]
 # Conversation columns compared between two runs (ids differ between databases).
 FIGURES = (
     "source",
