@@ -2,7 +2,6 @@
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -112,22 +111,6 @@ async def count_conversations(session: AsyncSession, account_id: int, flt: Filte
         .where(*conversation_conditions(account_id, flt), *started_in_range(flt))
     )
     return int((await session.execute(query)).scalar_one())
-
-
-async def iter_conversations(
-    session: AsyncSession, account_id: int, flt: Filter, batch_size: int = MAX_PAGE_SIZE
-) -> AsyncIterator[ConversationRow]:
-    """Every conversation of the details report in its order, read page by page so that memory
-    stays bounded whatever the range (the CSV export streams from this)."""
-    page = Page(batch_size)
-    while True:
-        result = await conversation_details(session, account_id, flt, page)
-        for edge in result.edges:
-            yield edge.node
-        if not result.has_next_page:
-            return
-        last = result.edges[-1].node
-        page = Page(batch_size, Position(last.started_at, last.id))
 
 
 def _before(position: Position) -> ColumnElement[bool]:
