@@ -153,13 +153,20 @@ async def count_rows(engine: AsyncEngine) -> dict[str, int]:
         }
 
 
-async def rows(engine: AsyncEngine, table: type[SQLModel], *order: Any) -> list[Any]:
+async def rows(
+    engine: AsyncEngine, table: type[SQLModel], *order: Any, account_id: int | None = None
+) -> list[Any]:
+    query = select(table).order_by(*order)
+    if account_id is not None:
+        query = query.where(table.account_id == account_id)  # type: ignore[attr-defined]
     async with session_factory(engine)() as session:
-        return list((await session.scalars(select(table).order_by(*order))).all())
+        return list((await session.scalars(query)).all())
 
 
-async def conversations(engine: AsyncEngine) -> list[Conversation]:
-    return await rows(engine, Conversation, Conversation.started_at, Conversation.id)
+async def conversations(engine: AsyncEngine, account_id: int | None = None) -> list[Conversation]:
+    return await rows(
+        engine, Conversation, Conversation.started_at, Conversation.id, account_id=account_id
+    )
 
 
 async def messages(engine: AsyncEngine) -> list[Message]:
