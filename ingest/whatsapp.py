@@ -111,7 +111,7 @@ def parse(body: bytes) -> Batch:
     """The payload's `messages` changes; other fields (account updates...) are left out."""
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MalformedPayload(f"body is not JSON: {exc}") from exc
     try:
         payload = Payload.model_validate(document)
