@@ -11,6 +11,7 @@ from schema.details import DetailsQuery
 from schema.entities import EntityQuery
 from schema.errors import ErrorCodes
 from schema.export import ExportMutation
+from schema.introspection import HideSuggestions
 from schema.limits import QueryLimits, limit_extensions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.summary import SummaryQuery
@@ -36,7 +37,7 @@ def build_schema(
     mutation = merge_types("Mutation", MUTATION_TYPES) if MUTATION_TYPES else None
     extensions: list[Any] = [ErrorCodes, *limit_extensions(limits)]
     if not introspection:
-        extensions.append(DisableIntrospection)
+        extensions += [DisableIntrospection, HideSuggestions]
     return strawberry.Schema(
         query=query,
         mutation=mutation,

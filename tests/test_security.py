@@ -419,6 +419,13 @@ async def test_introspection_and_graphiql_can_be_turned_off(database_url: str) -
         assert await graphql(http, account, "{ __typename }") == {"data": {"__typename": "Query"}}
         page = await http.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code == 404
+        # Nor do errors suggest names: "Did you mean 'agents'?" would give the schema away.
+        body = await graphql(http, account, "{ agentz { id } }")
+        assert body["errors"][0]["message"] == "Cannot query field 'agentz' on type 'Query'."
+    async with serving(make_settings(database_url)) as (app, http):
+        account = await create_test_account(app.state.engine)
+        body = await graphql(http, account, "{ agentz { id } }")
+        assert "Did you mean 'agents'?" in body["errors"][0]["message"]
 
 
 # --- request bodies ------------------------------------------------------------------------
