@@ -4,6 +4,7 @@
 import logging
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -18,6 +19,9 @@ from api.settings import Settings
 log = logging.getLogger("wareports.ratelimit")
 
 KEY_PREFIX = "wareports"
+# After a storage failure the limiter stands aside this long instead of making every request
+# wait for the storage's timeouts (and logging each of them).
+OUTAGE_PAUSE_SECONDS = 10.0
 
 
 def storage_uri(redis_url: str | None) -> str:
@@ -33,10 +37,14 @@ class RateLimiter:
     def __init__(self, rate_limit: str, redis_url: str | None = None) -> None:
         self.items: list[RateLimitItem] = parse_many(rate_limit)
         uri = storage_uri(redis_url)
-        options = {} if uri.startswith("async+memory") else {"key_prefix": KEY_PREFIX}
+        options: dict[str, Any] = {}
+        if not uri.startswith("async+memory"):
+            # Short timeouts: a Redis that does not answer must not hold requests up.
+            options = {"key_prefix": KEY_PREFIX, "connect_timeout": 0.5, "stream_timeout": 0.5}
         # Storage errors are wrapped so that an unreachable Redis is one exception type to catch.
         storage = storage_from_string(uri, wrap_exceptions=True, **options)
         self.strategy = MovingWindowRateLimiter(storage)
+        self.paused_until = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RateLimiter":
@@ -44,6 +52,8 @@ class RateLimiter:
 
     async def retry_after(self, key: str) -> int | None:
         """Counts one request for `key`; the seconds to wait when over a limit, else None."""
+        if time.monotonic() < self.paused_until:
+            return None
         try:
             for item in self.items:
                 if not await self.strategy.hit(item, "token", key):
@@ -52,7 +62,11 @@ class RateLimiter:
         except StorageError:
             # The limiter protects the service; an outage of its storage must not take the API
             # down with it, so requests pass (and the outage is logged) until it is back.
-            log.exception("rate-limit storage unavailable; request let through")
+            self.paused_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
+            log.exception(
+                "rate-limit storage unavailable; requests pass unlimited for %.0f s",
+                OUTAGE_PAUSE_SECONDS,
+            )
         return None
 
     async def reset(self, key: str) -> None:
