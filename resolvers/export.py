@@ -1,10 +1,9 @@
 """CSV rows of every report kind, built from the reports' own resolvers, and their encoding.
 
-Every figure comes from the function that answers the GraphQL report (`summary_report`,
-`agent_report`, `tag_report`, `conversation_details`, `widget_report`) and the same batch
-look-ups as the GraphQL DataLoaders, so a CSV cell and the GraphQL field can never disagree.
-Only the presentation is decided here: column names, instants in the filter's zone, plain
-decimals, and the formula-injection guard.
+Every figure of SUMMARY, AGENTS, TAGS and WIDGET comes from the function that answers the
+GraphQL report (`summary_report`, `agent_report`, `tag_report`, `widget_report`); DETAILS
+streams the details report's conversations by pages (`resolvers.export_details`). Only the
+presentation is decided here: column names, plain decimals, the formula-injection guard.
 """
 
 import csv
@@ -12,19 +11,17 @@ import io
 import re
 import unicodedata
 from collections.abc import AsyncGenerator, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Account, ContactTag, ConversationTag
+from models import Account
 from models.errors import BadInput
-from resolvers import details, entities
+from resolvers import export_details
 from resolvers.agents import agent_report
-from resolvers.entities import ConversationRow
 from resolvers.filters import Filter, parse_filter
 from resolvers.metrics import Metrics
 from resolvers.summary import summary_report
@@ -34,8 +31,7 @@ from resolvers.widget import ClickCount, widget_report
 REPORT_KINDS = ("SUMMARY", "AGENTS", "TAGS", "DETAILS", "WIDGET")
 # A spreadsheet reads a cell that starts with one of these as a formula (or a DDE command).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-DETAILS_PAGE_SIZE = 1000
-TAG_SEPARATOR = "; "
+DETAILS_PAGE_SIZE = export_details.PAGE_SIZE
 
 Row = Sequence[str]
 Page = Sequence[Row]
@@ -116,13 +112,6 @@ def decimal_cell(value: float | None) -> str:
     return format(Decimal(repr(float(value))), "f")
 
 
-def instant_cell(epoch_seconds: int | None, zone: ZoneInfo) -> str:
-    """A stored instant in the filter's zone, ISO 8601 with its offset."""
-    if epoch_seconds is None:
-        return ""
-    return datetime.fromtimestamp(epoch_seconds, zone).isoformat()
-
-
 def metric_cells(metrics: Metrics) -> list[str]:
     return [
         decimal_cell(getattr(metrics, name))
@@ -150,9 +139,9 @@ def export_filename(report: str, account_name: str, flt: Filter) -> str:
 
 
 def encode_page(page: Iterable[Row]) -> bytes:
-    """Rows as CSV text: RFC 4180 quoting by the csv module, every cell escaped first."""
+    """Rows (already escaped) as CSV text: RFC 4180 quoting by the csv module."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerows([escape_cell(cell) for cell in row] for row in page)
+    csv.writer(buffer).writerows(page)
     return buffer.getvalue().encode("utf-8")
 
 
@@ -254,62 +243,6 @@ async def widget_rows(session: AsyncSession, account_id: int, flt: Filter) -> li
     return rows
 
 
-async def details_pages(
-    session: AsyncSession, account_id: int, flt: Filter, page_size: int = DETAILS_PAGE_SIZE
-) -> AsyncGenerator[list[Row], None]:
-    """Every conversation of the details report in its order, by keyset pages of the details
-    resolver; each page's contacts, tags and agents come in one statement each, never per row."""
-    zone = ZoneInfo(flt.timezone)
-    page = details.Page(page_size)
-    while True:
-        result = await details.conversation_details(session, account_id, flt, page)
-        conversations = [edge.node for edge in result.edges]
-        if conversations:
-            yield await _details_rows(session, account_id, conversations, zone)
-        if not result.has_next_page or not conversations:
-            return
-        last = conversations[-1]
-        page = details.Page(page_size, details.Position(last.started_at, last.id))
-
-
-async def _details_rows(
-    session: AsyncSession, account_id: int, conversations: list[ConversationRow], zone: ZoneInfo
-) -> list[Row]:
-    contact_ids = list({row.contact_id for row in conversations})
-    agent_ids = list({row.assignee_id for row in conversations if row.assignee_id is not None})
-    contacts = await entities.contacts_by_id(session, account_id, contact_ids)
-    contact_tags = await entities.tags_by_owner(
-        session, account_id, ContactTag, "contact_id", contact_ids
-    )
-    conversation_tags = await entities.tags_by_owner(
-        session, account_id, ConversationTag, "conversation_id", [row.id for row in conversations]
-    )
-    agents = await entities.agents_by_id(session, account_id, agent_ids) if agent_ids else {}
-    rows: list[Row] = []
-    for row in conversations:
-        contact = contacts[row.contact_id]
-        agent = None if row.assignee_id is None else agents.get(row.assignee_id)
-        rows.append(
-            [
-                instant_cell(row.started_at, zone),
-                contact.phone,
-                text_cell(contact.name),
-                TAG_SEPARATOR.join(tag.name for tag in contact_tags.get(row.contact_id, ())),
-                TAG_SEPARATOR.join(tag.name for tag in conversation_tags.get(row.id, ())),
-                "" if agent is None else agent.email,
-                row.status,
-                row.direction,
-                row.source,
-                str(row.message_count),
-                int_cell(row.duration_seconds),
-                int_cell(row.first_response_seconds),
-                int_cell(row.rating),
-                instant_cell(row.closed_at, zone),
-            ]
-        )
-    return rows
-
-
 REPORT_ROWS = {
     "SUMMARY": summary_rows,
     "AGENTS": agents_rows,
@@ -324,7 +257,14 @@ async def report_pages(
     """The rows of one report kind (header excluded), a page at a time: DETAILS by keyset
     pages, the other kinds (a row per day, agent, tag or click group) as one page."""
     if report == "DETAILS":
-        async for page in details_pages(session, account_id, flt, DETAILS_PAGE_SIZE):
+        pages = export_details.details_pages(session, account_id, flt, DETAILS_PAGE_SIZE)
+        async for page in pages:
+            # Only these columns can begin with a formula character: the others are instants,
+            # enum names and counts (a million rows make checking them measurable).
+            for row in page:
+                for index in export_details.TEXT_COLUMNS:
+                    row[index] = escape_cell(row[index])
             yield page
         return
-    yield await REPORT_ROWS[report](session, account_id, flt)
+    rows = await REPORT_ROWS[report](session, account_id, flt)
+    yield [[escape_cell(cell) for cell in row] for row in rows]

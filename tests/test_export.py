@@ -6,21 +6,29 @@ import csv
 import io
 import json
 import zlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 from starlette.applications import Starlette
 
 import resolvers.export
 from api.app import create_app
 from api.exports import ExportLink, sign_link
 from api.settings import Settings
-from models import Account, ApiToken
-from models.db import now, transaction
+from models import Account, ApiToken, Conversation, ConversationTag
+from models.db import now, session_factory, transaction
+from resolvers import export_details
+from resolvers.export_details import InstantFormat
+from resolvers.filters import parse_filter
 from tests.conftest import SECRET_KEY, TestAccount, create_test_account, graphql, make_settings
 from tests.factories import at, building, inbound, reply
 
@@ -686,7 +694,95 @@ async def test_details_stream_by_keyset_pages_with_batched_lookups(
         "Contact 1",
         "Contact 0",
     ]
-    # The account's name, then per page (2, 2, 2 and 1 rows; the first boundary falls between
-    # two conversations of the same instant): the page, its contacts, contact tags,
-    # conversation tags and agents; never a statement per row.
-    assert len(statements) == 1 + 4 * 5
+    # The account's name, its tag list, then one statement per page (2, 2, 2 and 1 rows; the
+    # first boundary falls between two conversations of the same instant): contacts, agents and
+    # tags come with the page, never a statement per row.
+    assert len(statements) == 1 + 1 + 4
+
+
+# -- the instant format and the tag list of the DETAILS stream -----------------------------------
+
+ZONES = [
+    "UTC",
+    PARIS,
+    "America/New_York",
+    "America/St_Johns",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Europe/Dublin",
+    "Europe/Amsterdam",
+]
+
+
+@given(
+    zone=st.sampled_from(ZONES),
+    instants=st.lists(st.integers(min_value=-2_208_988_800, max_value=4_102_444_800), max_size=50),
+)
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_instant_format_equals_isoformat(zone: str, instants: list[int]) -> None:
+    tz = ZoneInfo(zone)
+    write = InstantFormat(tz)
+    for instant in instants:
+        assert write(instant) == datetime.fromtimestamp(instant, tz).isoformat()
+
+
+def test_instant_format_around_daylight_saving_changes() -> None:
+    paris = InstantFormat(ZoneInfo(PARIS))
+    # 2026-03-29: 01:59:59 UTC+1 is followed by 03:00:00 UTC+2; 2026-10-25: back to UTC+1.
+    assert paris(at("2026-03-29 00:59:59")) == "2026-03-29T01:59:59+01:00"
+    assert paris(at("2026-03-29 01:00:00")) == "2026-03-29T03:00:00+02:00"
+    assert paris(at("2026-10-25 00:59:59")) == "2026-10-25T02:59:59+02:00"
+    assert paris(at("2026-10-25 01:00:00")) == "2026-10-25T02:00:00+01:00"
+    lord_howe = InstantFormat(ZoneInfo("Australia/Lord_Howe"))  # a 30-minute shift
+    assert lord_howe(at("2026-04-04 14:59:59")) == "2026-04-05T01:59:59+11:00"
+    assert lord_howe(at("2026-04-04 15:00:00")) == "2026-04-05T01:30:00+10:30"
+
+
+@pytest.mark.parametrize(
+    "zone", [PARIS, "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns", "Europe/Dublin"]
+)
+def test_instant_format_around_every_offset_change_of_a_year(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    write = InstantFormat(tz)
+    start = at("2026-01-01 00:00")
+    changes = [
+        instant
+        for instant in range(start, start + 366 * 86_400, 900)
+        if tz.utcoffset(datetime.fromtimestamp(instant, tz))
+        != tz.utcoffset(datetime.fromtimestamp(instant - 900, tz))
+    ]
+    assert len(changes) == 2  # into and out of daylight saving time
+    for change in changes:
+        for moment in range(change - 3600, change + 3600, 7):
+            assert write(moment) == datetime.fromtimestamp(moment, tz).isoformat()
+
+
+async def test_a_tag_created_during_an_export_is_named(
+    engine: AsyncEngine, account: TestAccount
+) -> None:
+    async with building(engine, account.id) as make:
+        lea = await make.contact("+33600000001", "Léa")
+        for day in (1, 2):
+            await make.conversation(lea, [inbound(at(f"2026-05-0{day} 10:00"))], tags=["Sales"])
+    flt = parse_filter(
+        from_=date(2026, 5, 1), to=date(2026, 5, 2), account_timezone="UTC", max_range_days=366
+    )
+    async with session_factory(engine)() as session:
+        pages = export_details.details_pages(session, account.id, flt, page_size=1)
+        first = await anext(pages)
+        async with building(engine, account.id) as make:
+            older = (
+                await make.session.exec(
+                    select(Conversation).where(Conversation.started_at == at("2026-05-01 10:00"))
+                )
+            ).one()
+            tag = await make.tag("conversation", "Added later")
+            make.session.add(
+                ConversationTag(account_id=account.id, conversation_id=older.id, tag_id=tag.id)
+            )  # type: ignore[arg-type]
+        await session.commit()  # the next page reads a fresh snapshot, as the download does
+        second = await anext(pages)
+        assert await anext(pages, None) is None
+    assert first[0][4] == "Sales"
+    assert second[0][4] == "Added later; Sales"
