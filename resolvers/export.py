@@ -53,22 +53,7 @@ AVERAGE_COLUMNS = frozenset({"avg_duration_seconds", "avg_first_response_seconds
 SUMMARY_COLUMNS = ("section", "start", "source", *METRIC_COLUMNS)
 AGENTS_COLUMNS = ("agent_email", "agent_name", "sent_messages", *METRIC_COLUMNS)
 TAGS_COLUMNS = ("tag", *METRIC_COLUMNS)
-DETAILS_COLUMNS = (
-    "started_at",
-    "phone",
-    "name",
-    "contact_tags",
-    "conversation_tags",
-    "agent",
-    "status",
-    "direction",
-    "source",
-    "messages",
-    "duration_seconds",
-    "first_response_seconds",
-    "rating",
-    "closed_at",
-)
+DETAILS_COLUMNS = export_details.COLUMNS
 WIDGET_COLUMNS = ("group", "key", "clicks", "conversations")
 # The click groups of the widget report, in file order: (value of `group`, report attribute).
 WIDGET_GROUPS = (
@@ -259,8 +244,8 @@ async def report_pages(
     if report == "DETAILS":
         pages = export_details.details_pages(session, account_id, flt, DETAILS_PAGE_SIZE)
         async for page in pages:
-            # Only these columns can begin with a formula character: the others are instants,
-            # enum names and counts (a million rows make checking them measurable).
+            # Only the columns that can begin with a formula character: a million rows make
+            # checking the others (instants, enum names, counts) measurable.
             for row in page:
                 for index in export_details.TEXT_COLUMNS:
                     row[index] = escape_cell(row[index])

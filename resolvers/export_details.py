@@ -25,9 +25,36 @@ from resolvers.filters import Filter, conversation_conditions, started_in_range
 
 PAGE_SIZE = 5000  # rows per statement: larger pages cost less per row, a page is ~1 MB of CSV
 TAG_SEPARATOR = "; "
-# The cells of a row that hold free text or a difference that could be negative: phone, name,
-# contact_tags, conversation_tags, agent, duration_seconds, first_response_seconds.
-TEXT_COLUMNS = (1, 2, 3, 4, 5, 10, 11)
+COLUMNS = (
+    "started_at",
+    "phone",
+    "name",
+    "contact_tags",
+    "conversation_tags",
+    "agent",
+    "status",
+    "direction",
+    "source",
+    "messages",
+    "duration_seconds",
+    "first_response_seconds",
+    "rating",
+    "closed_at",
+)
+# The cells that may begin with a formula character (free text, or a difference that a bad
+# event could make negative); the others are instants, enum names and counts.
+TEXT_COLUMNS = tuple(
+    COLUMNS.index(name)
+    for name in (
+        "phone",
+        "name",
+        "contact_tags",
+        "conversation_tags",
+        "agent",
+        "duration_seconds",
+        "first_response_seconds",
+    )
+)
 HOUR = 3600
 EPOCH = date(1970, 1, 1)
 _CACHE_LIMIT = 100_000  # hours or days remembered by InstantFormat before it starts over
@@ -178,7 +205,7 @@ def _int(value: int | None) -> str:
 
 
 def details_row(row: Sequence[Any], tags: TagNames, instant: InstantFormat) -> list[str]:
-    """The DETAILS columns of one page row (see COLUMNS in resolvers.export)."""
+    """The cells of one page row, in COLUMNS order."""
     conversation = conversation_row(row[: len(CONVERSATION_COLUMNS)])
     phone, name, agent_email, contact_tag_ids, conversation_tag_ids = row[
         len(CONVERSATION_COLUMNS) :
