@@ -11,7 +11,7 @@ from api import ratelimit
 from api.accounts import Principal, authenticate
 from api.body import read_body
 from ingest import events
-from ingest.transactions import write
+from ingest.transactions import sqlite_writer_turn, write
 from models.db import session_factory
 
 SCOPE = "ingest:write"
@@ -32,9 +32,11 @@ async def _principal(request: Request) -> Principal | None:
         return None
     # A writing session: authenticate may record last_used_at, and on SQLite a read transaction
     # that later writes fails at once if another writer committed in between.
-    writer = request.app.state.engine.execution_options(write=True)
-    async with session_factory(writer)() as session:
-        return await authenticate(session, token.strip())
+    engine = request.app.state.engine
+    async with sqlite_writer_turn(engine):
+        writer = engine.execution_options(write=True)
+        async with session_factory(writer)() as session:
+            return await authenticate(session, token.strip())
 
 
 async def post_events(request: Request) -> Response:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from ingest import conversations
+from ingest.transactions import sqlite_writer_turn
 from models import Account
 from models.db import session_factory, transaction
 
@@ -22,7 +23,7 @@ async def close_due(engine: AsyncEngine, now: int | None = None) -> int:
     closed = 0
     for account_id in account_ids:
         assert account_id is not None
-        async with transaction(engine) as session:
+        async with sqlite_writer_turn(engine), transaction(engine) as session:
             clock = await conversations.clock_of(session, account_id, now)
             closed += len(
                 await conversations.close_overdue(session, clock, until=clock.now, skip_locked=True)

@@ -1,7 +1,7 @@
 """Contacts, agents and tags: phone normalization and race-free upserts (INSERT ... ON CONFLICT)."""
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import delete, update
@@ -72,30 +72,36 @@ async def lock_contacts(
     account_id: int,
     phones: Iterable[str],
     create: Iterable[str] = (),
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """The ids of the contacts with these phones, row-locked until commit; those in `create` are
-    created when missing. Phones are taken in sorted order so that concurrent writers lock in
-    the same order and cannot deadlock; holding the lock serializes the choice of a contact's
-    conversation (a no-op on SQLite, whose writers are already serialized)."""
-    creatable = set(create)
+    created when missing, and `names` renames them. Phones are taken in sorted order so that
+    concurrent writers lock in the same order and cannot deadlock; holding the lock serializes
+    the choice of a contact's conversation (a no-op on SQLite, whose writers are serialized)."""
+    creatable, names = set(create), names or {}
     ids: dict[str, int] = {}
     for phone in sorted(set(phones) | creatable):
-        if phone in creatable:
+        row = await _lock_contact(session, account_id, phone)
+        if row is None and phone in creatable:
             await insert_ignoring_conflicts(
                 session, Contact, {"account_id": account_id, "phone": phone, "wa_id": phone[1:]}
             )
-        contact_id = await session.scalar(
-            select(Contact.id)
-            .where(Contact.account_id == account_id, Contact.phone == phone)
-            .with_for_update()
-        )
-        if contact_id is not None:
-            ids[phone] = contact_id
+            row = await _lock_contact(session, account_id, phone)
+        if row is None:
+            continue
+        ids[phone] = row.id
+        if names.get(phone) and names[phone] != row.name:
+            await rename_contact(session, row.id, names[phone])
     return ids
 
 
-async def contact_phone(session: AsyncSession, contact_id: int) -> str | None:
-    return await session.scalar(select(Contact.phone).where(Contact.id == contact_id))
+async def _lock_contact(session: AsyncSession, account_id: int, phone: str) -> Any:
+    query = (
+        select(Contact.id, Contact.name)
+        .where(Contact.account_id == account_id, Contact.phone == phone)
+        .with_for_update()
+    )
+    return (await session.execute(query)).first()
 
 
 async def rename_contact(session: AsyncSession, contact_id: int, name: str) -> None:

@@ -15,9 +15,8 @@ message rows; it is the one hook where derived data (report aggregates) is to be
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, case, delete, func, literal, or_, update
+from sqlalchemy import Select, bindparam, case, delete, func, literal, or_, update
 from sqlalchemy import select as select_columns
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -56,17 +55,24 @@ class NewMessage:
 
 
 async def clock_of(session: AsyncSession, account_id: int, now: int | None = None) -> Clock:
-    delay = await session.scalar(select(Account.auto_close_seconds).where(Account.id == account_id))
-    if delay is None:
+    channels = select(Channel.id).where(Channel.account_id == account_id)
+    row = (
+        await session.execute(
+            select_columns(
+                Account.auto_close_seconds,
+                channels.with_only_columns(func.count()).scalar_subquery(),
+                channels.with_only_columns(func.min(Channel.id)).scalar_subquery(),
+            ).where(col(Account.id) == account_id)
+        )
+    ).first()
+    if row is None:
         raise LookupError(f"no account {account_id}")
-    channels = (
-        await session.scalars(select(Channel.id).where(Channel.account_id == account_id).limit(2))
-    ).all()
+    delay, channel_count, first_channel = row
     return Clock(
         account_id=account_id,
         delay=delay,
         now=current_instant() if now is None else now,
-        default_channel_id=channels[0] if len(channels) == 1 else None,
+        default_channel_id=first_channel if channel_count == 1 else None,
     )
 
 
@@ -185,7 +191,8 @@ async def record_message(
     )
     session.add(row)
     await session.flush()
-    await apply_pending_statuses(session, row)
+    if row.direction == "OUTBOUND":  # statuses only ever describe messages the business sent
+        await apply_pending_statuses(session, row)
     await recompute_figures(session, clock, conversation)
     return conversation
 
@@ -358,7 +365,7 @@ async def recompute_figures(
     """Derive the conversation's figures from its message rows (one aggregate statement), apply
     the auto-close rule, and write the row. Every mutation ends here."""
     assert conversation.id is not None
-    figures = (await session.execute(_figures_query(conversation.id))).one()
+    figures = (await session.execute(FIGURES, {"conversation_id": conversation.id})).one()
     count, inbound, outbound, earliest, latest, first_inbound, first_response = figures[:7]
     first_sender, last_sender = figures[7:]
     conversation.message_count = count
@@ -397,55 +404,58 @@ def _apply_auto_close(clock: Clock, conversation: Conversation) -> None:
         conversation.auto_closed = False
 
 
-def _figures_query(conversation_id: int) -> Select[Any]:  # type: ignore[type-arg]
-    m = aliased(Message)
-    inbound = col(m.direction) == "INBOUND"
+def _figures_statement() -> Select[Any]:  # type: ignore[type-arg]
+    """The aggregates of one conversation's messages (`:conversation_id`), built once."""
+    m = MESSAGE.alias("m")
+    inbound = m.c.direction == "INBOUND"
     return select_columns(
-        func.count(col(m.id)),
+        func.count(m.c.id),
         func.count(case((inbound, literal(1)))),
         func.count(case((~inbound, literal(1)))),
-        func.min(m.sent_at),
-        func.max(m.sent_at),
-        func.min(case((inbound, m.sent_at))),
-        _first_response(conversation_id),
-        _sender_at_end(conversation_id, latest=False),
-        _sender_at_end(conversation_id, latest=True),
-    ).where(col(m.conversation_id) == conversation_id)
+        func.min(m.c.sent_at),
+        func.max(m.c.sent_at),
+        func.min(case((inbound, m.c.sent_at))),
+        _first_response(),
+        _sender_at_end(latest=False),
+        _sender_at_end(latest=True),
+    ).where(m.c.conversation_id == bindparam("conversation_id"))
 
 
-def _first_response(conversation_id: int) -> ScalarSelect[Any]:
+def _first_response() -> ScalarSelect[Any]:
     """The first message of a human agent at or after the contact's first message."""
-    reply, first = aliased(Message), aliased(Message)
+    reply, first = MESSAGE.alias("reply"), MESSAGE.alias("first")
     first_inbound = (
-        select(func.min(first.sent_at))
-        .where(col(first.conversation_id) == conversation_id, first.direction == "INBOUND")
+        select_columns(func.min(first.c.sent_at))
+        .where(first.c.conversation_id == bindparam("conversation_id"))
+        .where(first.c.direction == "INBOUND")
         .scalar_subquery()
     )
     return (
-        select(func.min(reply.sent_at))
-        .where(
-            col(reply.conversation_id) == conversation_id,
-            reply.sender == "agent",
-            col(reply.sent_at) >= first_inbound,
-        )
+        select_columns(func.min(reply.c.sent_at))
+        .where(reply.c.conversation_id == bindparam("conversation_id"))
+        .where(reply.c.sender == "agent", reply.c.sent_at >= first_inbound)
         .scalar_subquery()
     )
 
 
-def _sender_at_end(conversation_id: int, *, latest: bool) -> ScalarSelect[Any]:
+def _sender_at_end(*, latest: bool) -> ScalarSelect[Any]:
     """The sender of the earliest (or latest) message. Messages are in one total order that does
     not depend on arrival: instant, then the contact's message before a reply of the same
     second, then wamid."""
-    s = aliased(Message)
-    reply_last = case((col(s.direction) == "INBOUND", 0), else_=1)
-    order = (col(s.sent_at), reply_last, col(s.wamid))
+    s = MESSAGE.alias("latest" if latest else "earliest")
+    reply_last = case((s.c.direction == "INBOUND", 0), else_=1)
+    order = (s.c.sent_at, reply_last, s.c.wamid)
     return (
-        select(s.sender)
-        .where(col(s.conversation_id) == conversation_id)
+        select_columns(s.c.sender)
+        .where(s.c.conversation_id == bindparam("conversation_id"))
         .order_by(*(term.desc() for term in order) if latest else order)
         .limit(1)
         .scalar_subquery()
     )
+
+
+MESSAGE = Message.__table__  # type: ignore[attr-defined]
+FIGURES = _figures_statement()
 
 
 async def _new_conversation(

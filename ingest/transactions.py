@@ -1,9 +1,13 @@
 """One ingestion transaction, run again once when a concurrent writer won a race against it."""
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
+from weakref import WeakKeyDictionary
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +19,25 @@ T = TypeVar("T")
 
 # PostgreSQL: serialization failure, deadlock detected.
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+_writer_locks: WeakKeyDictionary[Engine, asyncio.Lock] = WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def sqlite_writer_turn(engine: AsyncEngine) -> AsyncIterator[None]:
+    """On SQLite, let this process's writers take turns on an asyncio lock before BEGIN IMMEDIATE.
+
+    SQLite has one writer at a time and its busy handler polls (up to every 100 ms): many
+    writers of one process polling for the lock hand it over slowly and can starve one of them
+    past the busy timeout. Queued on a lock instead, the next writer starts as soon as the
+    previous commits; the busy timeout is left for other processes. PostgreSQL needs no turn.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    lock = _writer_locks.setdefault(engine.sync_engine, asyncio.Lock())
+    async with lock:
+        yield
 
 
 def lost_a_race(error: DBAPIError) -> bool:
@@ -28,11 +51,14 @@ async def write(engine: AsyncEngine, work: Callable[[AsyncSession], Awaitable[T]
     """Run `work` in one committed transaction; after a lost race, run it once more from scratch
     (its first attempt was rolled back, so nothing is applied twice)."""
     try:
-        async with transaction(engine) as session:
-            return await work(session)
+        return await _once(engine, work)
     except DBAPIError as error:
         if not lost_a_race(error):
             raise
         log.info("ingestion transaction lost a race (%s); retrying once", type(error).__name__)
-    async with transaction(engine) as session:
+    return await _once(engine, work)
+
+
+async def _once(engine: AsyncEngine, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async with sqlite_writer_turn(engine), transaction(engine) as session:
         return await work(session)

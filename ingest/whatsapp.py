@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import buttons, conversations
-from ingest.contacts import lock_contacts, rename_contact
+from ingest.contacts import lock_contacts
 from ingest.conversations import Clock, NewMessage
 from ingest.statuses import DeliveryStatus, apply_status
 from models import Channel
@@ -155,13 +155,19 @@ async def store(session: AsyncSession, batch: Batch, channels: dict[str, Channel
     outcome = Outcome(ignored_numbers=batch.numbers - set(channels))
     for account_id in sorted({channel.account_id for channel in channels.values()}):
         clock = await conversations.clock_of(session, account_id)
-        phones = {
-            "+" + message.from_
+        values = [
+            value
             for number, value in batch.changes
             if number in channels and channels[number].account_id == account_id
-            for message in value.messages
+        ]
+        phones = {"+" + message.from_ for value in values for message in value.messages}
+        names = {
+            "+" + contact.wa_id: contact.profile.name
+            for value in values
+            for contact in value.contacts
+            if contact.wa_id and contact.profile and contact.profile.name
         }
-        contact_ids = await lock_contacts(session, account_id, phones, create=phones)
+        contact_ids = await lock_contacts(session, account_id, phones, phones, names)
         for number, value in batch.changes:
             channel = channels.get(number)
             if channel is not None and channel.account_id == account_id:
@@ -177,15 +183,8 @@ async def _store_change(
     contact_ids: dict[str, int],
     outcome: Outcome,
 ) -> None:
-    names = {
-        contact.wa_id: contact.profile.name
-        for contact in value.contacts
-        if contact.wa_id and contact.profile and contact.profile.name
-    }
     for message in value.messages:
         contact_id = contact_ids["+" + message.from_]
-        if message.from_ in names:
-            await rename_contact(session, contact_id, names[message.from_])
         await _store_message(session, clock, channel, contact_id, message, outcome)
     for status in value.statuses:
         error = status.errors[0] if status.errors else None
