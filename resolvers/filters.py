@@ -94,9 +94,11 @@ def _range(first_day: date, last_day: date, max_range_days: int) -> tuple[date, 
 def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # A directory ("Europe") or an over-long name surfaces as an OSError, not a lookup error.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise BadInput(
-            "filter.timezone", f"unknown time zone {name!r}; use an IANA name such as Europe/Paris"
+            "filter.timezone",
+            f"unknown time zone {name[:100]!r}; use an IANA name such as Europe/Paris",
         ) from exc
     return name
 
@@ -107,6 +109,9 @@ def _names(field: str, values: Sequence[str] | None) -> tuple[str, ...]:
         return ()
     if len(values) > MAX_LIST_ENTRIES:
         raise BadInput(field, f"has {len(values)} entries; at most {MAX_LIST_ENTRIES} are allowed")
+    if any("\x00" in value for value in values):
+        # No stored name can hold one, and PostgreSQL refuses it in a text parameter.
+        raise BadInput(field, "entries must not contain NUL characters")
     return tuple(dict.fromkeys(value.strip().lower() for value in values))
 
 

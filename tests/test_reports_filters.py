@@ -132,6 +132,9 @@ BAD_FILTERS = [
     pytest.param({**RANGE, "timezone": "Mars/Olympus"}, "filter.timezone", id="unknown-zone"),
     pytest.param({**RANGE, "timezone": ""}, "filter.timezone", id="empty-zone"),
     pytest.param({**RANGE, "timezone": "../../etc/passwd"}, "filter.timezone", id="path-zone"),
+    pytest.param({**RANGE, "timezone": "Europe"}, "filter.timezone", id="directory-zone"),
+    pytest.param({**RANGE, "timezone": "z" * 5000}, "filter.timezone", id="long-zone"),
+    pytest.param({**RANGE, "timezone": "Europe/Paris\u0000"}, "filter.timezone", id="nul-zone"),
     # 2026-01-01 .. 2027-01-02 is 367 days, one more than the default maximum.
     pytest.param({"from": "2026-01-01", "to": "2027-01-02"}, "filter.to", id="range-too-long"),
     pytest.param({"from": "1969-12-31", "to": "1970-01-02"}, "filter.from", id="before-1970"),
@@ -143,6 +146,11 @@ BAD_FILTERS = [
     ),
     pytest.param({**RANGE, "agentEmails": ["a@b"] * 101}, "filter.agentEmails", id="agent-emails"),
     pytest.param({**RANGE, "sources": ["FLOW"] * 101}, "filter.sources", id="sources"),
+    pytest.param({**RANGE, "contactTags": ["a\u0000"]}, "filter.contactTags", id="nul-contact-tag"),
+    pytest.param(
+        {**RANGE, "conversationTags": ["\u0000"]}, "filter.conversationTags", id="nul-tag"
+    ),
+    pytest.param({**RANGE, "agentEmails": ["a@b\u0000"]}, "filter.agentEmails", id="nul-email"),
 ]
 
 
