@@ -11,7 +11,7 @@ bound the range, and which date a day or week number stands for.
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, ColumnElement, case, literal_column
@@ -82,13 +82,13 @@ class Calendar:
     end: int  # first instant of the day after last_day (exclusive)
     periods: tuple[tuple[int, int], ...]  # (since, UTC offset) in force within [start, end)
 
-    @property
+    @cached_property
     def days(self) -> tuple[date, ...]:
         """Every local day of the range, ascending."""
         count = (self.last_day - self.first_day).days + 1
         return tuple(self.first_day + timedelta(days=n) for n in range(count))
 
-    @property
+    @cached_property
     def weeks(self) -> tuple[date, ...]:
         """The first day of each ISO week overlapping the range, clipped to the range."""
         return tuple(sorted({self.week_start(self.week_number_of(day)) for day in self.days}))
