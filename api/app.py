@@ -6,30 +6,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from api import buttons, events, exports, security, webhooks
+from api import buttons, events, exports, health, security, webhooks
 from api.graphql import GraphQLEndpoint
+from api.observability import Metrics, ObservabilityMiddleware, bind_metrics, metrics_endpoint
 from api.ratelimit import RateLimiter
 from api.settings import Settings, get_settings
 from ingest.autoclose import run_periodically
 from models.db import create_engine
 
 
-async def healthz(_request: Request) -> JSONResponse:
-    """The process is alive (readiness is /readyz)."""
-    return JSONResponse({"status": "ok"})
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
+        metrics.engine = engine
+        bind_metrics(metrics)  # the background tasks started below count into this app
         # Built inside the running loop: the in-memory store schedules its expiry there.
         app.state.rate_limiter = RateLimiter.from_settings(settings)
         autoclose = asyncio.create_task(
@@ -45,13 +43,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     graphql = GraphQLEndpoint(settings)
     routes = [
-        Route("/healthz", healthz, methods=["GET"]),
+        *health.routes,
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         *webhooks.routes,
         *events.routes,
         *buttons.routes,
         *exports.routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=security.middleware(settings))
+    # Observability first: it wraps everything, so refusals and errors are counted and logged.
+    middleware = [Middleware(ObservabilityMiddleware, metrics=metrics)]
+    middleware += security.middleware(settings)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
+    app.state.metrics = metrics
     return app

@@ -5,6 +5,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -13,7 +14,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api import accounts
+from api import accounts, observability
 from api.settings import get_settings
 from ingest import demo as demo_data
 from ingest.demo import DemoResult
@@ -93,19 +94,23 @@ def serve(
 
 
 def run_server(host: str, port: int, workers: int) -> None:
-    """uvicorn with its workers; on SIGTERM in-flight requests get 30 s to finish."""
+    """uvicorn with its workers; on SIGTERM in-flight requests get 30 s to finish, then the
+    lifespan stops the background tasks and closes the pool."""
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
-    )
+    with observability.multiprocess_metrics(workers):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=observability.logging_config(settings),
+            log_level=settings.log_level.lower(),
+            access_log=False,  # ours (api.observability) logs requests without query strings
+            timeout_graceful_shutdown=30,
+        )
 
 
 @app.command()
@@ -183,6 +188,26 @@ def account_create(
             "timezone": account.timezone,
             "autoCloseHours": account.auto_close_seconds / 3600,
         }
+
+    emit(run_in_transaction(work))
+
+
+@account_app.command("set-timezone")
+def account_set_timezone(
+    account: Annotated[int, typer.Option()], timezone: Annotated[str, typer.Option()]
+) -> None:
+    """Change an account's zone (its default report zone) and rebuild its report aggregates,
+    which count days in that zone, in the same transaction; prints it as one JSON line."""
+    from ingest import aggregates
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        row = await accounts.get_account(session, account)
+        row.timezone = accounts.check_timezone(timezone)
+        session.add(row)
+        await session.flush()
+        assert row.id is not None
+        await aggregates.rebuild_aggregates(session, row.id)
+        return {"id": row.id, "name": row.name, "timezone": row.timezone}
 
     emit(run_in_transaction(work))
 
@@ -294,6 +319,75 @@ def autoclose(
 
     upgrade_to_head(settings.database_url)
     asyncio.run(runner())
+
+
+@app.command()
+def bench(
+    conversations: Annotated[int, typer.Option(min=1, help="Size of the account.")] = 1_000_000,
+    days: Annotated[int, typer.Option(min=365, max=3660, help="Over how many days.")] = 365,
+    database_url: Annotated[
+        str | None, typer.Option(help="Default: SQLite ./bench-data/bench.db.")
+    ] = None,
+    reuse: Annotated[
+        bool, typer.Option(help="Reuse the Benchmark account when it has that size.")
+    ] = True,
+    repeat: Annotated[int, typer.Option(min=1, help="Timed runs per case.")] = 7,
+    warmup: Annotated[bool, typer.Option(help="Run each case once, untimed, first.")] = True,
+    seed: int = 1,
+    reports: Annotated[str, typer.Option(help="Comma-separated.")] = "summary,agents,tags,widget",
+    details: Annotated[bool, typer.Option(help="Time 50- and 500-row details pages.")] = True,
+    export: Annotated[bool, typer.Option(help="Time a year of CSV export.")] = True,
+    markdown: Annotated[bool, typer.Option(help="Also print the table as Markdown.")] = False,
+) -> None:
+    """Generate (or reuse) a large account and time every report through HTTP + GraphQL and
+    through its resolver alone; prints medians and p95 (exit code 1 when a target is missed)."""
+    from api import bench as benchmark
+
+    options = benchmark.Options(
+        database_url=database_url or benchmark.default_url(),
+        conversations=conversations,
+        days=days,
+        seed=seed,
+        repeat=repeat,
+        warmup=warmup,
+        reuse=reuse,
+        reports=tuple(name.strip() for name in reports.split(",") if name.strip()),
+        details=details,
+        export=export,
+        markdown=markdown,
+    )
+    with database_errors():
+        met = benchmark.run(options)
+    raise typer.Exit(0 if met else 1)
+
+
+@app.command("rebuild-aggregates")
+def rebuild_aggregates(
+    account: Annotated[int | None, typer.Option(help="One account (default: every one).")] = None,
+) -> None:
+    """Recompute report aggregates from the raw rows (after an upgrade, a change of zone or a
+    bulk import); one transaction and one JSON line per account."""
+    from ingest import aggregates
+
+    settings = get_settings()
+
+    async def runner() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(engine) as session:
+                ids = [account] if account is not None else await accounts.account_ids(session)
+            for account_id in ids:
+                began = time.perf_counter()
+                async with transaction(engine) as session:
+                    await accounts.get_account(session, account_id)
+                    await aggregates.rebuild_aggregates(session, account_id)
+                emit({"account": account_id, "seconds": round(time.perf_counter() - began, 3)})
+        finally:
+            await engine.dispose()
+
+    with database_errors():
+        upgrade_to_head(settings.database_url)
+        asyncio.run(runner())
 
 
 def _quiet_closed_loop(args: threading.ExceptHookArgs) -> None:

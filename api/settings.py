@@ -1,7 +1,7 @@
 """Every setting of the service, read from `WAREPORTS_*` environment variables."""
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from limits import parse_many
 from pydantic import Field, field_validator
@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(default=5000, ge=100)
     max_query_cost: int = Field(default=200_000, ge=100)
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="Server logs: one JSON object per line, or plain text."
+    )
+    metrics: str = Field(
+        default="off",
+        description="/metrics access: `off` (404), `open`, or `token:<secret>` (Bearer secret, "
+        "16 characters or more).",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -48,6 +56,15 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '600/minute': {value!r}") from exc
         return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_access(cls, value: str) -> str:
+        if value in ("off", "open"):
+            return value
+        if value.startswith("token:") and len(value.removeprefix("token:").strip()) >= 16:
+            return "token:" + value.removeprefix("token:").strip()
+        raise ValueError("must be off, open, or token:<secret of 16 characters or more>")
 
     @field_validator("public_url")
     @classmethod

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import DisableIntrospection
 from strawberry.tools import merge_types
 
+from api.observability import OperationMetrics
 from schema.agents import AgentQuery
 from schema.details import DetailsQuery
 from schema.entities import EntityQuery
@@ -35,7 +36,8 @@ def build_schema(
     """The schema with its query limits; without introspection when GraphiQL is off."""
     query = merge_types("Query", QUERY_TYPES)
     mutation = merge_types("Mutation", MUTATION_TYPES) if MUTATION_TYPES else None
-    extensions: list[Any] = [ErrorCodes, *limit_extensions(limits)]
+    # OperationMetrics first: extensions unwind in reverse, so it sees the coded errors.
+    extensions: list[Any] = [OperationMetrics, ErrorCodes, *limit_extensions(limits)]
     if not introspection:
         extensions += [DisableIntrospection, HideSuggestions]
     return strawberry.Schema(

@@ -1,0 +1,420 @@
+"""Operations: request ids, one JSON access-log line per request, and Prometheus metrics.
+
+Each app owns a `Metrics` (its own `CollectorRegistry`, so tests and apps never collide). The
+helpers other layers call (`count_ingested`, `observe_report_sql`, `count_autoclose_run`) find
+the current app's metrics in a context variable that the middleware sets for every request and
+the lifespan sets for its background tasks; outside both (CLI, unit tests) they do nothing.
+"""
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.extensions import SchemaExtension
+
+from api.settings import Settings
+
+access_log = logging.getLogger("wareports.access")
+log = logging.getLogger("wareports.errors")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# An incoming id is kept only if it cannot break a log line or a header, else one is made.
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}")
+OPERATION_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+MAX_OPERATION_LABELS = 200  # distinct GraphQL operation names per process; then "other"
+UNMATCHED_ROUTE = "unmatched"
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "httpx", "httpcore")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """The service's Prometheus metrics, registered on a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.engine: AsyncEngine | None = None  # set by the lifespan, read by the pool gauge
+        self._operations: set[str] = set()
+        self.max_operations = MAX_OPERATION_LABELS
+        registry = self.registry
+        self.http_requests = Counter(
+            "wareports_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.http_duration = Histogram(
+            "wareports_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.graphql_operations = Counter(
+            "wareports_graphql_operations",
+            "GraphQL operations by operation name and outcome (ok, or the first error code).",
+            ["operation", "outcome"],
+            registry=registry,
+        )
+        self.graphql_duration = Histogram(
+            "wareports_graphql_operation_duration_seconds",
+            "GraphQL operation time (parse, validate, execute) by operation name.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.report_sql = Histogram(
+            "wareports_report_sql_duration_seconds",
+            "Time spent in the SQL of a report part, by report.",
+            ["report"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.ingested = Counter(
+            "wareports_ingested",
+            "Ingested items by kind (webhook, event, click) and outcome.",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.autoclose_runs = Counter(
+            "wareports_autoclose_runs",
+            "Auto-close passes by outcome (ok, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.autoclosed = Counter(
+            "wareports_autoclosed_conversations",
+            "Conversations closed by the auto-close job.",
+            registry=registry,
+        )
+        registry.register(PoolCollector(self))
+
+    def operation_label(self, name: str | None) -> str:
+        """A bounded label for a client-chosen operation name."""
+        if not name:
+            return "anonymous"
+        if not OPERATION_NAME.fullmatch(name):
+            return "invalid"
+        if name not in self._operations:
+            if len(self._operations) >= self.max_operations:
+                return "other"
+            self._operations.add(name)
+        return name
+
+    def exposition(self) -> bytes:
+        """The text format of every metric; with several workers, all of them summed."""
+        if MULTIPROCESS_DIR not in os.environ:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        registry.register(PoolCollector(self, pid=str(os.getpid())))
+        return generate_latest(registry)
+
+
+class PoolCollector(Collector):
+    """The engine's connection pool, read when scraped (checked out, idle, overflow)."""
+
+    def __init__(self, metrics: Metrics, pid: str | None = None) -> None:
+        self.metrics = metrics
+        self.pid = pid
+
+    def collect(self) -> Iterator[Metric]:
+        pool = self.metrics.engine.pool if self.metrics.engine is not None else None
+        labels = ["state"] + (["pid"] if self.pid else [])
+        family = GaugeMetricFamily(
+            "wareports_db_pool_connections",
+            "Database connections of this process's pool by state.",
+            labels=labels,
+        )
+        if isinstance(pool, QueuePool):
+            for state, value in (
+                ("checked_out", pool.checkedout()),
+                ("idle", pool.checkedin()),
+                ("overflow", max(0, pool.overflow())),
+                ("size", pool.size()),
+            ):
+                family.add_metric([state] + ([self.pid] if self.pid else []), value)
+        yield family
+
+
+_current: ContextVar[Metrics | None] = ContextVar("wareports_metrics", default=None)
+
+
+def bind_metrics(metrics: Metrics) -> None:
+    """Make `metrics` the current app's for this task and the tasks it starts."""
+    _current.set(metrics)
+
+
+def current_metrics() -> Metrics | None:
+    return _current.get()
+
+
+# -- helpers for the other layers ---------------------------------------------------------------
+
+
+def count_ingested(kind: str, outcome: str, amount: int = 1) -> None:
+    """Count ingested items: kind `webhook` | `event` | `click`; outcome e.g. `stored`,
+    `duplicate`, `invalid`, `unauthorized`, `unknown_number`, `unknown_button`."""
+    metrics = _current.get()
+    if metrics is not None and amount > 0:
+        metrics.ingested.labels(kind, outcome).inc(amount)
+
+
+def observe_report_sql(report: str, seconds: float) -> None:
+    """Record the SQL time of one report part (`report`: summary, agents, tags, details, ...)."""
+    metrics = _current.get()
+    if metrics is not None:
+        metrics.report_sql.labels(report).observe(seconds)
+
+
+@contextmanager
+def report_sql_timer(report: str) -> Iterator[None]:
+    """`with report_sql_timer("summary"): await session.execute(...)`"""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        observe_report_sql(report, time.perf_counter() - started)
+
+
+def count_autoclose_run(outcome: str, closed: int = 0) -> None:
+    """Count one auto-close pass (`ok` or `failed`) and the conversations it closed."""
+    metrics = _current.get()
+    if metrics is not None:
+        metrics.autoclose_runs.labels(outcome).inc()
+        if closed > 0:
+            metrics.autoclosed.inc(closed)
+
+
+# -- GraphQL --------------------------------------------------------------------------------------
+
+
+class OperationMetrics(SchemaExtension):
+    """Counts GraphQL operations by name and outcome and tells the access log the name."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        outcome = "internal_server_error"
+        try:
+            yield
+            outcome = self._outcome()
+        finally:
+            self._record(outcome, time.perf_counter() - started)
+
+    def _outcome(self) -> str:
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return "ok"
+        code = (result.errors[0].extensions or {}).get("code", "error")
+        return str(code).lower()
+
+    def _record(self, outcome: str, seconds: float) -> None:
+        name = self.execution_context.operation_name
+        request = getattr(self.execution_context.context, "request", None)
+        if request is not None and name and OPERATION_NAME.fullmatch(name):
+            request.state.graphql_operation = name
+        metrics = _current.get()
+        if metrics is not None:
+            label = metrics.operation_label(name)
+            metrics.graphql_operations.labels(label, outcome).inc()
+            metrics.graphql_duration.labels(label).observe(seconds)
+
+
+# -- HTTP -----------------------------------------------------------------------------------------
+
+
+def request_id_of(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            if SANE_REQUEST_ID.fullmatch(incoming):
+                return incoming
+            break
+    return uuid.uuid4().hex
+
+
+def route_of(scope: Scope) -> str | None:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
+class ObservabilityMiddleware:
+    """The outermost layer: request id in, header out; metrics; one access-log line; and a
+    coded 500 (with the request id) for an exception nothing else handled."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        bound = _current.set(self.metrics)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status, response_started = message["status"], True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if response_started:
+                raise
+            await internal_error(request_id)(scope, receive, send_with_id)
+        finally:
+            self._record(scope, state, status, time.perf_counter() - started)
+            _current.reset(bound)
+
+    def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
+        route = route_of(scope)
+        method = scope["method"]
+        self.metrics.http_requests.labels(method, route or UNMATCHED_ROUTE, str(status)).inc()
+        self.metrics.http_duration.labels(method, route or UNMATCHED_ROUTE).observe(seconds)
+        principal = state.get("principal")
+        # The route template, never the raw path of a matched route: paths like
+        # /exports/{token} carry capabilities. The query string is never logged.
+        path = route or scope["path"][:200]
+        access_log.log(
+            logging.ERROR if status >= 500 else logging.INFO,
+            "%s %s %s",
+            method,
+            path,
+            status,
+            extra={
+                "request_id": state["request_id"],
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "account_id": getattr(principal, "account_id", None),
+                "operation": state.get("graphql_operation"),
+            },
+        )
+
+
+def internal_error(request_id: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": "Internal server error",
+                    "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+                }
+            ]
+        },
+        status_code=500,
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """`/metrics` as WAREPORTS_METRICS allows: off (404), open, or `token:<secret>` (Bearer)."""
+    settings: Settings = request.app.state.settings
+    mode = settings.metrics
+    if mode == "off":
+        return PlainTextResponse("Not Found", status_code=404)
+    if mode.startswith("token:"):
+        expected = mode.removeprefix("token:").encode()
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+            given.strip().encode(), expected
+        ):
+            return PlainTextResponse(
+                "metrics need the bearer token of WAREPORTS_METRICS",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+@contextmanager
+def multiprocess_metrics(workers: int) -> Iterator[None]:
+    """With several workers, each process writes its metrics to a shared directory and
+    /metrics sums them all (prometheus-client's multiprocess mode); removed at exit."""
+    if workers <= 1 or MULTIPROCESS_DIR in os.environ:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="wareports-metrics-")
+    os.environ[MULTIPROCESS_DIR] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- logging ---------------------------------------------------------------------------------
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """The `logging.config.dictConfig` of the server: JSON lines on stdout (or plain text),
+    our access log instead of uvicorn's (which would print query strings, where tokens live)."""
+    formatter = (
+        {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": False,
+        }
+        if settings.log_format == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"}
+    )
+    level = settings.log_level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {
+            "uvicorn": {"handlers": [], "level": level, "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            # At DEBUG these print SQL parameters (token hashes, app secrets): never below INFO.
+            **{name: {"level": "WARNING"} for name in QUIET_LOGGERS},
+        },
+    }
