@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -152,36 +152,39 @@ def started_in_range(flt: Filter) -> list[ColumnElement[bool]]:
     ]
 
 
+# Each list becomes an uncorrelated IN (sub-query): both engines evaluate it once (SQLite builds
+# an ephemeral index, PostgreSQL a hashed semi-join) instead of once per conversation or message.
+# Aliases keep the sub-queries independent of the outer query, which may join the same tables.
+
+
 def _has_contact_tag(account_id: int, names: Iterable[str]) -> ColumnElement[bool]:
-    # Aliases keep the sub-query correlated to `conversation` only, even when the outer query
-    # joins the same tables (the tag report joins conversation_tag).
     link, tag = aliased(ContactTag), aliased(Tag)
-    return (
-        exists()
+    tagged = (
+        select(col(link.contact_id))
+        .join(tag, col(tag.id) == col(link.tag_id))
         .where(
-            col(link.contact_id) == col(Conversation.contact_id),
             col(link.account_id) == account_id,
-            col(tag.id) == col(link.tag_id),
+            col(tag.account_id) == account_id,
             col(tag.kind) == "contact",
             col(tag.name_key).in_(list(names)),
         )
-        .correlate(Conversation)
     )
+    return col(Conversation.contact_id).in_(tagged)
 
 
 def _has_conversation_tag(account_id: int, names: Iterable[str]) -> ColumnElement[bool]:
     link, tag = aliased(ConversationTag), aliased(Tag)
-    return (
-        exists()
+    tagged = (
+        select(col(link.conversation_id))
+        .join(tag, col(tag.id) == col(link.tag_id))
         .where(
-            col(link.conversation_id) == col(Conversation.id),
             col(link.account_id) == account_id,
-            col(tag.id) == col(link.tag_id),
+            col(tag.account_id) == account_id,
             col(tag.kind) == "conversation",
             col(tag.name_key).in_(list(names)),
         )
-        .correlate(Conversation)
     )
+    return col(Conversation.id).in_(tagged)
 
 
 def _assigned_to(account_id: int, emails: Iterable[str]) -> ColumnElement[bool]:
