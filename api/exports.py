@@ -1,6 +1,6 @@
 """Signed, expiring CSV download links: minting their token and the `GET /exports/{token}` route."""
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,29 +150,39 @@ def _plain(message: str, status_code: int) -> PlainTextResponse:
     return PlainTextResponse(message + "\n", status_code=status_code)
 
 
-class CsvDownload(StreamingResponse):
-    """A streamed CSV whose body generator is closed however the response ends, so the
-    download's session is released even when the client goes away mid-file."""
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
-    media_type = "text/csv; charset=utf-8"
+
+class CsvDownload(StreamingResponse):
+    """A streamed CSV that runs `on_close` however the response ends (finished, failed, or the
+    client gone mid-file), so the download's session and page reader are always released."""
+
+    media_type = CSV_MEDIA_TYPE
     body_iterator: AsyncGenerator[bytes, None]
+
+    def __init__(
+        self,
+        content: AsyncGenerator[bytes, None],
+        on_close: Callable[[], Awaitable[None]],
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(content, headers=headers)
+        self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             await self.body_iterator.aclose()
+            await self.on_close()
 
 
-async def download(request: Request) -> Response:
-    """`GET /exports/{token}`: the CSV a signed link names, no bearer token needed."""
-    settings: Settings = request.app.state.settings
+def _checked(settings: Settings, token: str) -> tuple[ExportLink, Filter] | Response:
+    """The link and its filter, validated again; or the plain-text answer saying why not."""
     if settings.secret_key is None:
         return _plain("CSV export is not configured on this server.", 503)
     try:
-        link = read_link(
-            settings.secret_key, request.path_params["token"], settings.export_ttl_seconds
-        )
+        link = read_link(settings.secret_key, token, settings.export_ttl_seconds)
     except LinkExpired:
         return _plain("This download link has expired; export the report again.", 410)
     except LinkAltered:
@@ -180,32 +190,47 @@ async def download(request: Request) -> Response:
     if link.report not in REPORT_KINDS:
         return _plain("This download link is invalid.", 403)
     try:
-        flt = filter_of_payload(link.filter, settings.max_range_days)
+        return link, filter_of_payload(link.filter, settings.max_range_days)
     except BadInput as exc:
         return _plain(f"This download link's filter is no longer valid: {exc}", 400)
-    session = session_factory(request.app.state.engine)()
+
+
+async def download(request: Request) -> Response:
+    """`GET /exports/{token}`: the CSV a signed link names, no bearer token needed."""
+    checked = _checked(request.app.state.settings, request.path_params["token"])
+    if isinstance(checked, Response):
+        return checked
+    link, flt = checked
+    session = session_factory(request.app.state.engine)()  # a session of its own per download
+    streaming = False
     try:
         name = await account_name(session, link.account_id)
         if name is None:
-            await session.close()
             return _plain("This download link's account no longer exists.", 404)
+        filename = export_filename(link.report, name, flt)
+        headers = {
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if request.method == "HEAD":
+            return Response(headers=headers, media_type=CSV_MEDIA_TYPE)
         pages = report_pages(session, link.account_id, link.report, flt)
         # The first page (for most kinds the whole report) is read before the status line goes
         # out, so a failure there is an error response rather than a truncated 200.
         first = await anext(pages, None)
         await session.commit()
-    except BaseException:
-        await session.close()
-        raise
-    filename = export_filename(link.report, name, flt)
-    return CsvDownload(
-        _body(session, COLUMNS[link.report], first, pages),
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+
+        async def close() -> None:
+            await pages.aclose()
+            await session.close()
+
+        response = CsvDownload(_body(session, COLUMNS[link.report], first, pages), close, headers)
+        streaming = True
+        return response
+    finally:
+        if not streaming:
+            await session.close()
 
 
 async def _body(
@@ -213,16 +238,12 @@ async def _body(
 ) -> AsyncGenerator[bytes, None]:
     """The header row, then one chunk per page; each page's read transaction ends before the
     page is sent, so a slow client holds no snapshot and no pooled connection while it reads."""
-    try:
-        yield encode_page([header, *(first or ())])
-        if first is None:
-            return
-        async for page in pages:
-            await session.commit()
-            yield encode_page(page)
-    finally:
-        await pages.aclose()
-        await session.close()
+    yield encode_page([header, *(first or ())])
+    if first is None:
+        return
+    async for page in pages:
+        await session.commit()
+        yield encode_page(page)
 
 
 routes = [Route("/exports/{token}", download, methods=["GET"])]

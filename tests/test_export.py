@@ -198,6 +198,13 @@ def metric_values(metrics: dict[str, Any]) -> list[Any]:
     return [metrics[name] for name in METRIC_FIELDS]
 
 
+def tampered(token: str) -> str:
+    """The token with one character of its signature changed (not the last one, whose low bits
+    are base64 padding that decoding ignores)."""
+    index = len(token) - 6
+    return token[:index] + ("A" if token[index] != "A" else "B") + token[index + 1 :]
+
+
 def token_of(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
@@ -312,9 +319,8 @@ async def test_without_secret_key_export_is_not_configured(database_url: str) ->
 async def test_tampered_link_is_403(client: httpx.AsyncClient, account: TestAccount) -> None:
     made = await export(client, account, "DETAILS", {"from": "2026-01-01", "to": "2026-01-31"})
     token = token_of(made["url"])
-    signature = token[-1]
-    altered = token[:-1] + ("A" if signature != "A" else "B")
-    for bad in (altered, token[:-5], "not-a-token", token + "x"):
+    payload = tampered(token[:12]) + token[12:]  # a character of the payload
+    for bad in (tampered(token), payload, token[:-5], "not-a-token", token + "x"):
         response = await client.get(f"/exports/{bad}")
         assert response.status_code == 403, bad
         assert response.headers["content-type"] == "text/plain; charset=utf-8"
@@ -360,7 +366,7 @@ async def test_expired_link_is_410(
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
     assert "expired" in response.text
     # Tampered and expired: the signature is checked first.
-    response = await client.get(f"/exports/{expired[:-1]}{'A' if expired[-1] != 'A' else 'B'}")
+    response = await client.get(f"/exports/{tampered(expired)}")
     assert response.status_code == 403
 
 
@@ -377,6 +383,20 @@ async def test_ttl_setting_sets_expiry(database_url: str) -> None:
             link = ExportLink(who.id, "WIDGET", payload_of(token_of(made["url"]))["filter"])
             old = sign_link(SECRET_KEY, link, clock=lambda: now() - 125)
             assert (await client.get(f"/exports/{old}")).status_code == 410
+
+
+async def test_head_answers_the_headers_without_the_file(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await seed(engine, account.id)
+    made = await export(client, account, "DETAILS", MARCH)
+    response = await client.head(made["url"])
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"] == (
+        'attachment; filename="wareports-details-acme-2026-03-27_2026-03-31.csv"'
+    )
+    assert response.content == b""
 
 
 async def test_link_of_a_deleted_account_is_404(
