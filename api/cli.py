@@ -110,6 +110,9 @@ def run_server(host: str, port: int, workers: int) -> None:
             log_level=settings.log_level.lower(),
             access_log=False,  # ours (api.observability) logs requests without query strings
             timeout_graceful_shutdown=30,
+            # A worker importing on a busy machine may take more than uvicorn's 5 s to answer
+            # its first health check; it would be killed and restarted in a loop.
+            timeout_worker_healthcheck=30,
         )
 
 

@@ -541,3 +541,12 @@ async def wait_for_closing(engine: AsyncEngine, port: int, expected: int) -> tup
 async def engine_rows(engine: AsyncEngine, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     async with engine.connect() as connection:
         return [tuple(row) for row in (await connection.execute(text(sql), params)).all()]
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = [
+        name for name in Settings.model_fields if f"| `WAREPORTS_{name.upper()}` |" not in table
+    ]
+    assert missing == [], "add these settings to the README's configuration table"
