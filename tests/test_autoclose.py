@@ -76,7 +76,7 @@ async def test_job_uses_each_accounts_delay(
     assert response.status_code == 200
     assert await close_due(engine, now=t0 + 2 * HOUR) == 1
     assert await close_due(engine, now=t0 + 24 * HOUR) == 1
-    closed = sorted(row.closed_at for row in await conversations(engine))
+    closed = sorted(row.closed_at or 0 for row in await conversations(engine))
     assert closed == [t0 + HOUR, t0 + 24 * HOUR]
 
 

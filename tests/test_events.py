@@ -37,7 +37,7 @@ async def accept(client: httpx.AsyncClient, who: TestAccount, *events: dict[str,
     return response.json()
 
 
-async def reject(client: httpx.AsyncClient, who: TestAccount, *events: dict[str, Any]) -> Any:
+async def reject(client: httpx.AsyncClient, who: TestAccount, *events: Any) -> Any:
     response = await post_events(client, who, list(events))
     assert response.status_code == 422, response.text
     return response.json()["errors"]
@@ -284,6 +284,16 @@ async def test_a_closed_conversation_is_not_reopened(
     await post_webhook(client, inbound("wamid.in0", "33612345678", T + 30))
     first, second = await conversations(engine)
     assert (first.message_count, first.last_message_at, first.status) == (2, T + 30, "CLOSED")
+
+
+async def test_closing_before_the_start_is_422(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await accept(client, account, event("e1", "conversation.started", T, phone=ANA, source="FLOW"))
+    errors = await reject(client, account, event("e2", "conversation.closed", T - 1, phone=ANA))
+    assert errors == [{"index": 0, "field": "at", "reason": "is before the conversation started"}]
+    [conversation] = await conversations(engine)
+    assert (conversation.status, conversation.closed_at) == ("OPEN", None)
 
 
 async def test_conversation_id_addresses_a_conversation(

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from models import Agent, Contact, ContactTag, Conversation, ConversationTag, Message, Tag
 from models.db import session_factory
@@ -105,7 +106,7 @@ async def _assert_counters_match_messages(engine: AsyncEngine) -> None:
                 select(
                     Message.conversation_id,
                     func.count(),
-                    func.count(case((Message.direction == "INBOUND", 1))),
+                    func.count(case((col(Message.direction) == "INBOUND", 1))),
                 ).group_by(Message.conversation_id)
             )
         ).all()
