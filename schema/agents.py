@@ -4,8 +4,7 @@ import strawberry
 
 from resolvers import agents
 from schema.context import CanReadReports, WareportsInfo
-from schema.filters import ReportFilter
-from schema.metrics import Metrics, MetricsBucket, report_filter, selected
+from schema.metrics import FilterArgument, Metrics, MetricsBucket, report_filter, selected
 from schema.types import Agent
 
 
@@ -53,7 +52,7 @@ class AgentQuery:
         "their current assignee. Only the selected parts are computed.",
         permission_classes=[CanReadReports],
     )
-    async def agent_report(self, info: WareportsInfo, filter: ReportFilter) -> AgentReport:
+    async def agent_report(self, info: WareportsInfo, filter: FilterArgument) -> AgentReport:
         flt, asked, context = report_filter(filter, info), selected(info)["rows"], info.context
         halves = asked.halves(asked["metrics"], asked["daily"]["metrics"])
         parts = asked.parts(("metrics", "sentMessages", "daily"))

@@ -1,12 +1,14 @@
 """The `conversationDetails` root field: a keyset-paginated connection of conversations."""
 
+from typing import Annotated
+
 import strawberry
+from strawberry import UNSET
 
 from resolvers import details
 from resolvers.filters import Filter
 from schema.context import CanReadReports, WareportsInfo
-from schema.filters import ReportFilter
-from schema.metrics import report_filter, selected
+from schema.metrics import FilterArgument, report_filter, selected
 from schema.types import Conversation
 
 
@@ -54,11 +56,21 @@ class DetailsQuery:
     async def conversation_details(
         self,
         info: WareportsInfo,
-        filter: ReportFilter,
-        first: int | None = details.DEFAULT_PAGE_SIZE,
-        after: str | None = None,
+        filter: FilterArgument,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description="Page size, 1 to 500; null means 50."),
+        ] = details.DEFAULT_PAGE_SIZE,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Read after this cursor (an `endCursor` or edge `cursor` as given); "
+                "absent or null: from the newest conversation."
+            ),
+        ] = UNSET,
     ) -> ConversationConnection:
-        flt, page = report_filter(filter, info), details.parse_page(first, after)
+        cursor = after if isinstance(after, str) else None  # UNSET (absent) or null
+        flt, page = report_filter(filter, info), details.parse_page(first, cursor)
         asked, context = selected(info), info.context
         result = details.ConversationPage((), False, None)
         if "edges" in asked or "pageInfo" in asked:  # a bare totalCount needs no page

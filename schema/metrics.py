@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Annotated
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
@@ -95,6 +96,15 @@ class MetricsBucket:
     @classmethod
     def all(cls, buckets: Iterable[computed.MetricsBucket]) -> list["MetricsBucket"]:
         return [cls.of(bucket) for bucket in buckets]
+
+
+FilterArgument = Annotated[
+    ReportFilter,
+    strawberry.argument(
+        description="The local days from..to in the filter's zone, and the lists that select "
+        "conversations (ANY inside a list, AND between lists)."
+    ),
+]
 
 
 def report_filter(raw: ReportFilter, info: WareportsInfo) -> Filter:

@@ -5,8 +5,7 @@ import strawberry
 from resolvers import summary
 from schema.context import CanReadReports, WareportsInfo
 from schema.enums import ConversationSource
-from schema.filters import ReportFilter
-from schema.metrics import Metrics, MetricsBucket, report_filter, selected
+from schema.metrics import FilterArgument, Metrics, MetricsBucket, report_filter, selected
 
 
 @strawberry.type(description="The metrics of the conversations of one source.")
@@ -61,7 +60,7 @@ class SummaryQuery:
         "range in conversations that match it. Only the selected parts are computed.",
         permission_classes=[CanReadReports],
     )
-    async def summary_report(self, info: WareportsInfo, filter: ReportFilter) -> SummaryReport:
+    async def summary_report(self, info: WareportsInfo, filter: FilterArgument) -> SummaryReport:
         flt, asked, context = report_filter(filter, info), selected(info), info.context
         halves = asked.halves(
             asked["totals"],

@@ -4,8 +4,7 @@ import strawberry
 
 from resolvers import tags
 from schema.context import CanReadReports, WareportsInfo
-from schema.filters import ReportFilter
-from schema.metrics import Metrics, MetricsBucket, report_filter, selected
+from schema.metrics import FilterArgument, Metrics, MetricsBucket, report_filter, selected
 from schema.types import Tag
 
 
@@ -44,7 +43,7 @@ class TagQuery:
         "conversation tag. Only the selected parts are computed.",
         permission_classes=[CanReadReports],
     )
-    async def tag_report(self, info: WareportsInfo, filter: ReportFilter) -> TagReport:
+    async def tag_report(self, info: WareportsInfo, filter: FilterArgument) -> TagReport:
         flt, asked, context = report_filter(filter, info), selected(info)["rows"], info.context
         halves = asked.halves(asked["metrics"], asked["daily"]["metrics"])
         parts = asked.parts(("metrics", "daily"))

@@ -8,8 +8,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from resolvers import widget
 from schema.context import CanReadReports, WareportsInfo
-from schema.filters import ReportFilter
-from schema.metrics import report_filter, selected
+from schema.metrics import FilterArgument, report_filter, selected
 
 CONVERSATIONS = (
     "Conversations attributed to these clicks (the conversation a click's reference code "
@@ -90,7 +89,7 @@ class WidgetQuery:
         "referrer and each UTM field. Only the selected parts are computed.",
         permission_classes=[CanReadReports],
     )
-    async def widget_report(self, info: WareportsInfo, filter: ReportFilter) -> WidgetReport:
+    async def widget_report(self, info: WareportsInfo, filter: FilterArgument) -> WidgetReport:
         flt, asked, context = report_filter(filter, info), selected(info), info.context
         parts = asked.parts(("daily", *(to_camel_case(part) for part in widget.GROUP_KEYS)))
         if "clicks" in asked or "conversations" in asked:
