@@ -12,6 +12,7 @@ import math
 import random
 import secrets
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -789,7 +790,8 @@ def _agent_row(number: int) -> dict[str, Any]:
     first = FIRST_NAMES[number % len(FIRST_NAMES)]
     last = LAST_NAMES[(number * 7) % len(LAST_NAMES)]
     suffix = "" if number < len(FIRST_NAMES) else str(number // len(FIRST_NAMES))
-    email = f"{first}.{last}{suffix}@demo-shop.test".lower().replace("é", "e").replace("ë", "e")
+    ascii_name = unicodedata.normalize("NFKD", f"{first}.{last}").encode("ascii", "ignore")
+    email = f"{ascii_name.decode().lower()}{suffix}@demo-shop.test"
     return {"email": email, "name": f"{first} {last}"}
 
 

@@ -8,8 +8,10 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -185,6 +187,17 @@ async def test_demo_fills_an_account_whose_token_answers(database: str) -> None:
             assert len(emails) == 12
             assert "camille.martin@demo-shop.test" in emails
             assert "louis.durand@demo-shop.test" in emails
+            # the reports see the whole demo inbox (Paris days covering the last 30 days)
+            today = datetime.now(ZoneInfo("Europe/Paris")).date()
+            summary = {
+                "query": "query ($f: ReportFilter!) { summaryReport(filter: $f) "
+                "{ totals { conversations } } }",
+                "variables": {"f": {"from": str(today - timedelta(days=31)), "to": str(today)}},
+            }
+            answer = await http.post(
+                "/graphql", json=summary, headers={"Authorization": f"Bearer {token.group(1)}"}
+            )
+            assert answer.json() == {"data": {"summaryReport": {"totals": {"conversations": 200}}}}
             old = await http.post(
                 "/graphql", json=query, headers={"Authorization": f"Bearer {stale.group(1)}"}
             )

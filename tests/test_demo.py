@@ -328,6 +328,18 @@ async def test_an_account_with_a_real_channel_is_not_a_demo(engine: AsyncEngine)
     assert not await is_demo_account(engine, account.id)
 
 
+async def test_agents_have_ascii_emails(engine: AsyncEngine, paris: TestAccount) -> None:
+    emails = [row[0] for row in await rows(engine, "SELECT email FROM agent ORDER BY id")]
+    assert emails[:5] == [
+        "camille.martin@demo-shop.test",
+        "louis.durand@demo-shop.test",
+        "lea.garcia@demo-shop.test",  # Léa, last name 7 * 2 = 14th
+        "hugo.girard@demo-shop.test",
+        "chloe.bernard@demo-shop.test",
+    ]
+    assert all(email.isascii() for email in emails)
+
+
 def test_demo_phones_are_distinct_e164_numbers() -> None:
     phones = {demo_phone(index, seed=1) for index in range(100_000)}
     assert len(phones) == 100_000
