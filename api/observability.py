@@ -29,6 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from pythonjsonlogger.core import RESERVED_ATTRS
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 from starlette.datastructures import MutableHeaders
@@ -393,6 +394,8 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             "timestamp": False,
+            # uvicorn adds an ANSI-coloured copy of its messages: not for JSON lines
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
         }
         if settings.log_format == "json"
         else {"format": "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"}

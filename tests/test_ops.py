@@ -412,7 +412,11 @@ def test_server_logging_prints_json_lines(capsys: pytest.CaptureFixture[str]) ->
         )
         logging.getLogger("uvicorn.access").info('127.0.0.1 - "GET /x?token=secret" 200')
         logging.getLogger("aiosqlite").debug("executing INSERT ... ('app-secret',)")
-    (record,) = printed_lines(capsys)
+        logging.getLogger("uvicorn.error").info(
+            "Started server", extra={"color_message": "\x1b[1mStarted\x1b[0m server"}
+        )
+    record, started = printed_lines(capsys)
+    assert started["message"] == "Started server" and "color_message" not in started
     assert {key: record[key] for key in ("level", "logger", "message", "request_id", "status")} == {
         "level": "INFO",
         "logger": "wareports.access",
