@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ingest import aggregates
 from models import Account, ApiToken, Channel
 from models.db import now
 from models.errors import BadInput, NotFound
@@ -74,6 +75,9 @@ async def create_account(
     )
     session.add(account)
     await session.flush()
+    assert account.id is not None
+    # A new account has no rows: its (empty) report aggregates are exact from the start.
+    await aggregates.start_aggregates(session, account.id, account.timezone)
     return account
 
 
@@ -82,6 +86,12 @@ async def get_account(session: AsyncSession, account_id: int) -> Account:
     if account is None:
         raise NotFound(f"no account {account_id}")
     return account
+
+
+async def account_ids(session: AsyncSession) -> list[int]:
+    """Every account's id, ascending."""
+    found = await session.scalars(select(Account.id).order_by(Account.id))  # type: ignore[arg-type]
+    return [account_id for account_id in found.all() if account_id is not None]
 
 
 async def add_channel(

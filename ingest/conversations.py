@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from ingest import aggregates
 from ingest.contacts import insert_ignoring_conflicts
 from ingest.statuses import apply_pending_statuses
 from models import Account, Channel, Conversation, ConversationTag, Message, WidgetClick
@@ -356,7 +357,9 @@ async def close_overdue(
         .returning(col(Conversation.id))
         .execution_options(synchronize_session="fetch")
     )
-    return [row for row in (await session.scalars(statement)).all() if row is not None]
+    closed = [row for row in (await session.scalars(statement)).all() if row is not None]
+    await aggregates.sync_conversations(session, clock.account_id, closed)
+    return closed
 
 
 async def recompute_figures(
@@ -386,6 +389,7 @@ async def recompute_figures(
         conversation.status = "PENDING" if last_sender in ("agent", "automation") else "OPEN"
     session.add(conversation)
     await session.flush()
+    await aggregates.sync_conversations(session, clock.account_id, [conversation.id])
 
 
 def _apply_auto_close(clock: Clock, conversation: Conversation) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables on the metadata)
+from ingest import aggregates
 from models.db import is_sqlite
 
 TABLES = SQLModel.metadata.tables
@@ -636,6 +637,8 @@ async def generate(
         seed,
         chunk_size,
     )
+    # Rows written in bulk bypass ingestion: recompute the account's report aggregates.
+    await aggregates.rebuild_aggregates_of(engine, account_id)
     await _analyze(engine)
     return DemoResult(
         account_id=account_id,

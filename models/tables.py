@@ -211,3 +211,115 @@ class IngestedEvent(SQLModel, table=True):
     event_id: str = Field(primary_key=True)
     type: str
     received_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+# --- report aggregates, kept as data arrives (ingest/aggregates.py, resolvers/aggregates.py) ---
+#
+# Day numbers count the local days since 1970-01-01 in the zone of `aggregate_state.timezone`.
+# An assignee of 0 stands for "unassigned" (key columns cannot be NULL). Averages are kept as
+# sums and counts, so any set of rows adds up to exact figures. Derived data never keeps an account
+# from being deleted (ON DELETE CASCADE).
+
+
+class AggregateState(SQLModel, table=True):
+    """The zone an account's aggregates count days in; no row: not built, reports read raw rows."""
+
+    __tablename__ = "aggregate_state"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    timezone: str
+    rebuilt_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class _ConversationFigures(SQLModel):
+    """Sums over the conversations that started on a day (see resolvers.metrics.Metrics)."""
+
+    conversations: int = 0
+    inbound_conversations: int = 0
+    closed_conversations: int = 0
+    duration_sum: int = Field(default=0, sa_type=BigInteger)  # closed_at - started_at, closed only
+    first_response_sum: int = Field(default=0, sa_type=BigInteger)
+    first_response_count: int = 0
+    rating_sum: int = 0
+    rated_conversations: int = 0
+
+
+class _MessageFigures(SQLModel):
+    """Counts of the messages sent on a day."""
+
+    messages: int = 0
+    inbound_messages: int = 0
+    outbound_messages: int = 0
+
+
+class DailyFigures(_ConversationFigures, _MessageFigures, table=True):
+    """Per local day, source and current assignee: the conversations that started that day and
+    the messages sent that day in conversations of that source and assignee."""
+
+    __tablename__ = "daily_figures"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: int = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+    assignee_id: int = Field(primary_key=True)
+
+
+class TagDailyFigures(_ConversationFigures, _MessageFigures, table=True):
+    """The same figures per conversation tag (a conversation counts once per tag it has)."""
+
+    __tablename__ = "tag_daily_figures"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: int = Field(primary_key=True)
+    tag_id: int = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+
+
+class TagAgentDailyFigures(_ConversationFigures, _MessageFigures, table=True):
+    """Per assignee first, for tag reports filtered by agent (a few agents of many)."""
+
+    __tablename__ = "tag_agent_daily_figures"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    assignee_id: int = Field(primary_key=True)
+    day: int = Field(primary_key=True)
+    tag_id: int = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+
+
+class AgentDailyMessages(SQLModel, table=True):
+    """Outbound messages an agent sent on a local day, in any conversation."""
+
+    __tablename__ = "agent_daily_messages"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    day: int = Field(primary_key=True)
+    agent_id: int = Field(primary_key=True)
+    sent_messages: int = 0
+
+
+class AggregatedConversation(_ConversationFigures, table=True):
+    """What the aggregates count for one conversation: its cell, its figures and the messages
+    counted so far (those with an id up to `last_message_id`). Ingestion subtracts this and
+    adds the conversation's current contribution, so every change is an exact delta."""
+
+    __tablename__ = "aggregated_conversation"
+    __table_args__ = (Index("ix_aggregated_conversation_account", "account_id"),)
+
+    conversation_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    day: int
+    source: str
+    assignee_id: int
+    last_message_id: int = 0
+
+
+class AggregatedConversationTag(SQLModel, table=True):
+    """The conversation tags the aggregates count for a conversation."""
+
+    __tablename__ = "aggregated_conversation_tag"
+    __table_args__ = (Index("ix_aggregated_conversation_tag_account", "account_id"),)
+
+    conversation_id: int = Field(primary_key=True)
+    tag_id: int = Field(primary_key=True)
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")

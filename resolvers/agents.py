@@ -7,7 +7,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Message
-from resolvers import entities
+from resolvers import aggregates, entities
 from resolvers.filters import Filter
 from resolvers.metrics import (
     BOTH_HALVES,
@@ -85,6 +85,9 @@ async def sent_messages(
     tag, agent and source lists do not apply (they select conversations, not senders)."""
     if not agent_ids:
         return {}
+    kept = await aggregates.sent_messages(session, account_id, flt, agent_ids)
+    if kept is not None:
+        return kept
     days = flt.calendar
     rows = await session.execute(
         select(Message.agent_id, func.count())

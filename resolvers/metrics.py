@@ -4,6 +4,9 @@ Conversation metrics count the conversations that started in a bucket (the local
 `started_at`) and match the filter; message metrics count the messages sent during a bucket
 (`message.sent_at`) whose conversation matches the filter and the row, wherever it started.
 Both are single GROUP BY statements; Python only merges the two halves and fills empty buckets.
+When the daily aggregates kept at ingestion can answer the filter exactly (resolvers/aggregates.py),
+one statement over them replaces both, and distinct contacts, which do not add up across days,
+come from the raw rows.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +20,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, ConversationTag, Message
+from resolvers import aggregates
 from resolvers.filters import Filter, conversation_conditions, started_in_range
 
 
@@ -49,14 +53,17 @@ class MetricsBucket:
 
 
 MESSAGE_FIELDS = frozenset({"messages", "inbound_messages", "outbound_messages"})
+CONTACT_FIELDS = frozenset({"distinct_contacts"})
 CONVERSATION_FIELDS = frozenset(field.name for field in fields(Metrics)) - MESSAGE_FIELDS
 
 
 class Half(Enum):
-    """The two statements behind a `Metrics`: skip one when no field of it is wanted."""
+    """The statements behind a `Metrics`: skip one when no field of it is wanted. Distinct
+    contacts are a part of their own: only the raw rows answer them."""
 
     CONVERSATIONS = "conversations"
     MESSAGES = "messages"
+    CONTACTS = "contacts"
 
 
 BOTH_HALVES = frozenset(Half)
@@ -66,10 +73,12 @@ def halves_for(metric_fields: Iterable[str]) -> frozenset[Half]:
     """The halves needed to answer these Metrics fields (python names)."""
     wanted = set(metric_fields)
     halves = set()
-    if wanted & CONVERSATION_FIELDS:
+    if wanted & (CONVERSATION_FIELDS - CONTACT_FIELDS):
         halves.add(Half.CONVERSATIONS)
     if wanted & MESSAGE_FIELDS:
         halves.add(Half.MESSAGES)
+    if wanted & CONTACT_FIELDS:
+        halves.add(Half.CONTACTS)
     return frozenset(halves)
 
 
@@ -104,15 +113,41 @@ async def compute_metrics(
     halves: frozenset[Half] = BOTH_HALVES,
 ) -> dict[Key, Metrics]:
     """Metrics per (row key, bucket number) for the rows and buckets that have any figure."""
-    conversation_rows: Sequence[Any] = []
-    message_rows: Sequence[Any] = []
-    if Half.CONVERSATIONS in halves:
+    table = await aggregates.table_for(
+        session,
+        account_id,
+        flt,
+        by_tag=grouping is Grouping.TAG,
+        by_assignee=grouping is Grouping.ASSIGNEE,
+    )
+    parts: list[tuple[Sequence[Any], frozenset[str]]] = []
+    if table is not None:
+        if halves & {Half.CONVERSATIONS, Half.MESSAGES}:
+            query: Select[Any] = aggregates.figures_query(
+                account_id, flt, table, AGGREGATE_ROW_KEYS[grouping], AGGREGATE_BUCKETS[period]
+            )
+            parts.append(((await session.execute(query)).all(), aggregates.FIELDS))
+        if Half.CONTACTS in halves:
+            query = _conversation_query(account_id, flt, grouping, period, _contact_aggregates())
+            parts.append(((await session.execute(query)).all(), CONTACT_FIELDS))
+        return _merge(parts, grouping, period)
+    if halves & {Half.CONVERSATIONS, Half.CONTACTS}:
         query = _conversation_query(account_id, flt, grouping, period)
-        conversation_rows = (await session.execute(query)).all()
+        parts.append(((await session.execute(query)).all(), CONVERSATION_FIELDS))
     if Half.MESSAGES in halves:
         query = _message_query(account_id, flt, grouping, period)
-        message_rows = (await session.execute(query)).all()
-    return _merge(conversation_rows, message_rows, grouping, period)
+        parts.append(((await session.execute(query)).all(), MESSAGE_FIELDS))
+    return _merge(parts, grouping, period)
+
+
+# How the aggregate tables name a grouping's row key and a period's bucket.
+AGGREGATE_ROW_KEYS = {
+    Grouping.NONE: None,
+    Grouping.SOURCE: "source",
+    Grouping.ASSIGNEE: "assignee_id",
+    Grouping.TAG: "tag_id",
+}
+AGGREGATE_BUCKETS = {Period.RANGE: None, Period.DAY: "day", Period.WEEK: "week"}
 
 
 def series(
@@ -152,6 +187,14 @@ def _conversation_aggregates() -> list[ColumnElement[Any]]:
         ),
         _as_float(col(Conversation.rating)).label("avg_rating"),
         func.count(col(Conversation.rating)).label("rated_conversations"),
+    ]
+
+
+def _contact_aggregates() -> list[ColumnElement[Any]]:
+    """The raw statement's columns when the aggregates answer the rest."""
+    return [
+        func.count().label("conversations"),
+        func.count(col(Conversation.contact_id).distinct()).label("distinct_contacts"),
     ]
 
 
@@ -209,11 +252,15 @@ def _grouped(
 
 
 def _conversation_query(
-    account_id: int, flt: Filter, grouping: Grouping, period: Period
+    account_id: int,
+    flt: Filter,
+    grouping: Grouping,
+    period: Period,
+    figures: list[ColumnElement[Any]] | None = None,
 ) -> Select[Any]:
     keys = _keys(flt, grouping, period, col(Conversation.started_at))
     query = (
-        select(*keys, *_conversation_aggregates())
+        select(*keys, *(_conversation_aggregates() if figures is None else figures))
         .select_from(Conversation)
         .where(*conversation_conditions(account_id, flt), *started_in_range(flt))
     )
@@ -246,18 +293,14 @@ def _split_key(row: Any, grouping: Grouping, period: Period) -> Key:
 
 
 def _merge(
-    conversation_rows: Sequence[Any],
-    message_rows: Sequence[Any],
-    grouping: Grouping,
-    period: Period,
+    parts: Sequence[tuple[Sequence[Any], frozenset[str]]], grouping: Grouping, period: Period
 ) -> dict[Key, Metrics]:
+    """One Metrics per key from the statements' rows, each giving the fields it names."""
     halves: dict[Key, dict[str, Any]] = {}
-    for row in conversation_rows:
-        values = halves.setdefault(_split_key(row, grouping, period), {})
-        values.update({name: row._mapping[name] for name in CONVERSATION_FIELDS})
-    for row in message_rows:
-        values = halves.setdefault(_split_key(row, grouping, period), {})
-        values.update({name: row._mapping[name] for name in MESSAGE_FIELDS})
+    for rows, names in parts:
+        for row in rows:
+            values = halves.setdefault(_split_key(row, grouping, period), {})
+            values.update({name: row._mapping[name] for name in names})
     return {key: Metrics(**values) for key, values in halves.items() if _has_figures(values)}
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ingest.aggregates import rebuild_aggregates
 from models import (
     Agent,
     Channel,
@@ -271,3 +272,5 @@ async def building(engine: AsyncEngine, account_id: int) -> AsyncIterator[Factor
     """A factory whose rows are committed together when the block ends."""
     async with transaction(engine) as session:
         yield Factory(session, account_id)
+        # Rows written straight into the tables bypass ingestion: rebuild the report aggregates.
+        await rebuild_aggregates(session, account_id)

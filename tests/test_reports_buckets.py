@@ -92,20 +92,20 @@ async def test_only_selected_parts_run_sql(
     client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
 ) -> None:
     filters = {"f": {"from": "2026-03-01", "to": "2026-03-31"}}
+    # The account's report aggregates answer these filters: token + the aggregates' zone (read
+    # once per request) + one statement per part for both halves; distinct contacts add the
+    # raw rows' statement.
     cases = {
-        # token + the conversation half of the totals
-        "summaryReport(filter: $f) { totals { conversations } }": 2,
-        # token + the message half of the totals
-        "summaryReport(filter: $f) { totals { messages } }": 2,
-        # token + both halves of the daily buckets
+        "summaryReport(filter: $f) { totals { conversations } }": 3,
+        "summaryReport(filter: $f) { totals { messages } }": 3,
         "summaryReport(filter: $f) { daily { start metrics { avgRating inboundMessages } } }": 3,
-        # token + both halves of totals, daily, weekly and by source
+        "summaryReport(filter: $f) { totals { conversations distinctContacts } }": 4,
         """summaryReport(filter: $f) {
              totals { messages conversations } daily { metrics { messages conversations } }
              weekly { metrics { messages conversations } }
-             bySource { metrics { messages conversations } } }""": 9,
-        # token + rows (the agents' conversation half); no agent, so nothing else
-        "agentReport(filter: $f) { rows { agent { email } sentMessages } }": 2,
+             bySource { metrics { messages conversations } } }""": 6,
+        # token + zone + rows (the agents' conversation half); no agent, so nothing else
+        "agentReport(filter: $f) { rows { agent { email } sentMessages } }": 3,
         "widgetReport(filter: $f) { clicks }": 2,
         "widgetReport(filter: $f) { byButton { key } byUtmTerm { key } }": 3,
     }

@@ -1,0 +1,578 @@
+"""Report aggregates kept exact as data arrives: deltas at ingestion, rebuilds from raw rows.
+
+The aggregate tables (models.tables: `daily_figures`, `tag_daily_figures`,
+`tag_agent_daily_figures`, `agent_daily_messages`) hold sums per local day in the zone named by
+`aggregate_state` (no row: not built, the reports read raw rows). A conversation counts on the
+local day it started and each of its messages on the day it was sent, in the cell of the
+conversation's current source and assignee (and of each of its tags).
+
+`aggregated_conversation` and `aggregated_conversation_tag` record what the aggregates count for
+each conversation: its cell, its figures, its tags and the messages counted so far (ids up to
+`last_message_id`; messages are only ever added to a conversation, and one at a time under the
+contact's lock). `sync_conversations` moves the aggregates from that record to the conversation's
+current rows with one statement per table — (current contribution - recorded contribution)
+summed per cell, added by INSERT ... ON CONFLICT DO UPDATE — then records the current state.
+Ingestion calls it in the transaction of every change (`ingest.conversations.recompute_figures`
+and the auto-close UPDATE), so the delta is exact whatever changed: assignment, tags, closing,
+rating, a message out of order. `rebuild_aggregates` recomputes an account from its raw rows
+with the same contribution queries.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    FromClause,
+    Select,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Account, Conversation, ConversationTag, Message
+from models.db import now, transaction
+from models.tables import (
+    AgentDailyMessages,
+    AggregatedConversation,
+    AggregatedConversationTag,
+    AggregateState,
+    DailyFigures,
+    TagAgentDailyFigures,
+    TagDailyFigures,
+)
+
+CONVERSATION_SUMS = (
+    "conversations",
+    "inbound_conversations",
+    "closed_conversations",
+    "duration_sum",
+    "first_response_sum",
+    "first_response_count",
+    "rating_sum",
+    "rated_conversations",
+)
+MESSAGE_COUNTS = ("messages", "inbound_messages", "outbound_messages")
+FIGURES = CONVERSATION_SUMS + MESSAGE_COUNTS
+
+DAY_SECONDS = 86_400
+# Added before the integer division and taken off after, so that the dividend is positive: both
+# engines truncate toward zero, and a floor is wanted (instants before 1970 in eastern zones).
+SHIFT_DAYS = 1 << 20
+# Offsets are probed at this step, then a change is located to the second by bisection.
+PROBE_SECONDS = 6 * 3600
+# datetime handles years 1..9999; instants outside get the offset at the nearest bound (their
+# local days are beyond anything a report filter can name).
+FIRST_PROBE = -(2**31)
+LAST_PROBE = 253_402_041_600  # 9999-12-29T00:00:00Z
+# A rebuild finds the zone's offsets only around the instants the account holds.
+REBUILD_WINDOW_SECONDS = 1 << 22  # about 48 days
+SYNC_CHUNK = 500  # conversations per statement: bound parameters stay far below the limits
+
+CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
+CONVERSATION_TAG: Table = ConversationTag.__table__  # type: ignore[attr-defined]
+MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
+ACCOUNT: Table = Account.__table__  # type: ignore[attr-defined]
+DAILY: Table = DailyFigures.__table__  # type: ignore[attr-defined]
+TAG_DAILY: Table = TagDailyFigures.__table__  # type: ignore[attr-defined]
+TAG_AGENT_DAILY: Table = TagAgentDailyFigures.__table__  # type: ignore[attr-defined]
+AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-defined]
+LEDGER: Table = AggregatedConversation.__table__  # type: ignore[attr-defined]
+LEDGER_TAG: Table = AggregatedConversationTag.__table__  # type: ignore[attr-defined]
+STATE: Table = AggregateState.__table__  # type: ignore[attr-defined]
+
+Periods = tuple[tuple[int, int], ...]  # (since, UTC offset) pairs, ascending
+Selection = Callable[[Any, Any], ColumnElement[bool]]  # (conversation id, account id) -> WHERE
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """An aggregate table and the keys of its cells (besides `account_id`, in key order)."""
+
+    table: Table
+    keys: tuple[str, ...]
+    tagged: bool  # one cell per conversation tag
+
+
+AGGREGATES = (
+    Aggregate(DAILY, ("day", "source", "assignee_id"), tagged=False),
+    Aggregate(TAG_DAILY, ("day", "tag_id", "source"), tagged=True),
+    Aggregate(TAG_AGENT_DAILY, ("assignee_id", "day", "tag_id", "source"), tagged=True),
+)
+
+
+# --- local days ------------------------------------------------------------------------------
+
+
+def _integer(value: int) -> ColumnElement[int]:
+    # Inline literals: PostgreSQL matches GROUP BY expressions textually, and bound parameters
+    # get distinct names.
+    return literal_column(str(int(value)), BigInteger)
+
+
+def _offset_at(instant: int, zone: ZoneInfo) -> int:
+    moment = datetime.fromtimestamp(min(max(instant, FIRST_PROBE), LAST_PROBE), zone)
+    offset = moment.utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds())
+
+
+def zone_periods(zone: str, windows: Iterable[tuple[int, int]]) -> Periods:
+    """The zone's UTC offsets as `(since, offset)` pairs, exact for every instant inside one of
+    the `(low, high)` windows (inclusive)."""
+    tz = ZoneInfo(zone)
+    periods: list[tuple[int, int]] = []
+    for low, high in sorted(windows):
+        _add_period(periods, low, _offset_at(low, tz))
+        probe = low
+        while probe < high:
+            following = min(probe + PROBE_SECONDS, high)
+            if _offset_at(following, tz) != periods[-1][1]:
+                since = _first_change(probe, following, tz)
+                _add_period(periods, since, _offset_at(since, tz))
+                probe = since
+            else:
+                probe = following
+    return tuple(periods)
+
+
+def _add_period(periods: list[tuple[int, int]], since: int, offset: int) -> None:
+    if not periods or periods[-1][1] != offset:
+        periods.append((since, offset))
+
+
+def _first_change(low: int, high: int, zone: ZoneInfo) -> int:
+    """The first instant in (low, high] whose offset differs from the offset at `low`."""
+    before = _offset_at(low, zone)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _offset_at(middle, zone) == before:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def day_number(instant: Any, periods: Periods) -> ColumnElement[int]:
+    """SQL: the local day number (days since 1970-01-01) of an instant inside the periods."""
+    if len(periods) == 1:
+        offset: ColumnElement[int] = _integer(periods[0][1])
+    else:
+        branches = [
+            (instant < _integer(since), _integer(previous))
+            for (_, previous), (since, _) in pairwise(periods)
+        ]
+        offset = case(*branches, else_=_integer(periods[-1][1]))
+    shifted = instant + offset + _integer(SHIFT_DAYS * DAY_SECONDS)
+    return shifted // _integer(DAY_SECONDS) - _integer(SHIFT_DAYS)
+
+
+# --- contributions ---------------------------------------------------------------------------
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def current_figures(c: Table) -> dict[str, ColumnElement[Any]]:
+    """A conversation's figures from its row, as the aggregates sum them."""
+    response = c.c.first_response_at - c.c.first_inbound_at
+    return {
+        "conversations": literal(1),
+        "inbound_conversations": _flag(c.c.source == "INBOUND"),
+        "closed_conversations": _flag(c.c.closed_at.is_not(None)),
+        "duration_sum": func.coalesce(c.c.closed_at - c.c.started_at, 0),
+        "first_response_sum": func.coalesce(response, 0),
+        "first_response_count": _flag(response.is_not(None)),
+        "rating_sum": func.coalesce(c.c.rating, 0),
+        "rated_conversations": _flag(c.c.rating.is_not(None)),
+    }
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a delta: where conversations count (start day, source, assignee, tags) and
+    with which figures, read from their current rows (+) or from the aggregates' record (-)."""
+
+    conversation: Table  # conversation | aggregated_conversation
+    conversation_id: ColumnElement[int]
+    tags: Table  # conversation_tag | aggregated_conversation_tag
+    day: ColumnElement[int]
+    assignee_id: ColumnElement[int]
+    figures: dict[str, ColumnElement[Any]]
+    counted: ColumnElement[bool] | None  # the messages counted; None: all of them
+    where: ColumnElement[bool]
+    sign: int
+
+
+def current_side(periods: Periods, selection: Selection) -> Side:
+    c = CONVERSATION
+    return Side(
+        conversation=c,
+        conversation_id=c.c.id,
+        tags=CONVERSATION_TAG,
+        day=day_number(c.c.started_at, periods),
+        assignee_id=func.coalesce(c.c.assignee_id, 0),
+        figures=current_figures(c),
+        counted=None,
+        where=selection(c.c.id, c.c.account_id),
+        sign=1,
+    )
+
+
+def recorded_side(selection: Selection) -> Side:
+    ledger = LEDGER
+    return Side(
+        conversation=ledger,
+        conversation_id=ledger.c.conversation_id,
+        tags=LEDGER_TAG,
+        day=ledger.c.day,
+        assignee_id=ledger.c.assignee_id,
+        figures={name: -ledger.c[name] for name in CONVERSATION_SUMS},
+        counted=MESSAGE.c.id <= ledger.c.last_message_id,
+        where=selection(ledger.c.conversation_id, ledger.c.account_id),
+        sign=-1,
+    )
+
+
+def _keys(aggregate: Aggregate, side: Side, day: ColumnElement[int]) -> list[ColumnElement[Any]]:
+    columns = {
+        "day": day,
+        "source": side.conversation.c.source,
+        "assignee_id": side.assignee_id,
+        "tag_id": side.tags.c.tag_id,
+    }
+    return [columns[key].label(key) for key in aggregate.keys]
+
+
+def _tagged(aggregate: Aggregate, side: Side, source: FromClause) -> FromClause:
+    if not aggregate.tagged:
+        return source
+    return source.join(side.tags, side.tags.c.conversation_id == side.conversation_id)
+
+
+def conversation_part(aggregate: Aggregate, side: Side) -> Select[Any]:
+    """The conversations' figures in the cells of their start day (one row each)."""
+    return (
+        select(
+            *_keys(aggregate, side, side.day),
+            *(value.label(name) for name, value in side.figures.items()),
+            *(literal(0).label(name) for name in MESSAGE_COUNTS),
+        )
+        .select_from(_tagged(aggregate, side, side.conversation))
+        .where(side.where)
+    )
+
+
+def message_part(aggregate: Aggregate, side: Side, periods: Periods) -> Select[Any]:
+    """The conversations' messages in the cells of the day each was sent (one row each)."""
+    m = MESSAGE
+    inbound = _flag(m.c.direction == "INBOUND")
+    outbound = _flag(m.c.direction == "OUTBOUND")
+    query = (
+        select(
+            *_keys(aggregate, side, day_number(m.c.sent_at, periods)),
+            *(literal(0).label(name) for name in CONVERSATION_SUMS),
+            literal(side.sign).label("messages"),
+            (inbound * side.sign).label("inbound_messages"),
+            (outbound * side.sign).label("outbound_messages"),
+        )
+        .select_from(
+            _tagged(
+                aggregate,
+                side,
+                m.join(side.conversation, side.conversation_id == m.c.conversation_id),
+            )
+        )
+        .where(side.where)
+    )
+    return query if side.counted is None else query.where(side.counted)
+
+
+def summed(aggregate: Aggregate, account_id: int, parts: Sequence[Select[Any]]) -> Select[Any]:
+    """The parts summed per cell, without the cells they leave unchanged, in key order (so that
+    concurrent writers lock the rows they share in one order)."""
+    rows = union_all(*parts).subquery("contribution")
+    keys = [rows.c[key] for key in aggregate.keys]
+    return (
+        select(
+            _integer(account_id).label("account_id"),
+            *keys,
+            *(cast(func.sum(rows.c[name]), BigInteger).label(name) for name in FIGURES),
+        )
+        .group_by(*keys)
+        .having(or_(*(func.sum(rows.c[name]) != 0 for name in FIGURES)))
+        .order_by(*keys)
+    )
+
+
+def _insert(session: AsyncSession, table: Table) -> Any:
+    """The engine's own INSERT, which has ON CONFLICT on SQLite and PostgreSQL."""
+    bind = session.get_bind()
+    return (postgresql if bind.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+async def add_to(
+    session: AsyncSession, table: Table, keys: Sequence[str], rows: Select[Any]
+) -> None:
+    """INSERT the rows; a cell that exists gets their figures added to its own."""
+    columns = [column.name for column in rows.selected_columns]
+    statement = _insert(session, table).from_select(columns, rows)
+    figures = [name for name in columns if name not in keys and name != "account_id"]
+    statement = statement.on_conflict_do_update(
+        index_elements=["account_id", *keys],
+        set_={name: table.c[name] + statement.excluded[name] for name in figures},
+    )
+    await session.execute(statement)
+
+
+def agent_messages(
+    account_id: int, periods: Periods, where: ColumnElement[bool], new_only: bool
+) -> Select[Any]:
+    """Outbound messages per local day and agent; `new_only`: those the record does not count."""
+    m, ledger = MESSAGE, LEDGER
+    day = day_number(m.c.sent_at, periods)
+    query = select(
+        _integer(account_id).label("account_id"),
+        day.label("day"),
+        m.c.agent_id.label("agent_id"),
+        func.count().label("sent_messages"),
+    ).where(where, m.c.direction == "OUTBOUND", m.c.agent_id.is_not(None))
+    if new_only:
+        query = query.select_from(
+            m.outerjoin(ledger, ledger.c.conversation_id == m.c.conversation_id)
+        ).where(m.c.id > func.coalesce(ledger.c.last_message_id, 0))
+    return query.group_by(day, m.c.agent_id).order_by(day, m.c.agent_id)
+
+
+def record(periods: Periods, selection: Selection) -> Select[Any]:
+    """What the aggregates count for each selected conversation, from its current rows."""
+    c, m = CONVERSATION, MESSAGE
+    last_message = (
+        select(func.coalesce(func.max(m.c.id), 0))
+        .where(m.c.conversation_id == c.c.id)
+        .scalar_subquery()
+    )
+    return select(
+        c.c.id.label("conversation_id"),
+        c.c.account_id,
+        day_number(c.c.started_at, periods).label("day"),
+        c.c.source,
+        func.coalesce(c.c.assignee_id, 0).label("assignee_id"),
+        *(value.label(name) for name, value in current_figures(c).items()),
+        last_message.label("last_message_id"),
+    ).where(selection(c.c.id, c.c.account_id))
+
+
+# --- maintenance at ingestion ----------------------------------------------------------------
+
+
+async def sync_conversations(
+    session: AsyncSession, account_id: int, conversation_ids: Iterable[int]
+) -> None:
+    """Bring the aggregates of these conversations up to their current rows, in the caller's
+    transaction. Does nothing while the account's aggregates are not built."""
+    zone = await _zone_for_writing(session, account_id)
+    ids = sorted(set(conversation_ids))
+    if zone is None:
+        return
+    for start in range(0, len(ids), SYNC_CHUNK):
+        await _sync_chunk(session, account_id, zone, ids[start : start + SYNC_CHUNK])
+
+
+async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: list[int]) -> None:
+    def selection(conversation_id: Any, account: Any) -> ColumnElement[bool]:
+        return and_(account == account_id, conversation_id.in_(ids))
+
+    probe = await _probe(session, ids)
+    if probe.low is None or probe.high is None:
+        return
+    periods = zone_periods(zone, [(probe.low, probe.high)])
+    current, recorded = current_side(periods, selection), recorded_side(selection)
+    for aggregate in AGGREGATES:
+        if aggregate.tagged and not probe.tagged:
+            continue
+        parts = [
+            conversation_part(aggregate, current),
+            message_part(aggregate, current, periods),
+            conversation_part(aggregate, recorded),
+            message_part(aggregate, recorded, periods),
+        ]
+        await add_to(session, aggregate.table, aggregate.keys, summed(aggregate, account_id, parts))
+    new_messages = agent_messages(
+        account_id, periods, MESSAGE.c.conversation_id.in_(ids), new_only=True
+    )
+    await add_to(session, AGENT_MESSAGES, ("day", "agent_id"), new_messages)
+    await _record(session, periods, selection, ids, probe.tagged)
+
+
+@dataclass(frozen=True)
+class _Probe:
+    low: int | None  # the earliest start or message of the conversations
+    high: int | None  # the latest
+    tagged: bool  # whether any has a tag, now or in the record
+
+
+async def _probe(session: AsyncSession, ids: list[int]) -> _Probe:
+    c, m = CONVERSATION, MESSAGE
+    instants = union_all(
+        select(c.c.started_at.label("at")).where(c.c.id.in_(ids)),
+        select(m.c.sent_at.label("at")).where(m.c.conversation_id.in_(ids)),
+    ).subquery()
+    tags = union_all(
+        select(CONVERSATION_TAG.c.tag_id).where(CONVERSATION_TAG.c.conversation_id.in_(ids)),
+        select(LEDGER_TAG.c.tag_id).where(LEDGER_TAG.c.conversation_id.in_(ids)),
+    ).subquery()
+    tagged = select(func.count()).select_from(select(tags).limit(1).subquery()).scalar_subquery()
+    row = (
+        await session.execute(select(func.min(instants.c.at), func.max(instants.c.at), tagged))
+    ).one()
+    return _Probe(row[0], row[1], bool(row[2]))
+
+
+async def _record(
+    session: AsyncSession, periods: Periods, selection: Selection, ids: list[int], tagged: bool
+) -> None:
+    rows = record(periods, selection)
+    statement = _insert(session, LEDGER).from_select(
+        [column.name for column in rows.selected_columns], rows
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["conversation_id"],
+        set_={
+            column.name: statement.excluded[column.name]
+            for column in rows.selected_columns
+            if column.name != "conversation_id"
+        },
+    )
+    await session.execute(statement)
+    if tagged:
+        await session.execute(delete(LEDGER_TAG).where(LEDGER_TAG.c.conversation_id.in_(ids)))
+        await session.execute(
+            LEDGER_TAG.insert().from_select(
+                ["conversation_id", "tag_id", "account_id"],
+                select(
+                    CONVERSATION_TAG.c.conversation_id,
+                    CONVERSATION_TAG.c.tag_id,
+                    CONVERSATION_TAG.c.account_id,
+                ).where(CONVERSATION_TAG.c.conversation_id.in_(ids)),
+            )
+        )
+
+
+async def _zone_for_writing(session: AsyncSession, account_id: int) -> str | None:
+    """The zone of the account's aggregates, read once per transaction.
+
+    The account row is held FOR KEY SHARE (what a foreign key check takes anyway), so a rebuild,
+    which holds it FOR UPDATE, never runs between our reading the record and our delta."""
+    key = _zone_key(session, account_id)
+    if key not in session.info:
+        await session.execute(
+            select(ACCOUNT.c.id)
+            .where(ACCOUNT.c.id == account_id)
+            .with_for_update(read=True, key_share=True)
+        )
+        session.info[key] = await session.scalar(
+            select(STATE.c.timezone).where(STATE.c.account_id == account_id)
+        )
+    zone: str | None = session.info[key]
+    return zone
+
+
+def _zone_key(session: AsyncSession, account_id: int) -> tuple[str, int, int]:
+    return ("aggregate_zone", account_id, id(session.sync_session.get_transaction()))
+
+
+# --- rebuilding ------------------------------------------------------------------------------
+
+
+async def rebuild_aggregates(session: AsyncSession, account_id: int) -> None:
+    """Recompute the account's aggregates from its raw rows, in its current zone, in the
+    caller's transaction (after bulk writes that bypass ingestion, or a change of zone)."""
+    zone = await session.scalar(
+        select(ACCOUNT.c.timezone).where(ACCOUNT.c.id == account_id).with_for_update()
+    )
+    if zone is None:
+        raise LookupError(f"no account {account_id}")
+    for table in (DAILY, TAG_DAILY, TAG_AGENT_DAILY, AGENT_MESSAGES, LEDGER_TAG, LEDGER):
+        await session.execute(delete(table).where(table.c.account_id == account_id))
+    periods = zone_periods(zone, await _occupied_windows(session, account_id))
+    if periods:
+        await _fill(session, account_id, periods)
+    await session.execute(delete(STATE).where(STATE.c.account_id == account_id))
+    await session.execute(
+        STATE.insert().values(account_id=account_id, timezone=zone, rebuilt_at=now())
+    )
+    session.info.pop(_zone_key(session, account_id), None)
+
+
+async def _fill(session: AsyncSession, account_id: int, periods: Periods) -> None:
+    def selection(_conversation_id: Any, account: Any) -> ColumnElement[bool]:
+        return account == account_id
+
+    side = current_side(periods, selection)
+    for aggregate in AGGREGATES:
+        parts = [conversation_part(aggregate, side), message_part(aggregate, side, periods)]
+        rows = summed(aggregate, account_id, parts)
+        await session.execute(
+            aggregate.table.insert().from_select(
+                [column.name for column in rows.selected_columns], rows
+            )
+        )
+    sent = agent_messages(account_id, periods, MESSAGE.c.account_id == account_id, new_only=False)
+    await session.execute(
+        AGENT_MESSAGES.insert().from_select([c.name for c in sent.selected_columns], sent)
+    )
+    rows = record(periods, selection)
+    await session.execute(
+        LEDGER.insert().from_select([c.name for c in rows.selected_columns], rows)
+    )
+    tags = select(
+        CONVERSATION_TAG.c.conversation_id, CONVERSATION_TAG.c.tag_id, CONVERSATION_TAG.c.account_id
+    ).where(CONVERSATION_TAG.c.account_id == account_id)
+    await session.execute(
+        LEDGER_TAG.insert().from_select(["conversation_id", "tag_id", "account_id"], tags)
+    )
+
+
+async def _occupied_windows(session: AsyncSession, account_id: int) -> list[tuple[int, int]]:
+    """The windows of REBUILD_WINDOW_SECONDS that hold a conversation start or a message."""
+    width = _integer(REBUILD_WINDOW_SECONDS)
+    c, m = CONVERSATION, MESSAGE
+    numbers = union_all(
+        select((c.c.started_at // width).label("window")).where(c.c.account_id == account_id),
+        select((m.c.sent_at // width).label("window")).where(m.c.account_id == account_id),
+    ).subquery()
+    found = (await session.scalars(select(numbers.c.window).distinct())).all()
+    return [
+        (int(n) * REBUILD_WINDOW_SECONDS, (int(n) + 1) * REBUILD_WINDOW_SECONDS - 1) for n in found
+    ]
+
+
+async def rebuild_aggregates_of(engine: AsyncEngine, account_id: int) -> None:
+    """`rebuild_aggregates` in a transaction of its own."""
+    async with transaction(engine) as session:
+        await rebuild_aggregates(session, account_id)
+
+
+async def start_aggregates(session: AsyncSession, account_id: int, zone: str) -> None:
+    """Mark a new, empty account's aggregates as built: ingestion keeps them from now on."""
+    await session.execute(
+        STATE.insert().values(account_id=account_id, timezone=zone, rebuilt_at=now())
+    )

@@ -1,0 +1,172 @@
+"""The aggregate read path: report figures summed from the daily aggregate tables.
+
+Ingestion keeps the tables exact (ingest/aggregates.py) per local day of the account's zone,
+source and assignee, and per conversation tag. They answer a filter exactly when its zone is the
+zone they were built in and it does not ask for contact tags or several conversation tags (a
+conversation with two of them would count twice); `resolvers.metrics.compute_metrics` picks this
+path then, and the raw rows otherwise. The figures come back under the names and with the
+arithmetic of the raw path (averages are sums / counts, as floats), so both paths give the same
+`Metrics`. Distinct contacts do not add up across days; they stay with the raw path.
+"""
+
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Float, Select, Table, cast, func, select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Agent, Tag
+from models.tables import (
+    AgentDailyMessages,
+    AggregateState,
+    DailyFigures,
+    TagAgentDailyFigures,
+    TagDailyFigures,
+)
+from resolvers.filters import SOURCES, Filter
+
+DAILY: Table = DailyFigures.__table__  # type: ignore[attr-defined]
+TAG_DAILY: Table = TagDailyFigures.__table__  # type: ignore[attr-defined]
+TAG_AGENT_DAILY: Table = TagAgentDailyFigures.__table__  # type: ignore[attr-defined]
+AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-defined]
+UNASSIGNED = 0
+
+# The Metrics fields this path answers (all but distinct_contacts).
+FIELDS = frozenset(
+    {
+        "conversations",
+        "inbound_conversations",
+        "closed_conversations",
+        "avg_duration_seconds",
+        "avg_first_response_seconds",
+        "avg_rating",
+        "rated_conversations",
+        "messages",
+        "inbound_messages",
+        "outbound_messages",
+    }
+)
+
+
+async def aggregate_zone(session: AsyncSession, account_id: int) -> str | None:
+    """The zone the account's aggregates count days in; None while they are not built."""
+    key = ("aggregate_zone", account_id)
+    if key not in session.info:  # a request asks several times; the answer cannot change much
+        session.info[key] = await session.scalar(
+            select(AggregateState.timezone).where(col(AggregateState.account_id) == account_id)
+        )
+    zone: str | None = session.info[key]
+    return zone
+
+
+async def table_for(
+    session: AsyncSession, account_id: int, flt: Filter, *, by_tag: bool, by_assignee: bool
+) -> Table | None:
+    """The aggregate table that answers the filter and grouping exactly, or None."""
+    if flt.contact_tags or len(flt.conversation_tags) > 1:
+        return None
+    if flt.conversation_tags and by_tag:  # rows would be the tags that go with the filter's
+        return None
+    if await aggregate_zone(session, account_id) != flt.timezone:
+        return None
+    if not (by_tag or flt.conversation_tags):
+        return DAILY
+    return TAG_AGENT_DAILY if flt.agent_emails or by_assignee else TAG_DAILY
+
+
+def _total(table: Table, name: str) -> ColumnElement[int]:
+    return cast(func.coalesce(func.sum(table.c[name]), 0), BigInteger)
+
+
+def _average(table: Table, total: str, count: str) -> ColumnElement[Any]:
+    # The same float division the raw path's AVG(CAST(x AS FLOAT)) performs on exact sums.
+    return cast(func.sum(table.c[total]), Float) / func.nullif(
+        cast(func.sum(table.c[count]), Float), 0
+    )
+
+
+def figures(table: Table) -> list[ColumnElement[Any]]:
+    """The Metrics columns (but distinct_contacts) summed over a table's rows."""
+    counts = (
+        "conversations",
+        "inbound_conversations",
+        "closed_conversations",
+        "rated_conversations",
+        "messages",
+        "inbound_messages",
+        "outbound_messages",
+    )
+    return [
+        *(_total(table, name).label(name) for name in counts),
+        _average(table, "duration_sum", "closed_conversations").label("avg_duration_seconds"),
+        _average(table, "first_response_sum", "first_response_count").label(
+            "avg_first_response_seconds"
+        ),
+        _average(table, "rating_sum", "rated_conversations").label("avg_rating"),
+    ]
+
+
+def figures_query(
+    account_id: int, flt: Filter, table: Table, row_key: str | None, bucket: str | None
+) -> Select[Any]:
+    """Figures per row key (`source`, `assignee_id`, `tag_id` or None) and bucket (`day`,
+    `week` or None), labelled `row_key` and `bucket_key` like the raw path's."""
+    days = flt.calendar
+    keys: list[ColumnElement[Any]] = []
+    if row_key is not None:
+        keys.append(table.c[row_key].label("row_key"))
+    if bucket == "day":
+        keys.append(table.c.day.label("bucket_key"))
+    elif bucket == "week":
+        keys.append(((table.c.day + 3) // 7).label("bucket_key"))
+    query = select(*keys, *figures(table)).where(
+        table.c.account_id == account_id,
+        table.c.day >= days.day_number_of(flt.first_day),
+        table.c.day <= days.day_number_of(flt.last_day),
+        *_conditions(account_id, flt, table),
+    )
+    if row_key == "assignee_id":
+        query = query.where(table.c.assignee_id != UNASSIGNED)
+    return query.group_by(*keys) if keys else query
+
+
+def _conditions(account_id: int, flt: Filter, table: Table) -> list[ColumnElement[bool]]:
+    """The filter's lists, on the cells' keys."""
+    conditions: list[ColumnElement[bool]] = []
+    if set(flt.sources) != set(SOURCES):
+        conditions.append(table.c.source.in_(flt.sources))
+    if flt.agent_emails:
+        conditions.append(table.c.assignee_id.in_(_agent_ids(account_id, flt.agent_emails)))
+    if flt.conversation_tags:
+        tag = select(Tag.id).where(
+            col(Tag.account_id) == account_id,
+            col(Tag.kind) == "conversation",
+            col(Tag.name_key) == flt.conversation_tags[0],
+        )
+        conditions.append(table.c.tag_id.in_(tag))
+    return conditions
+
+
+def _agent_ids(account_id: int, emails: tuple[str, ...]) -> Select[tuple[int | None]]:
+    return select(Agent.id).where(col(Agent.account_id) == account_id, col(Agent.email).in_(emails))
+
+
+async def sent_messages(
+    session: AsyncSession, account_id: int, flt: Filter, agent_ids: list[int]
+) -> dict[int, int] | None:
+    """Outbound messages each agent sent during the range, from the aggregates; None when
+    they do not count days in the filter's zone."""
+    if await aggregate_zone(session, account_id) != flt.timezone:
+        return None
+    days, table = flt.calendar, AGENT_MESSAGES
+    rows = await session.execute(
+        select(table.c.agent_id, _total(table, "sent_messages"))
+        .where(
+            table.c.account_id == account_id,
+            table.c.agent_id.in_(agent_ids),
+            table.c.day >= days.day_number_of(flt.first_day),
+            table.c.day <= days.day_number_of(flt.last_day),
+        )
+        .group_by(table.c.agent_id)
+    )
+    return {agent_id: count for agent_id, count in rows.all() if count}
