@@ -1,10 +1,11 @@
 """Report aggregates kept exact as data arrives: deltas at ingestion, rebuilds from raw rows.
 
 The aggregate tables (models.tables: `daily_figures`, `tag_daily_figures`,
-`tag_agent_daily_figures`, `agent_daily_messages`) hold sums per local day in the zone named by
-`aggregate_state` (no row: not built, the reports read raw rows). A conversation counts on the
-local day it started and each of its messages on the day it was sent, in the cell of the
-conversation's current source and assignee (and of each of its tags).
+`tag_agent_daily_figures`, `tag_pair_daily_figures`, `agent_daily_messages`) hold sums per local
+day in the zone named by `aggregate_state` (no row: not built, the reports read raw rows). A
+conversation counts on the local day it started and each of its messages on the day it was
+sent, in the cell of the conversation's current source and assignee (and of each of its tags,
+and each pair of its tags).
 
 `aggregated_conversation` and `aggregated_conversation_tag` record what the aggregates count for
 each conversation: its cell, its figures, its tags and the messages counted so far (ids up to
@@ -56,6 +57,7 @@ from models.tables import (
     DailyFigures,
     TagAgentDailyFigures,
     TagDailyFigures,
+    TagPairDailyFigures,
 )
 
 CONVERSATION_SUMS = (
@@ -92,6 +94,7 @@ ACCOUNT: Table = Account.__table__  # type: ignore[attr-defined]
 DAILY: Table = DailyFigures.__table__  # type: ignore[attr-defined]
 TAG_DAILY: Table = TagDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_AGENT_DAILY: Table = TagAgentDailyFigures.__table__  # type: ignore[attr-defined]
+TAG_PAIR_DAILY: Table = TagPairDailyFigures.__table__  # type: ignore[attr-defined]
 AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-defined]
 LEDGER: Table = AggregatedConversation.__table__  # type: ignore[attr-defined]
 LEDGER_TAG: Table = AggregatedConversationTag.__table__  # type: ignore[attr-defined]
@@ -114,6 +117,7 @@ AGGREGATES = (
     Aggregate(DAILY, ("day", "source", "assignee_id"), tagged=False),
     Aggregate(TAG_DAILY, ("day", "tag_id", "source"), tagged=True),
     Aggregate(TAG_AGENT_DAILY, ("assignee_id", "day", "tag_id", "source"), tagged=True),
+    Aggregate(TAG_PAIR_DAILY, ("with_tag_id", "day", "tag_id", "source"), tagged=True),
 )
 
 
@@ -251,31 +255,35 @@ def recorded_side(selection: Selection) -> Side:
     )
 
 
-def _keys(aggregate: Aggregate, side: Side, day: ColumnElement[int]) -> list[ColumnElement[Any]]:
-    columns = {
+def _cells(
+    aggregate: Aggregate, side: Side, rows: FromClause, day: ColumnElement[int]
+) -> tuple[FromClause, list[ColumnElement[Any]]]:
+    """The rows joined to the tags the aggregate splits by, and the cell's key columns."""
+    columns: dict[str, ColumnElement[Any]] = {
         "day": day,
         "source": side.conversation.c.source,
         "assignee_id": side.assignee_id,
-        "tag_id": side.tags.c.tag_id,
     }
-    return [columns[key].label(key) for key in aggregate.keys]
-
-
-def _tagged(aggregate: Aggregate, side: Side, source: FromClause) -> FromClause:
-    if not aggregate.tagged:
-        return source
-    return source.join(side.tags, side.tags.c.conversation_id == side.conversation_id)
+    if aggregate.tagged:
+        rows = rows.join(side.tags, side.tags.c.conversation_id == side.conversation_id)
+        columns["tag_id"] = side.tags.c.tag_id
+    if "with_tag_id" in aggregate.keys:  # every pair of the conversation's tags, (t, t) included
+        other = side.tags.alias("with_tag")
+        rows = rows.join(other, other.c.conversation_id == side.conversation_id)
+        columns["with_tag_id"] = other.c.tag_id
+    return rows, [columns[key].label(key) for key in aggregate.keys]
 
 
 def conversation_part(aggregate: Aggregate, side: Side) -> Select[Any]:
     """The conversations' figures in the cells of their start day (one row each)."""
+    rows, keys = _cells(aggregate, side, side.conversation, side.day)
     return (
         select(
-            *_keys(aggregate, side, side.day),
+            *keys,
             *(value.label(name) for name, value in side.figures.items()),
             *(literal(0).label(name) for name in MESSAGE_COUNTS),
         )
-        .select_from(_tagged(aggregate, side, side.conversation))
+        .select_from(rows)
         .where(side.where)
     )
 
@@ -285,21 +293,21 @@ def message_part(aggregate: Aggregate, side: Side, periods: Periods) -> Select[A
     m = MESSAGE
     inbound = _flag(m.c.direction == "INBOUND")
     outbound = _flag(m.c.direction == "OUTBOUND")
+    rows, keys = _cells(
+        aggregate,
+        side,
+        m.join(side.conversation, side.conversation_id == m.c.conversation_id),
+        day_number(m.c.sent_at, periods),
+    )
     query = (
         select(
-            *_keys(aggregate, side, day_number(m.c.sent_at, periods)),
+            *keys,
             *(literal(0).label(name) for name in CONVERSATION_SUMS),
             literal(side.sign).label("messages"),
             (inbound * side.sign).label("inbound_messages"),
             (outbound * side.sign).label("outbound_messages"),
         )
-        .select_from(
-            _tagged(
-                aggregate,
-                side,
-                m.join(side.conversation, side.conversation_id == m.c.conversation_id),
-            )
-        )
+        .select_from(rows)
         .where(side.where)
     )
     return query if side.counted is None else query.where(side.counted)
@@ -510,7 +518,7 @@ async def rebuild_aggregates(session: AsyncSession, account_id: int) -> None:
     )
     if zone is None:
         raise LookupError(f"no account {account_id}")
-    for table in (DAILY, TAG_DAILY, TAG_AGENT_DAILY, AGENT_MESSAGES, LEDGER_TAG, LEDGER):
+    for table in (*(a.table for a in AGGREGATES), AGENT_MESSAGES, LEDGER_TAG, LEDGER):
         await session.execute(delete(table).where(table.c.account_id == account_id))
     periods = zone_periods(zone, await _occupied_windows(session, account_id))
     if periods:

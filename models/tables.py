@@ -90,6 +90,15 @@ class Conversation(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_conversation_started", "account_id", "started_at", "id"),
+        # Covers the raw distinct-contacts counts (the report aggregates cannot add them up).
+        Index(
+            "ix_conversation_contacts",
+            "account_id",
+            "started_at",
+            "contact_id",
+            "source",
+            "assignee_id",
+        ),
         Index("ix_conversation_contact", "account_id", "contact_id", "started_at"),
         Index("ix_conversation_open", "account_id", "status", "last_message_at"),
     )
@@ -134,7 +143,8 @@ class ConversationTag(SQLModel, table=True):
 class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("account_id", "wamid"),
-        Index("ix_message_sent", "account_id", "sent_at", "conversation_id"),
+        # `direction` makes it cover the raw message counts (no table look-up per message).
+        Index("ix_message_sent", "account_id", "sent_at", "conversation_id", "direction"),
         Index("ix_message_conversation", "conversation_id", "sent_at"),
         Index("ix_message_agent", "account_id", "agent_id", "sent_at"),
     )
@@ -282,6 +292,19 @@ class TagAgentDailyFigures(_ConversationFigures, _MessageFigures, table=True):
 
     account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
     assignee_id: int = Field(primary_key=True)
+    day: int = Field(primary_key=True)
+    tag_id: int = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+
+
+class TagPairDailyFigures(_ConversationFigures, _MessageFigures, table=True):
+    """Per conversation tag of the conversations that also have `with_tag_id` (itself included),
+    for tag reports filtered by one tag."""
+
+    __tablename__ = "tag_pair_daily_figures"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    with_tag_id: int = Field(primary_key=True)
     day: int = Field(primary_key=True)
     tag_id: int = Field(primary_key=True)
     source: str = Field(primary_key=True)

@@ -4,9 +4,10 @@ Ingestion keeps the tables exact (ingest/aggregates.py) per local day of the acc
 source and assignee, and per conversation tag. They answer a filter exactly when its zone is the
 zone they were built in and it does not ask for contact tags or several conversation tags (a
 conversation with two of them would count twice); `resolvers.metrics.compute_metrics` picks this
-path then, and the raw rows otherwise. The figures come back under the names and with the
-arithmetic of the raw path (averages are sums / counts, as floats), so both paths give the same
-`Metrics`. Distinct contacts do not add up across days; they stay with the raw path.
+path then, and the raw rows otherwise (also for a tag report filtered by a tag and by agents).
+The figures come back under the names and with the arithmetic of the raw path (averages are
+sums / counts, as floats), so both paths give the same `Metrics`. Distinct contacts do not add
+up across days; they stay with the raw path.
 """
 
 from typing import Any
@@ -22,12 +23,14 @@ from models.tables import (
     DailyFigures,
     TagAgentDailyFigures,
     TagDailyFigures,
+    TagPairDailyFigures,
 )
 from resolvers.filters import SOURCES, Filter
 
 DAILY: Table = DailyFigures.__table__  # type: ignore[attr-defined]
 TAG_DAILY: Table = TagDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_AGENT_DAILY: Table = TagAgentDailyFigures.__table__  # type: ignore[attr-defined]
+TAG_PAIR_DAILY: Table = TagPairDailyFigures.__table__  # type: ignore[attr-defined]
 AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-defined]
 UNASSIGNED = 0
 
@@ -65,12 +68,14 @@ async def table_for(
     """The aggregate table that answers the filter and grouping exactly, or None."""
     if flt.contact_tags or len(flt.conversation_tags) > 1:
         return None
-    if flt.conversation_tags and by_tag:  # rows would be the tags that go with the filter's
+    if flt.conversation_tags and by_tag and flt.agent_emails:
         return None
     if await aggregate_zone(session, account_id) != flt.timezone:
         return None
     if not (by_tag or flt.conversation_tags):
         return DAILY
+    if flt.conversation_tags and by_tag:  # the tags of the conversations that have the filter's
+        return TAG_PAIR_DAILY
     return TAG_AGENT_DAILY if flt.agent_emails or by_assignee else TAG_DAILY
 
 
@@ -143,7 +148,8 @@ def _conditions(account_id: int, flt: Filter, table: Table) -> list[ColumnElemen
             col(Tag.kind) == "conversation",
             col(Tag.name_key) == flt.conversation_tags[0],
         )
-        conditions.append(table.c.tag_id.in_(tag))
+        having = table.c.with_tag_id if table is TAG_PAIR_DAILY else table.c.tag_id
+        conditions.append(having.in_(tag))
     return conditions
 
 
@@ -170,3 +176,13 @@ async def sent_messages(
         .group_by(table.c.agent_id)
     )
     return {agent_id: count for agent_id, count in rows.all() if count}
+
+
+async def count_conversations(session: AsyncSession, account_id: int, flt: Filter) -> int | None:
+    """How many conversations started in range and match the filter, from the aggregates;
+    None when they cannot answer the filter."""
+    table = await table_for(session, account_id, flt, by_tag=False, by_assignee=False)
+    if table is None:
+        return None
+    row = (await session.execute(figures_query(account_id, flt, table, None, None))).one()
+    return int(row.conversations)

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation
 from models.errors import BadInput
+from resolvers import aggregates
 from resolvers.entities import ConversationRow, conversation_row, conversation_select
 from resolvers.filters import Filter, conversation_conditions, started_in_range
 
@@ -105,6 +106,9 @@ async def conversation_details(
 
 async def count_conversations(session: AsyncSession, account_id: int, flt: Filter) -> int:
     """How many conversations started in range and match the filter (all pages)."""
+    kept = await aggregates.count_conversations(session, account_id, flt)
+    if kept is not None:
+        return kept
     query = (
         select(func.count())
         .select_from(Conversation)

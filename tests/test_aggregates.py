@@ -195,9 +195,7 @@ async def assert_paths_agree(
 
 
 FIGURE_TABLES = (
-    maintenance.DAILY,
-    maintenance.TAG_DAILY,
-    maintenance.TAG_AGENT_DAILY,
+    *(aggregate.table for aggregate in maintenance.AGGREGATES),
     maintenance.AGENT_MESSAGES,
 )
 
