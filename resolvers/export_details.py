@@ -111,10 +111,12 @@ class InstantFormat:
 
 class TagNames:
     """The account's tag names, ranked as SQL orders them (name_key, then id), so that a list of
-    tag ids becomes the names in the order the GraphQL `tags` fields give."""
+    tag ids becomes the names in the order the GraphQL `tags` fields give. Only this account's
+    tags are known: an id it does not know is left out and noted in `missing`."""
 
     def __init__(self, rows: Sequence[Any]) -> None:
         self._ranked = {str(tag_id): (rank, name) for rank, (tag_id, name) in enumerate(rows)}
+        self.missing = False
 
     @classmethod
     async def load(cls, session: AsyncSession, account_id: int) -> "TagNames":
@@ -126,22 +128,30 @@ class TagNames:
         return cls(rows.all())
 
     def names(self, ids: str | None) -> str:
-        """`"12,7"` -> `"billing; Sales"`; KeyError for a tag created after the list was read."""
+        """`"12,7"` -> `"billing; Sales"`."""
         if not ids:
             return ""
         if "," not in ids:
-            return self._ranked[ids][1]
-        return TAG_SEPARATOR.join(
-            name for _, name in sorted(map(self._ranked.__getitem__, ids.split(",")))
-        )
+            found = self._ranked.get(ids)
+            if found is None:
+                self.missing = True
+                return ""
+            return found[1]
+        known = [self._ranked[tag_id] for tag_id in ids.split(",") if tag_id in self._ranked]
+        self.missing = self.missing or len(known) != ids.count(",") + 1
+        return TAG_SEPARATOR.join(name for _, name in sorted(known))
 
 
-def _tag_ids(link: Any, owner: Any, outer: Any, account_id: int) -> Any:
-    """Correlated sub-query: the comma-separated tag ids linked to one contact or conversation
-    (order does not matter: TagNames orders them)."""
+def _tag_ids(link: Any, owner: Any, outer: Any) -> Any:
+    """Correlated sub-query: the comma-separated ids of the tags linked to one contact or
+    conversation, in any order (TagNames orders them). It names only the owner, so that the
+    link table's primary key (owner, tag) is the one index either engine can use; a condition
+    on account_id let them pick the (account_id, tag_id, owner) index and scan the account's
+    whole link table per row when statistics were missing. The owner is the account's own
+    conversation or contact, and TagNames knows only the account's tags."""
     return (
         select(func.aggregate_strings(cast(link.tag_id, String), ","))
-        .where(owner == outer, link.account_id == account_id)
+        .where(owner == outer)
         .scalar_subquery()
     )
 
@@ -170,15 +180,8 @@ def page_query(
             col(Contact.phone),
             col(Contact.name),
             col(Agent.email),
-            _tag_ids(
-                ContactTag, col(ContactTag.contact_id), col(Conversation.contact_id), account_id
-            ),
-            _tag_ids(
-                ConversationTag,
-                col(ConversationTag.conversation_id),
-                col(Conversation.id),
-                account_id,
-            ),
+            _tag_ids(ContactTag, col(ContactTag.contact_id), col(Conversation.contact_id)),
+            _tag_ids(ConversationTag, col(ConversationTag.conversation_id), col(Conversation.id)),
         )
         .join(
             Contact,
@@ -232,7 +235,7 @@ async def details_pages(
     session: AsyncSession, account_id: int, flt: Filter, page_size: int = PAGE_SIZE
 ) -> AsyncGenerator[list[list[str]], None]:
     """Every conversation of the details report in its order, `page_size` rows at a time; one
-    statement per page (plus the tag list, read again only if a tag appears mid-export)."""
+    statement per page (plus the tag list, read again when a page names a tag it lacks)."""
     tags = await TagNames.load(session, account_id)
     instant = InstantFormat(ZoneInfo(flt.timezone))
     after: Position | None = None
@@ -242,9 +245,8 @@ async def details_pages(
         rows = (await connection.execute(page_query(account_id, flt, after, page_size))).all()
         if not rows:
             return
-        try:
-            page = [details_row(row, tags, instant) for row in rows]
-        except KeyError:  # a tag created since the list was read
+        page = [details_row(row, tags, instant) for row in rows]
+        if tags.missing:  # a tag created since the list was read: read it again
             tags = await TagNames.load(session, account_id)
             page = [details_row(row, tags, instant) for row in rows]
         yield page
