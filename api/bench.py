@@ -39,6 +39,7 @@ from models.migrate import upgrade_to_head
 from resolvers import details, entities
 from resolvers.agents import agent_report
 from resolvers.filters import Filter, parse_filter
+from resolvers.metrics import BOTH_HALVES, Half
 from resolvers.summary import summary_report
 from resolvers.tags import tag_report
 from resolvers.widget import widget_report
@@ -322,14 +323,17 @@ def budget(case: Case) -> float | None:
     return REPORT_TARGET.budget(case.days)
 
 
-async def resolve(session: AsyncSession, account_id: int, case: Case, flt: Filter) -> None:
+async def resolve(
+    session: AsyncSession, account_id: int, case: Case, flt: Filter, halves: frozenset[Half]
+) -> None:
     """The report's resolver alone, computing what the benchmark's query selects."""
     if case.report == "summary":
-        await summary_report(session, account_id, flt)
+        await summary_report(session, account_id, flt, halves=halves)
     elif case.report == "agents":
-        await agent_report(session, account_id, flt, parts=frozenset({"metrics", "sent_messages"}))
+        parts = frozenset({"metrics", "sent_messages"})
+        await agent_report(session, account_id, flt, parts=parts, halves=halves)
     elif case.report == "tags":
-        await tag_report(session, account_id, flt, parts=frozenset({"metrics"}))
+        await tag_report(session, account_id, flt, parts=frozenset({"metrics"}), halves=halves)
     else:
         await widget_report(session, account_id, flt)
 
@@ -361,11 +365,14 @@ async def measure_reports(
     chosen: list[Case],
     repeat: int,
     warmup: bool = True,
+    distinct_contacts: bool = True,
 ) -> list[Timing]:
     timings = []
+    fragment = METRICS if distinct_contacts else METRICS.replace(" distinctContacts", "")
+    halves = BOTH_HALVES if distinct_contacts else BOTH_HALVES - {Half.CONTACTS}
     # A document may not define a fragment it does not use (the widget report has no Metrics).
     query_of = {
-        report: f"{text}\n{METRICS}" if "...M" in text else text for report, text in QUERIES.items()
+        name: f"{text}\n{fragment}" if "...M" in text else text for name, text in QUERIES.items()
     }
     for case in chosen:
         flt = case.filter(ZONE)
@@ -376,7 +383,7 @@ async def measure_reports(
 
         async def alone(case: Case = case, flt: Filter = flt) -> None:
             async with session_factory(engine)() as session:
-                await resolve(session, prepared.account_id, case, flt)
+                await resolve(session, prepared.account_id, case, flt, halves)
 
         if warmup:  # caches, plans, the page cache
             await over_http()
@@ -512,6 +519,7 @@ class Options:
     seed: int = 1
     repeat: int = 7
     warmup: bool = True
+    distinct_contacts: bool = True  # whether the report queries select Metrics.distinctContacts
     reuse: bool = True
     reports: tuple[str, ...] = ("summary", "agents", "tags", "widget")
     details: bool = True
@@ -537,6 +545,7 @@ def run(options: Options) -> bool:
         f"{prepared.conversations:,} conversations, {prepared.messages:,} messages; "
         f"agent filter {prepared.agent_email}, tag filter {prepared.tag_name}; "
         f"{options.repeat} runs per case{' after a warm-up' if options.warmup else ''}; "
+        f"Metrics {'with' if options.distinct_contacts else 'WITHOUT'} distinctContacts; "
         "milliseconds",
         flush=True,
     )
@@ -569,7 +578,13 @@ async def _measure(url: str, prepared: Prepared, options: Options) -> list[Timin
             ) as client:
                 chosen = cases(prepared, options.reports)
                 timings = await measure_reports(
-                    client, engine, prepared, chosen, options.repeat, options.warmup
+                    client,
+                    engine,
+                    prepared,
+                    chosen,
+                    options.repeat,
+                    options.warmup,
+                    options.distinct_contacts,
                 )
                 if options.details:
                     timings += await measure_details(

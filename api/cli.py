@@ -336,6 +336,9 @@ def bench(
     ] = True,
     repeat: Annotated[int, typer.Option(min=1, help="Timed runs per case.")] = 7,
     warmup: Annotated[bool, typer.Option(help="Run each case once, untimed, first.")] = True,
+    distinct_contacts: Annotated[
+        bool, typer.Option(help="Select Metrics.distinctContacts in the report queries.")
+    ] = True,
     seed: int = 1,
     reports: Annotated[str, typer.Option(help="Comma-separated.")] = "summary,agents,tags,widget",
     details: Annotated[bool, typer.Option(help="Time 50- and 500-row details pages.")] = True,
@@ -353,6 +356,7 @@ def bench(
         seed=seed,
         repeat=repeat,
         warmup=warmup,
+        distinct_contacts=distinct_contacts,
         reuse=reuse,
         reports=tuple(name.strip() for name in reports.split(",") if name.strip()),
         details=details,

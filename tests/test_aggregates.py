@@ -8,22 +8,28 @@ another name), and leave the same aggregate rows as a rebuild from the raw rows.
 Worked examples: the aggregate rows after a scripted history, figures written out by hand.
 """
 
+import asyncio
 import itertools
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
+from api.cli import app as cli
+from api.settings import get_settings
 from ingest import aggregates as maintenance
 from ingest.autoclose import close_due
-from models.db import session_factory, transaction
+from models.db import create_engine, session_factory, transaction
 from resolvers import aggregates
 from resolvers.filters import Filter
 from tests.conftest import TestAccount, create_test_account, graphql
@@ -245,3 +251,248 @@ async def test_aggregates_answer_what_raw_rows_answer(
     async with transaction(engine) as session:
         await maintenance.rebuild_aggregates(session, who.id)
     assert await aggregate_rows(engine, who.id) == kept
+
+
+# --- worked examples -----------------------------------------------------------------------------
+
+FIGURE_NAMES = maintenance.FIGURES
+ANA = "33612345678"
+
+
+def day(text: str) -> int:
+    """The day number of a calendar date (days since 1970-01-01)."""
+    return (date.fromisoformat(text) - date(1970, 1, 1)).days
+
+
+def figures(**values: int) -> dict[str, int]:
+    """A cell's figures: the ones given, zero for the others."""
+    return {name: values.get(name, 0) for name in FIGURE_NAMES}
+
+
+async def cells(engine: AsyncEngine, account_id: int) -> dict[str, dict[tuple[Any, ...], Any]]:
+    """Each aggregate table's non-zero cells as {key: figures}."""
+    found: dict[str, dict[tuple[Any, ...], Any]] = {}
+    for name, rows in (await aggregate_rows(engine, account_id)).items():
+        table = {t.name: t for t in FIGURE_TABLES}.get(name)
+        if table is None:  # the records, not cells
+            continue
+        keys = [c.name for c in table.primary_key.columns if c.name != "account_id"]
+        names = [c.name for c in table.columns]
+        found[name] = {}
+        for row in rows:
+            mapping = dict(zip(names, row, strict=True))
+            key = tuple(mapping[k] for k in keys)
+            values = {n: v for n, v in mapping.items() if n not in keys and n != "account_id"}
+            found[name][key] = values if len(values) > 1 else next(iter(values.values()))
+    return found
+
+
+async def agent_id(engine: AsyncEngine, account_id: int, email: str) -> int:
+    from models import Agent
+
+    async with session_factory(engine)() as session:
+        found = await session.scalar(
+            select(Agent.id).where(Agent.account_id == account_id, Agent.email == email)  # type: ignore[arg-type]
+        )
+    assert found is not None
+    return found
+
+
+async def send(client: httpx.AsyncClient, who: TestAccount, **event: Any) -> None:
+    event.setdefault("phone", "+" + ANA)
+    response = await post_events(client, who, [{"id": f"e{next(_accounts)}", **event}])
+    assert response.status_code == 200, response.text
+
+
+def utc(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("UTC")).timestamp())
+
+
+async def test_each_change_moves_exact_figures(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    who = await create_test_account(engine, "Worked", "UTC")
+    pnid = f"pnid-worked-{NOW}"
+    await add_channel(engine, who.id, phone_number_id=pnid)
+    payload = inbound("wamid.w1", ANA, utc("2026-03-10 23:50"), phone_number_id=pnid)
+    assert (await post_webhook(client, payload)).status_code == 200
+    at = utc("2026-03-11 00:05")
+    await send(client, who, type="message.sent", at=at, messageId="w2", agentEmail=AGENTS[0])
+    await send(client, who, type="conversation.tagged", at=at + 60, tag="Sales")
+    await send(client, who, type="conversation.assigned", at=at + 120, agentEmail=AGENTS[1])
+    await send(
+        client, who, type="conversation.closed", at=utc("2026-03-11 00:20"), agentEmail=AGENTS[1]
+    )
+    await send(client, who, type="conversation.rated", at=utc("2026-03-11 00:30"), rating=4)
+    # Out of order: the contact's first message arrives last and moves the start to 23:40.
+    payload = inbound("wamid.w3", ANA, utc("2026-03-10 23:40"), phone_number_id=pnid)
+    assert (await post_webhook(client, payload)).status_code == 200
+
+    ana, bo = [await agent_id(engine, who.id, email) for email in AGENTS[:2]]
+    sales = await tag_id(engine, who.id, "sales")
+    started = figures(
+        conversations=1,
+        inbound_conversations=1,
+        closed_conversations=1,
+        duration_sum=40 * 60,  # 23:40 -> 00:20
+        first_response_sum=25 * 60,  # 23:40 -> 00:05
+        first_response_count=1,
+        rating_sum=4,
+        rated_conversations=1,
+        messages=2,
+        inbound_messages=2,
+    )
+    replied = figures(messages=1, outbound_messages=1)
+    d10, d11 = day("2026-03-10"), day("2026-03-11")
+    assert await cells(engine, who.id) == {
+        "daily_figures": {(d10, "INBOUND", bo): started, (d11, "INBOUND", bo): replied},
+        "tag_daily_figures": {(d10, sales, "INBOUND"): started, (d11, sales, "INBOUND"): replied},
+        "tag_agent_daily_figures": {
+            (bo, d10, sales, "INBOUND"): started,
+            (bo, d11, sales, "INBOUND"): replied,
+        },
+        "tag_pair_daily_figures": {
+            (sales, d10, sales, "INBOUND"): started,
+            (sales, d11, sales, "INBOUND"): replied,
+        },
+        "agent_daily_messages": {(d11, ana): 1},  # Ana sent the reply, whoever has it now
+    }
+
+    await send(client, who, type="conversation.untagged", at=at + 600, tag="SALES")
+    await send(client, who, type="conversation.assigned", at=at + 660, agentEmail=None)
+    assert await cells(engine, who.id) == {
+        "daily_figures": {(d10, "INBOUND", 0): started, (d11, "INBOUND", 0): replied},
+        "tag_daily_figures": {},
+        "tag_agent_daily_figures": {},
+        "tag_pair_daily_figures": {},
+        "agent_daily_messages": {(d11, ana): 1},
+    }
+
+
+async def tag_id(engine: AsyncEngine, account_id: int, name_key: str) -> int:
+    from models import Tag
+
+    async with session_factory(engine)() as session:
+        found = await session.scalar(
+            select(Tag.id).where(Tag.account_id == account_id, Tag.name_key == name_key)  # type: ignore[arg-type]
+        )
+    assert found is not None
+    return found
+
+
+async def test_the_auto_close_job_moves_the_figures_of_what_it_closes(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    who = await create_test_account(engine, "Idle", "UTC", auto_close_hours=1)
+    pnid = f"pnid-idle-{NOW}"
+    await add_channel(engine, who.id, phone_number_id=pnid)
+    sent = NOW - 30 * 60
+    payload = inbound("wamid.idle", ANA, sent, phone_number_id=pnid)
+    assert (await post_webhook(client, payload)).status_code == 200
+    today = (datetime.fromtimestamp(sent, ZoneInfo("UTC")).date() - date(1970, 1, 1)).days
+    opened = figures(conversations=1, inbound_conversations=1, messages=1, inbound_messages=1)
+    assert (await cells(engine, who.id))["daily_figures"] == {(today, "INBOUND", 0): opened}
+    assert await close_due(engine, now=NOW + 2 * HOUR) == 1
+    closed = {**opened, "closed_conversations": 1, "duration_sum": HOUR}  # last message + 1 h
+    assert (await cells(engine, who.id))["daily_figures"] == {(today, "INBOUND", 0): closed}
+
+
+@pytest.mark.parametrize(
+    ("zone", "instants"),
+    [
+        # 25-hour day: both 02:30 of 2026-10-25 (CEST, then CET) and the midnights around it.
+        (
+            "Europe/Paris",
+            (
+                "2026-10-24 21:59:59",
+                "2026-10-24 22:00:00",
+                "2026-10-25 00:30:00",
+                "2026-10-25 01:30:00",
+                "2026-10-25 22:59:59",
+                "2026-10-25 23:00:00",
+            ),
+        ),
+        # Before 1970 in a zone east of UTC: the first local day is 1970-01-01, not day 0 - 1.
+        ("Asia/Tokyo", ("1969-12-31 14:59:59", "1969-12-31 15:00:00", "1970-01-01 00:00:00")),
+        ("America/Los_Angeles", ("1970-01-01 07:59:59", "1970-01-01 08:00:00")),
+    ],
+)
+async def test_local_day_numbers_follow_the_zone(
+    engine: AsyncEngine, zone: str, instants: tuple[str, ...]
+) -> None:
+    from sqlalchemy import literal
+
+    seconds = [utc(text) for text in instants]
+    periods = maintenance.zone_periods(zone, [(min(seconds), max(seconds))])
+    async with session_factory(engine)() as session:
+        for instant in seconds:
+            found = await session.scalar(select(maintenance.day_number(literal(instant), periods)))
+            local = datetime.fromtimestamp(instant, ZoneInfo(zone)).date()
+            assert found == (local - date(1970, 1, 1)).days, (zone, instant)
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_zone_change_and_rebuild_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("WAREPORTS_DATABASE_URL", url)
+    get_settings.cache_clear()
+    run = CliRunner().invoke
+    created = run(cli, ["account", "create", "--name", "Zoned"])
+    assert created.exit_code == 0, created.output
+    account_id = int(created.stdout.split('"id":')[1].split(",")[0])
+    late = utc("2026-03-10 23:30")  # the 10th in UTC, the 11th in Paris (00:30 CET)
+
+    async def ingest_and_forget() -> None:
+        engine = create_engine(url)
+        async with transaction(engine) as session:
+            await ingest_one_message(session, account_id, late)
+            # As after an upgrade: aggregates not built, ingestion leaves them alone.
+            await session.execute(
+                maintenance.STATE.delete().where(maintenance.STATE.c.account_id == account_id)
+            )
+        await engine.dispose()
+
+    asyncio.run(ingest_and_forget())
+    assert asyncio.run(daily_keys(url, account_id)) == [(day("2026-03-10"), "INBOUND", 0)]
+    rebuilt = run(cli, ["rebuild-aggregates"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert f'{{"account":{account_id},' in rebuilt.stdout
+    moved = run(cli, ["account", "set-timezone", "--account", str(account_id), "--timezone", ZONE])
+    assert moved.exit_code == 0, moved.output
+    assert '"timezone":"Europe/Paris"' in moved.stdout
+    assert asyncio.run(daily_keys(url, account_id)) == [(day("2026-03-11"), "INBOUND", 0)]
+    wrong = run(
+        cli, ["account", "set-timezone", "--account", str(account_id), "--timezone", "Mars/Base"]
+    )
+    assert wrong.exit_code == 2 and "unknown time zone" in wrong.stderr
+    missing = run(cli, ["rebuild-aggregates", "--account", "999"])
+    assert missing.exit_code == 2 and "no account 999" in missing.stderr
+    get_settings.cache_clear()
+
+
+async def ingest_one_message(session: Any, account_id: int, sent_at: int) -> None:
+    from ingest import conversations
+    from ingest.contacts import lock_contacts
+
+    clock = await conversations.clock_of(session, account_id)
+    contacts = await lock_contacts(session, account_id, {"+" + ANA}, create={"+" + ANA})
+    message = conversations.NewMessage(contacts["+" + ANA], None, "wamid.cli", "contact", sent_at)
+    await conversations.record_message(session, clock, message)
+
+
+async def daily_keys(url: str, account_id: int) -> list[tuple[int, str, int]]:
+    engine = create_engine(url)
+    async with session_factory(engine)() as session:
+        table = maintenance.DAILY
+        rows = await session.execute(
+            select(table.c.day, table.c.source, table.c.assignee_id).where(
+                table.c.account_id == account_id, table.c.conversations > 0
+            )
+        )
+        found = [tuple(row) for row in rows.all()]
+    await engine.dispose()
+    return found  # type: ignore[return-value]
