@@ -11,7 +11,13 @@ from starlette.routing import Route
 
 from api import buttons, events, exports, health, security, webhooks
 from api.graphql import GraphQLEndpoint
-from api.observability import Metrics, ObservabilityMiddleware, bind_metrics, metrics_endpoint
+from api.observability import (
+    Metrics,
+    ObservabilityMiddleware,
+    bind_metrics,
+    count_autoclose_run,
+    metrics_endpoint,
+)
 from api.ratelimit import RateLimiter
 from api.settings import Settings, get_settings
 from ingest.autoclose import run_periodically
@@ -31,7 +37,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Built inside the running loop: the in-memory store schedules its expiry there.
         app.state.rate_limiter = RateLimiter.from_settings(settings)
         autoclose = asyncio.create_task(
-            run_periodically(engine, settings.autoclose_interval_seconds), name="autoclose"
+            run_periodically(engine, settings.autoclose_interval_seconds, count_autoclose_run),
+            name="autoclose",
         )
         try:
             yield

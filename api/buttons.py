@@ -5,6 +5,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from api.observability import count_ingested
 from ingest import buttons
 from ingest.transactions import write
 from models.db import now, session_factory
@@ -21,6 +22,7 @@ async def click(request: Request) -> Response:
     async with session_factory(engine)() as session:
         found = await buttons.find_button(session, key)
     if found is None:
+        count_ingested("click", "unknown_button")
         return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
     button, display_number = found
     details = buttons.click_details(request.headers.get("referer"), dict(request.query_params))
@@ -30,6 +32,7 @@ async def click(request: Request) -> Response:
         return row.ref_code
 
     code = await write(engine, work)
+    count_ingested("click", "stored")
     link = buttons.whatsapp_link(display_number, button.prefill, code)
     # Every visit must reach us to be counted: no caching of the redirect.
     return RedirectResponse(

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from api import ratelimit
 from api.accounts import Principal, authenticate
 from api.body import read_body
+from api.observability import count_ingested
 from ingest import events
 from ingest.transactions import sqlite_writer_turn, write
 from models.db import session_factory
@@ -42,8 +43,10 @@ async def _principal(request: Request) -> Principal | None:
 async def post_events(request: Request) -> Response:
     principal = await _principal(request)
     if principal is None:
+        count_ingested("event", "unauthorized")
         return _error(401, "UNAUTHENTICATED", "missing, unknown or revoked bearer token")
     if not principal.has(SCOPE):
+        count_ingested("event", "unauthorized")
         return _error(403, "FORBIDDEN", f"this operation needs the scope {SCOPE!r}", scope=SCOPE)
     limited = await ratelimit.enforce(request, principal)
     if limited is not None:
@@ -52,6 +55,7 @@ async def post_events(request: Request) -> Response:
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        count_ingested("event", "invalid")
         return _error(400, "BAD_REQUEST", f"body is not JSON: {exc}")
     try:
         batch = events.validate_batch(document)
@@ -65,7 +69,10 @@ async def post_events(request: Request) -> Response:
             {"index": error.index, "field": error.field, "reason": error.reason}
             for error in rejected.errors
         ]
+        count_ingested("event", "invalid")
         return JSONResponse({"errors": errors}, status_code=422)
+    count_ingested("event", "stored", len(result.stored))
+    count_ingested("event", "duplicate", len(result.duplicates))
     return JSONResponse({"stored": result.stored, "duplicates": result.duplicates})
 
 

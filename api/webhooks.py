@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from api.body import read_body
+from api.observability import count_ingested
 from ingest import whatsapp
 from ingest.transactions import write
 from models import Channel
@@ -46,6 +47,7 @@ async def receive(request: Request) -> Response:
     try:
         batch = whatsapp.parse(body)
     except whatsapp.MalformedPayload as exc:
+        count_ingested("webhook", "invalid")
         return _error(400, str(exc))
     engine = request.app.state.engine
     async with session_factory(engine)() as session:
@@ -53,17 +55,22 @@ async def receive(request: Request) -> Response:
     signature = request.headers.get("x-hub-signature-256")
     for channel in channels.values():
         if not whatsapp.signature_matches(body, signature, channel.app_secret):
+            count_ingested("webhook", "unauthorized")
             return _error(401, "missing or invalid X-Hub-Signature-256")
     unknown = batch.numbers - set(channels)
     if unknown:
         log.warning("webhook for unknown phone_number_id(s) %s: not stored", sorted(unknown))
     if not channels:
+        count_ingested("webhook", "unknown_number")
         return JSONResponse({"messages": 0, "duplicates": 0, "statuses": 0})
 
     async def work(session: AsyncSession) -> whatsapp.Outcome:
         return await whatsapp.store(session, batch, channels)
 
     outcome = await write(engine, work)
+    count_ingested("webhook", "stored", outcome.messages)
+    count_ingested("webhook", "duplicate", outcome.duplicates)
+    count_ingested("webhook", "status", outcome.statuses)
     return JSONResponse(
         {
             "messages": outcome.messages,

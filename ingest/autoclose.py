@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -31,16 +32,25 @@ async def close_due(engine: AsyncEngine, now: int | None = None) -> int:
     return closed
 
 
-async def run_periodically(engine: AsyncEngine, interval_seconds: float) -> None:
+async def run_periodically(
+    engine: AsyncEngine,
+    interval_seconds: float,
+    on_run: Callable[[str, int], None] | None = None,
+) -> None:
     """Run `close_due` every `interval_seconds` until cancelled; a failed run is logged and the
-    next one tries again. The first run waits one interval, off the start-up path."""
+    next one tries again. The first run waits one interval, off the start-up path. `on_run`
+    hears each pass's outcome (`ok` or `failed`) and how many it closed."""
     while True:
         await asyncio.sleep(interval_seconds)
         try:
             closed = await close_due(engine)
             if closed:
                 log.info("auto-closed %d conversation(s)", closed)
+            if on_run is not None:
+                on_run("ok", closed)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("auto-close run failed; retrying in %s s", interval_seconds)
+            if on_run is not None:
+                on_run("failed", 0)

@@ -554,3 +554,29 @@ def test_readme_documents_every_setting() -> None:
         name for name in Settings.model_fields if f"| `WAREPORTS_{name.upper()}` |" not in table
     ]
     assert missing == [], "add these settings to the README's configuration table"
+
+
+async def test_ingestion_requests_move_the_ingested_counters(database_url: str) -> None:
+    from tests import ingest_support as ingest
+
+    async with serving(make_settings(database_url, metrics="open")) as (app, http):
+        account = await create_test_account(app.state.engine)
+        await ingest.add_channel(app.state.engine, account.id)
+        payload = ingest.inbound("wamid.metrics1", "33612345678", 1_764_000_000)
+        assert (await ingest.post_webhook(http, payload)).status_code == 200
+        assert (await ingest.post_webhook(http, payload)).status_code == 200  # redelivery
+        assert (await ingest.post_webhook(http, payload, secret="wrong")).status_code == 401
+        event = {"id": "e1", "type": "agent.upserted", "at": "2025-11-24T16:00:00Z"}
+        event |= {"email": "zoe@acme.test", "name": "Zoe"}
+        assert (await ingest.post_events(http, account, [event])).status_code == 200
+        assert (await ingest.post_events(http, account, [event])).status_code == 200
+        assert (await http.get("/w/no-such-button")).status_code == 404
+        found = samples((await http.get("/metrics")).text)
+
+    ingested = "wareports_ingested_total"
+    assert sample(found, ingested, kind="webhook", outcome="stored") == 1
+    assert sample(found, ingested, kind="webhook", outcome="duplicate") == 1
+    assert sample(found, ingested, kind="webhook", outcome="unauthorized") == 1
+    assert sample(found, ingested, kind="event", outcome="stored") == 1
+    assert sample(found, ingested, kind="event", outcome="duplicate") == 1
+    assert sample(found, ingested, kind="click", outcome="unknown_button") == 1
