@@ -4,7 +4,6 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
@@ -15,6 +14,7 @@ from ingest import aggregates
 from models import Account, ApiToken, Channel
 from models.db import now
 from models.errors import BadInput, NotFound
+from resolvers.buckets import require_zone
 
 log = logging.getLogger("wareports.auth")
 
@@ -41,11 +41,7 @@ def hash_token(token: str) -> str:
 
 
 def check_timezone(zone: str, field: str = "timezone") -> str:
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise BadInput(field, f"unknown time zone {zone!r}") from exc
-    return zone
+    return require_zone(zone, field)
 
 
 def parse_scopes(text: str) -> list[str]:

@@ -12,10 +12,12 @@ bound the range, and which date a day or week number stands for.
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property, lru_cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import BigInteger, ColumnElement, case, literal_column
 from sqlalchemy.orm import Mapped
+
+from models.errors import BadInput
 
 EPOCH = date(1970, 1, 1)
 DAY_SECONDS = 86_400
@@ -29,6 +31,18 @@ def _integer(value: int) -> ColumnElement[int]:
     # Rendered inline, never as a bound parameter: PostgreSQL only accepts a GROUP BY expression
     # that is textually equal to the selected one, and bound parameters get distinct names.
     return literal_column(str(int(value)), BigInteger)
+
+
+def require_zone(name: str, field: str) -> str:
+    """`name` when it is a known IANA zone; otherwise BadInput naming `field`."""
+    try:
+        ZoneInfo(name)
+    # A directory ("Europe") or an over-long name surfaces as an OSError, not a lookup error.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise BadInput(
+            field, f"unknown time zone {name[:100]!r}; use an IANA name such as Europe/Paris"
+        ) from exc
+    return name
 
 
 def utc_offset(instant: int, zone: ZoneInfo) -> int:

@@ -8,7 +8,6 @@ report and in the CSV export.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import aliased
@@ -16,7 +15,7 @@ from sqlmodel import col
 
 from models import Agent, ContactTag, Conversation, ConversationTag, Tag
 from models.errors import BadInput
-from resolvers.buckets import Calendar, calendar
+from resolvers.buckets import Calendar, calendar, require_zone
 
 SOURCES = ("FLOW", "INBOUND", "INBOX")
 MAX_LIST_ENTRIES = 100
@@ -92,15 +91,7 @@ def _range(first_day: date, last_day: date, max_range_days: int) -> tuple[date, 
 
 
 def _zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    # A directory ("Europe") or an over-long name surfaces as an OSError, not a lookup error.
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise BadInput(
-            "filter.timezone",
-            f"unknown time zone {name[:100]!r}; use an IANA name such as Europe/Paris",
-        ) from exc
-    return name
+    return require_zone(name, "filter.timezone")
 
 
 def _names(field: str, values: Sequence[str] | None) -> tuple[str, ...]:

@@ -102,7 +102,12 @@ def test_bad_input_exits_with_a_clear_message(database: str) -> None:
     fails(
         run("account", "create", "--name", "Acme", "--timezone", "Mars/Olympus"),
         2,
-        "error: timezone: unknown time zone 'Mars/Olympus'",
+        "error: timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as Europe/Paris",
+    )
+    fails(
+        run("account", "create", "--name", "Acme", "--timezone", "Europe"),
+        2,
+        "error: timezone: unknown time zone 'Europe'; use an IANA name such as Europe/Paris",
     )
     fails(run("account", "create", "--name", " "), 2, "error: name: must not be empty")
     account = json_line(run("account", "create", "--name", "Acme"))
@@ -143,7 +148,9 @@ def test_a_real_process_prints_one_line_and_no_traceback(tmp_path: Path) -> None
         "--timezone", "Nowhere",
     )  # fmt: skip
     assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == "error: timezone: unknown time zone 'Nowhere'\n"
+    assert done.stderr == (
+        "error: timezone: unknown time zone 'Nowhere'; use an IANA name such as Europe/Paris\n"
+    )
     unusable = command(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir.db", "migrate")
     assert (unusable.returncode, unusable.stdout) == (1, "")
     assert unusable.stderr == "error: database OperationalError: unable to open database file\n"
