@@ -27,7 +27,13 @@ class ErrorCodes(SchemaExtension):
         original = error.original_error
         extensions = dict(error.extensions or {})
         if original is None or isinstance(original, GraphQLError):
-            extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
+            # As Apollo Server does: a variable value that does not coerce (a malformed Date, an
+            # unknown enum value, a missing required variable) is the caller's input, not a
+            # malformed document.
+            invalid_variable = error.message.startswith("Variable '$")
+            extensions.setdefault(
+                "code", "BAD_USER_INPUT" if invalid_variable else "GRAPHQL_VALIDATION_FAILED"
+            )
             error.extensions = extensions
             return error
         if isinstance(original, BadInput):

@@ -266,3 +266,18 @@ async def test_reports_need_the_read_scope(
     query = f"query ($f: ReportFilter!) {{ {REPORT_QUERIES[report]} }}"
     body = await graphql(client, writer, query, {"f": RANGE})
     assert error_of(body)["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_malformed_date_variable_is_bad_user_input(
+    client: httpx.AsyncClient, account: TestAccount
+) -> None:
+    body = await graphql(
+        client,
+        account,
+        "query ($f: ReportFilter!) { summaryReport(filter: $f) { totals { conversations } } }",
+        {"f": {"from": "2026-13-01", "to": "2026-11-30"}},
+    )
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "from" in error["message"] and "2026-13-01" in error["message"]
