@@ -118,10 +118,15 @@ async def count_conversations(session: AsyncSession, account_id: int, flt: Filte
 
 
 def _before(position: Position) -> ColumnElement[bool]:
-    """Rows strictly after `position` in the (started_at desc, id desc) order."""
-    return or_(
-        col(Conversation.started_at) < position.started_at,
-        and_(
-            col(Conversation.started_at) == position.started_at, col(Conversation.id) < position.id
+    """Rows strictly after `position` in the (started_at desc, id desc) order. The redundant
+    upper bound lets the index scan start at the cursor instead of the end of the range."""
+    return and_(
+        col(Conversation.started_at) <= position.started_at,
+        or_(
+            col(Conversation.started_at) < position.started_at,
+            and_(
+                col(Conversation.started_at) == position.started_at,
+                col(Conversation.id) < position.id,
+            ),
         ),
     )
