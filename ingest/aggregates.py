@@ -369,23 +369,31 @@ def agent_messages(
     return query.group_by(day, m.c.agent_id).order_by(day, m.c.agent_id)
 
 
-def record(periods: Periods, selection: Selection) -> Select[Any]:
-    """What the aggregates count for each selected conversation, from its current rows."""
+def record(periods: Periods, selection: Selection, messages: ColumnElement[bool]) -> Select[Any]:
+    """What the aggregates count for each selected conversation, from its current rows
+    (`messages`: a condition that holds for the selected conversations' messages)."""
     c, m = CONVERSATION, MESSAGE
-    last_message = (
-        select(func.coalesce(func.max(m.c.id), 0))
-        .where(m.c.conversation_id == c.c.id)
-        .scalar_subquery()
+    # One grouped pass over the messages, never a MAX per conversation (which a planner without
+    # statistics answers by walking the whole primary key backwards).
+    last = (
+        select(m.c.conversation_id, func.max(m.c.id).label("id"))
+        .where(messages)
+        .group_by(m.c.conversation_id)
+        .subquery("last_message")
     )
-    return select(
-        c.c.id.label("conversation_id"),
-        c.c.account_id,
-        day_number(c.c.started_at, periods).label("day"),
-        c.c.source,
-        func.coalesce(c.c.assignee_id, 0).label("assignee_id"),
-        *(value.label(name) for name, value in current_figures(c).items()),
-        last_message.label("last_message_id"),
-    ).where(selection(c.c.id, c.c.account_id))
+    return (
+        select(
+            c.c.id.label("conversation_id"),
+            c.c.account_id,
+            day_number(c.c.started_at, periods).label("day"),
+            c.c.source,
+            func.coalesce(c.c.assignee_id, 0).label("assignee_id"),
+            *(value.label(name) for name, value in current_figures(c).items()),
+            func.coalesce(last.c.id, 0).label("last_message_id"),
+        )
+        .select_from(c.outerjoin(last, last.c.conversation_id == c.c.id))
+        .where(selection(c.c.id, c.c.account_id))
+    )
 
 
 # --- maintenance at ingestion ----------------------------------------------------------------
@@ -457,7 +465,7 @@ async def _probe(session: AsyncSession, ids: list[int]) -> _Probe:
 async def _record(
     session: AsyncSession, periods: Periods, selection: Selection, ids: list[int], tagged: bool
 ) -> None:
-    rows = record(periods, selection)
+    rows = record(periods, selection, MESSAGE.c.conversation_id.in_(ids))
     statement = _insert(session, LEDGER).from_select(
         [column.name for column in rows.selected_columns], rows
     )
@@ -547,7 +555,7 @@ async def _fill(session: AsyncSession, account_id: int, periods: Periods) -> Non
     await session.execute(
         AGENT_MESSAGES.insert().from_select([c.name for c in sent.selected_columns], sent)
     )
-    rows = record(periods, selection)
+    rows = record(periods, selection, MESSAGE.c.account_id == account_id)
     await session.execute(
         LEDGER.insert().from_select([c.name for c in rows.selected_columns], rows)
     )
@@ -577,6 +585,13 @@ async def rebuild_aggregates_of(engine: AsyncEngine, account_id: int) -> None:
     """`rebuild_aggregates` in a transaction of its own."""
     async with transaction(engine) as session:
         await rebuild_aggregates(session, account_id)
+
+
+async def forget_aggregates(engine: AsyncEngine, account_id: int) -> None:
+    """Mark the account's aggregates as not built (before writes that bypass ingestion): the
+    reports read raw rows and ingestion leaves the aggregates alone until a rebuild."""
+    async with transaction(engine) as session:
+        await session.execute(delete(STATE).where(STATE.c.account_id == account_id))
 
 
 async def start_aggregates(session: AsyncSession, account_id: int, zone: str) -> None:
