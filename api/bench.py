@@ -38,6 +38,7 @@ from models.db import create_engine, is_sqlite, session_factory, transaction
 from models.migrate import upgrade_to_head
 from resolvers import details, entities
 from resolvers.agents import agent_report
+from resolvers.aggregates import read_aggregates
 from resolvers.filters import Filter, parse_filter
 from resolvers.metrics import BOTH_HALVES, Half
 from resolvers.summary import summary_report
@@ -366,6 +367,7 @@ async def measure_reports(
     repeat: int,
     warmup: bool = True,
     distinct_contacts: bool = True,
+    use_aggregates: bool = True,
 ) -> list[Timing]:
     timings = []
     fragment = METRICS if distinct_contacts else METRICS.replace(" distinctContacts", "")
@@ -383,6 +385,7 @@ async def measure_reports(
 
         async def alone(case: Case = case, flt: Filter = flt) -> None:
             async with session_factory(engine)() as session:
+                read_aggregates(session, use_aggregates)
                 await resolve(session, prepared.account_id, case, flt, halves)
 
         if warmup:  # caches, plans, the page cache
@@ -403,6 +406,7 @@ async def measure_details(
     prepared: Prepared,
     repeat: int,
     warmup: bool = True,
+    use_aggregates: bool = True,
 ) -> list[Timing]:
     timings = []
     first = LAST_DAY - timedelta(days=364)
@@ -415,6 +419,7 @@ async def measure_details(
 
         async def alone(size: int = size) -> None:
             async with session_factory(engine)() as session:
+                read_aggregates(session, use_aggregates)
                 await details_alone(session, prepared.account_id, flt, size)
 
         if warmup:
@@ -521,6 +526,7 @@ class Options:
     warmup: bool = True
     distinct_contacts: bool = True  # whether the report queries select Metrics.distinctContacts
     reuse: bool = True
+    aggregates: bool = True  # False: every report reads the raw rows (the "before" figures)
     reports: tuple[str, ...] = ("summary", "agents", "tags", "widget")
     details: bool = True
     export: bool = True
@@ -546,6 +552,7 @@ def run(options: Options) -> bool:
         f"agent filter {prepared.agent_email}, tag filter {prepared.tag_name}; "
         f"{options.repeat} runs per case{' after a warm-up' if options.warmup else ''}; "
         f"Metrics {'with' if options.distinct_contacts else 'WITHOUT'} distinctContacts; "
+        f"{'aggregates where they answer' if options.aggregates else 'raw rows only'}; "
         "milliseconds",
         flush=True,
     )
@@ -567,6 +574,7 @@ async def _measure(url: str, prepared: Prepared, options: Options) -> list[Timin
         rate_limit="1000000/minute",
         autoclose_interval_seconds=86_400,
         log_level="WARNING",
+        report_aggregates=options.aggregates,
     )
     app = create_app(settings)
     engine = create_engine(url)
@@ -585,10 +593,11 @@ async def _measure(url: str, prepared: Prepared, options: Options) -> list[Timin
                     options.repeat,
                     options.warmup,
                     options.distinct_contacts,
+                    options.aggregates,
                 )
                 if options.details:
                     timings += await measure_details(
-                        client, engine, prepared, options.repeat, options.warmup
+                        client, engine, prepared, options.repeat, options.warmup, options.aggregates
                     )
         return timings
     finally:

@@ -339,6 +339,10 @@ def bench(
     distinct_contacts: Annotated[
         bool, typer.Option(help="Select Metrics.distinctContacts in the report queries.")
     ] = True,
+    aggregates: Annotated[
+        bool,
+        typer.Option(help="Let reports read the aggregates; --no-aggregates: raw rows (before)."),
+    ] = True,
     seed: int = 1,
     reports: Annotated[str, typer.Option(help="Comma-separated.")] = "summary,agents,tags,widget",
     details: Annotated[bool, typer.Option(help="Time 50- and 500-row details pages.")] = True,
@@ -358,6 +362,7 @@ def bench(
         warmup=warmup,
         distinct_contacts=distinct_contacts,
         reuse=reuse,
+        aggregates=aggregates,
         reports=tuple(name.strip() for name in reports.split(",") if name.strip()),
         details=details,
         export=export,

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from api.settings import Settings
 from models.db import now, session_factory
 from models.errors import BadInput, NotFound
+from resolvers.aggregates import read_aggregates
 from resolvers.export import (
     COLUMNS,
     REPORT_KINDS,
@@ -202,6 +203,7 @@ async def download(request: Request) -> Response:
         return checked
     link, flt = checked
     session = session_factory(request.app.state.engine)()  # a session of its own per download
+    read_aggregates(session, request.app.state.settings.report_aggregates)
     streaming = False
     try:
         name = await account_name(session, link.account_id)

@@ -17,6 +17,7 @@ from api.body import replay
 from api.security import checked_body, error_response
 from api.settings import Settings
 from models.db import session_factory
+from resolvers.aggregates import read_aggregates
 from schema import build_schema
 from schema.context import Context
 from schema.limits import QueryLimits
@@ -118,6 +119,7 @@ class GraphQLEndpoint:
             receive = replay(body)  # the body was consumed above; Strawberry reads it again
         state.principal = principal
         async with session_factory(request.app.state.engine, shared=True)() as session:
+            read_aggregates(session, self.settings.report_aggregates)
             state.session = session
             await self.graphql(scope, receive, send)
 

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(default=20, ge=0)
     max_query_tokens: int = Field(default=5000, ge=100)
     max_query_cost: int = Field(default=200_000, ge=100)
+    report_aggregates: bool = Field(
+        default=True,
+        description="Read the daily aggregates where they answer a report exactly; false: always "
+        "the raw rows (same figures, slower).",
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field(
         default="json", description="Server logs: one JSON object per line, or plain text."

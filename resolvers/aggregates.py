@@ -33,6 +33,9 @@ TAG_AGENT_DAILY: Table = TagAgentDailyFigures.__table__  # type: ignore[attr-def
 TAG_PAIR_DAILY: Table = TagPairDailyFigures.__table__  # type: ignore[attr-defined]
 AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-defined]
 UNASSIGNED = 0
+# session.info key: False makes every report of the session read the raw rows
+# (WAREPORTS_REPORT_AGGREGATES=false, `wareports bench --no-aggregates`).
+READ_KEY = "report_aggregates"
 
 # The Metrics fields this path answers (all but distinct_contacts).
 FIELDS = frozenset(
@@ -62,10 +65,17 @@ async def aggregate_zone(session: AsyncSession, account_id: int) -> str | None:
     return zone
 
 
+def read_aggregates(session: AsyncSession, enabled: bool) -> None:
+    """Whether the reports computed through this session may read the aggregate tables."""
+    session.info[READ_KEY] = enabled
+
+
 async def table_for(
     session: AsyncSession, account_id: int, flt: Filter, *, by_tag: bool, by_assignee: bool
 ) -> Table | None:
     """The aggregate table that answers the filter and grouping exactly, or None."""
+    if not session.info.get(READ_KEY, True):
+        return None
     if flt.contact_tags or len(flt.conversation_tags) > 1:
         return None
     if flt.conversation_tags and by_tag and flt.agent_emails:

@@ -21,10 +21,11 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Table, select
+from sqlalchemy import Table, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
+from api.app import create_app
 from api.cli import app as cli
 from api.settings import get_settings
 from ingest import aggregates as maintenance
@@ -32,7 +33,7 @@ from ingest.autoclose import close_due
 from models.db import create_engine, session_factory, transaction
 from resolvers import aggregates
 from resolvers.filters import Filter
-from tests.conftest import TestAccount, create_test_account, graphql
+from tests.conftest import TestAccount, create_test_account, graphql, make_settings
 from tests.ingest_support import add_channel, inbound, post_events, post_webhook
 
 HOUR = 3600
@@ -496,3 +497,42 @@ async def daily_keys(url: str, account_id: int) -> list[tuple[int, str, int]]:
         found = [tuple(row) for row in rows.all()]
     await engine.dispose()
     return found  # type: ignore[return-value]
+
+
+async def test_report_aggregates_off_reads_raw_rows(
+    client: httpx.AsyncClient, engine: AsyncEngine, database_url: str
+) -> None:
+    """WAREPORTS_REPORT_AGGREGATES=false: the same figures, every statement over the raw rows."""
+    who = await create_test_account(engine, "Switch", "UTC")
+    pnid = f"pnid-switch-{NOW}"
+    await add_channel(engine, who.id, phone_number_id=pnid)
+    payload = inbound("wamid.s1", ANA, utc("2026-03-10 09:00"), phone_number_id=pnid)
+    assert (await post_webhook(client, payload)).status_code == 200
+    at = utc("2026-03-10 09:05")
+    await send(client, who, type="message.sent", at=at, messageId="s2", agentEmail=AGENTS[0])
+    flt = {"from": "2026-03-10", "to": "2026-03-11"}
+
+    async def statements_and_report(app_client: httpx.AsyncClient, app_engine: Any) -> Any:
+        seen: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            seen.append(statement)
+
+        event.listen(app_engine.sync_engine, "before_cursor_execute", record)
+        try:
+            body = await report(app_client, who, "summary", flt)
+        finally:
+            event.remove(app_engine.sync_engine, "before_cursor_execute", record)
+        return any("daily_figures" in statement for statement in seen), body
+
+    used, kept = await statements_and_report(client, engine)
+    assert used
+    assert kept["summaryReport"]["totals"]["messages"] == 2
+    assert kept["summaryReport"]["totals"]["avgFirstResponseSeconds"] == 300.0
+    raw_app = create_app(make_settings(database_url, report_aggregates=False))
+    async with raw_app.router.lifespan_context(raw_app):
+        transport = httpx.ASGITransport(app=raw_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as raw:
+            used, through_rows = await statements_and_report(raw, raw_app.state.engine)
+    assert not used
+    assert through_rows == kept
