@@ -30,7 +30,9 @@ async def verify(request: Request) -> Response:
     params = request.query_params
     token = params.get("hub.verify_token", "")
     challenge = params.get("hub.challenge", "")
-    if params.get("hub.mode") != "subscribe" or not token or len(challenge) > MAX_CHALLENGE_LENGTH:
+    # A NUL cannot be a stored token (and PostgreSQL refuses it in a query): refused unread.
+    usable = token and "\x00" not in token and len(challenge) <= MAX_CHALLENGE_LENGTH
+    if params.get("hub.mode") != "subscribe" or not usable:
         return PlainTextResponse("verification refused", status_code=403)
     async with session_factory(request.app.state.engine)() as session:
         known = await session.scalar(

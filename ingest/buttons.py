@@ -53,9 +53,14 @@ def whatsapp_link(display_number: str, prefill: str, code: str) -> str:
 def click_details(referer: str | None, query: dict[str, str]) -> ClickDetails:
     referrer = None
     if referer:
-        referrer = referer.split("#", 1)[0].split("?", 1)[0].strip()[:MAX_REFERRER_LENGTH] or None
-    utm = {field: (query.get(field) or "").strip()[:MAX_UTM_LENGTH] or None for field in UTM_FIELDS}
+        referrer = _stored(referer.split("#", 1)[0].split("?", 1)[0], MAX_REFERRER_LENGTH)
+    utm = {field: _stored(query.get(field) or "", MAX_UTM_LENGTH) for field in UTM_FIELDS}
     return ClickDetails(referrer=referrer, utm=utm)
+
+
+def _stored(value: str, length: int) -> str | None:
+    # A visitor's link may carry %00, which PostgreSQL text cannot hold: the click still counts.
+    return value.replace("\x00", "").strip()[:length] or None
 
 
 async def create_button(

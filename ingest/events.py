@@ -219,6 +219,10 @@ def validate_batch(document: Any) -> list[_Event]:
     errors: list[EventError] = []
     first_index: dict[str, int] = {}
     for index, raw in enumerate(raw_events):
+        with_nul = _fields_with_nul(raw)
+        if with_nul:
+            errors.extend(EventError(index, name, NUL_REASON) for name in with_nul)
+            continue
         try:
             event: _Event = EVENT.validate_python(raw)
         except ValidationError as exc:
@@ -234,6 +238,17 @@ def validate_batch(document: Any) -> list[_Event]:
     if errors:
         raise BatchRejected(errors)
     return events
+
+
+NUL_REASON = "must not contain NUL (U+0000) characters"
+
+
+def _fields_with_nul(raw: Any) -> list[str]:
+    """The fields whose text holds U+0000, which PostgreSQL text cannot store: refused by name
+    on every engine rather than failing there."""
+    if not isinstance(raw, dict):
+        return []
+    return [str(name) for name, value in raw.items() if isinstance(value, str) and "\x00" in value]
 
 
 def _event_errors(index: int, error: ValidationError) -> list[EventError]:

@@ -111,6 +111,8 @@ def parse(body: bytes) -> Batch:
     """The payload's `messages` changes; other fields (account updates...) are left out."""
     try:
         document = json.loads(body)
+        if b"\\u0000" in body:  # JSON can only spell U+0000 as this escape
+            document = _without_nul(document)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MalformedPayload(f"body is not JSON: {exc}") from exc
     try:
@@ -125,6 +127,18 @@ def parse(body: bytes) -> Batch:
     except ValidationError as exc:
         raise MalformedPayload(f"not a WhatsApp webhook payload: {_describe(exc)}") from exc
     return Batch(changes)
+
+
+def _without_nul(value: Any) -> Any:
+    """The document with U+0000 removed from every key and string: PostgreSQL text cannot hold
+    it, and a message Meta delivered is stored rather than refused for one character."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
 
 
 def _describe(error: ValidationError) -> str:

@@ -132,6 +132,18 @@ async def test_click_is_recorded_and_redirected(
     assert before <= row.clicked_at <= int(time.time())
 
 
+async def test_nul_characters_in_a_link_are_dropped_and_the_click_counts(
+    client: httpx.AsyncClient, engine: AsyncEngine, button: WidgetButton
+) -> None:
+    # PostgreSQL text cannot hold U+0000: removed from the stored values, never a 500.
+    response = await client.get(
+        f"/w/{button.key}", params={"utm_campaign": "spr\x00ing", "utm_term": "\x00"}
+    )
+    assert response.status_code == 302
+    [row] = await clicks(engine)
+    assert (row.utm_campaign, row.utm_term) == ("spring", None)
+
+
 async def test_each_click_gets_its_own_code(
     client: httpx.AsyncClient, engine: AsyncEngine, button: WidgetButton
 ) -> None:

@@ -418,6 +418,31 @@ async def test_every_invalid_event_is_reported_and_nothing_stored(
     assert await count_rows(engine) == NOTHING_STORED
 
 
+async def test_nul_characters_are_422_on_every_engine(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    # PostgreSQL text cannot store U+0000; each string field is refused by name instead of a 500.
+    errors = await reject(
+        client,
+        account,
+        event("n\x000", "contact.upserted", T, phone=ANA),
+        event("n1", "agent.upserted", T, email="a\x00b@acme.test"),
+        event("n2", "contact.upserted", T, phone=ANA, name="Ana\x00"),
+        event("n3", "contact.tagged", T, phone=ANA, tag="vip\x00"),
+        event("n4", "message.sent", T, phone=ANA, messageId="wamid.\x00", text="hi\x00"),
+    )
+    reason = "must not contain NUL (U+0000) characters"
+    assert errors == [
+        {"index": 0, "field": "id", "reason": reason},
+        {"index": 1, "field": "email", "reason": reason},
+        {"index": 2, "field": "name", "reason": reason},
+        {"index": 3, "field": "tag", "reason": reason},
+        {"index": 4, "field": "messageId", "reason": reason},
+        {"index": 4, "field": "text", "reason": reason},
+    ]
+    assert await count_rows(engine) == NOTHING_STORED
+
+
 @pytest.mark.parametrize(
     ("body", "field", "reason"),
     [

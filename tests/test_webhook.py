@@ -249,6 +249,7 @@ async def test_handshake_echoes_the_challenge(client: httpx.AsyncClient, channel
         {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN.upper(), "hub.challenge": "1"},
         {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
         {"hub.mode": "subscribe", "hub.challenge": "1"},
+        {"hub.mode": "subscribe", "hub.verify_token": "a\x00b", "hub.challenge": "1"},
         {},
     ],
 )
@@ -411,6 +412,22 @@ async def test_contact_name_follows_the_profile(
     await post_webhook(client, inbound("wamid.2", "33612345678", t + 1, name="Ana Lopez"))
     [contact] = await rows(engine, Contact)
     assert (contact.phone, contact.name) == ("+33612345678", "Ana Lopez")
+
+
+async def test_nul_characters_are_removed_not_refused(
+    client: httpx.AsyncClient, engine: AsyncEngine, channel: int
+) -> None:
+    # Meta's escape for U+0000 in a name, a body and an id: the message is stored without it
+    # (PostgreSQL text cannot hold it), rather than refused and retried by Meta forever.
+    t = int(time.time()) - 600
+    payload = inbound("wamid.\x00nul", "33612345678", t, text="hi\x00", name="A\x00na")
+    response = await post_webhook(client, payload)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"messages": 1, "duplicates": 0, "statuses": 0}
+    [contact] = await rows(engine, Contact)
+    assert contact.name == "Ana"
+    [message] = await messages(engine)
+    assert (message.wamid, message.body) == ("wamid.nul", "hi")
 
 
 # --- statuses
