@@ -33,9 +33,11 @@ from api import accounts
 from api.app import create_app
 from api.settings import Settings
 from ingest import demo
+from ingest.aggregates import rebuild_aggregates_of
 from models import Agent, Conversation, ConversationTag, Tag
 from models.db import create_engine, is_sqlite, session_factory, transaction
 from models.migrate import upgrade_to_head
+from models.tables import AggregateState
 from resolvers import details, entities
 from resolvers.agents import agent_report
 from resolvers.aggregates import read_aggregates
@@ -156,6 +158,7 @@ async def prepare(url: str, conversations: int, days: int, seed: int, reuse: boo
         if reuse and count == conversations:
             account_id = found[0]
             print(f"reusing account {account_id}: {count:,} conversations", flush=True)
+            await _rebuild_if_needed(engine, account_id)
         else:
             for stale in found:
                 await demo.delete_account(engine, stale)
@@ -217,6 +220,18 @@ async def _generate(
         flush=True,
     )
     return account.id, result.seconds
+
+
+async def _rebuild_if_needed(engine: AsyncEngine, account_id: int) -> None:
+    """After a migration that dropped the built state, the aggregates are rebuilt first."""
+    async with session_factory(engine)() as session:
+        built = await session.scalar(
+            select(AggregateState.timezone).where(col(AggregateState.account_id) == account_id)
+        )
+    if built is None:
+        began = time.perf_counter()
+        await rebuild_aggregates_of(engine, account_id)
+        print(f"  report aggregates rebuilt in {time.perf_counter() - began:.0f} s", flush=True)
 
 
 def _bulk_engine(url: str) -> AsyncEngine:

@@ -7,6 +7,10 @@ conversation counts on the local day it started and each of its messages on the 
 sent, in the cell of the conversation's current source and assignee (and of each of its tags,
 and each pair of its tags).
 
+`click_daily_figures` counts website button clicks per local day and value of each dimension
+(button name, referrer, each UTM field) with the conversations attributed to them: a click adds
+one click to each dimension's cell, its attribution (permanent) one conversation.
+
 `aggregated_conversation` and `aggregated_conversation_tag` record what the aggregates count for
 each conversation: its cell, its figures, its tags and the messages counted so far (ids up to
 `last_message_id`; messages are only ever added to a conversation, and one at a time under the
@@ -19,6 +23,7 @@ rating, a message out of order. `rebuild_aggregates` recomputes an account from 
 with the same contribution queries.
 """
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,13 +52,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Account, Conversation, ConversationTag, Message
+from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.db import now, transaction
 from models.tables import (
     AgentDailyMessages,
     AggregatedConversation,
     AggregatedConversationTag,
     AggregateState,
+    ClickDailyFigures,
     DailyFigures,
     TagAgentDailyFigures,
     TagDailyFigures,
@@ -99,6 +105,19 @@ AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-define
 LEDGER: Table = AggregatedConversation.__table__  # type: ignore[attr-defined]
 LEDGER_TAG: Table = AggregatedConversationTag.__table__  # type: ignore[attr-defined]
 STATE: Table = AggregateState.__table__  # type: ignore[attr-defined]
+CLICK_DAILY: Table = ClickDailyFigures.__table__  # type: ignore[attr-defined]
+WIDGET_CLICK: Table = WidgetClick.__table__  # type: ignore[attr-defined]
+WIDGET_BUTTON: Table = WidgetButton.__table__  # type: ignore[attr-defined]
+# The dimensions clicks are counted by; `button` is the button's name, the others click columns.
+CLICK_DIMENSIONS = (
+    "button",
+    "referrer",
+    "utm_campaign",
+    "utm_medium",
+    "utm_source",
+    "utm_term",
+    "utm_content",
+)
 
 Periods = tuple[tuple[int, int], ...]  # (since, UTC offset) pairs, ascending
 Selection = Callable[[Any, Any], ColumnElement[bool]]  # (conversation id, account id) -> WHERE
@@ -526,11 +545,12 @@ async def rebuild_aggregates(session: AsyncSession, account_id: int) -> None:
     )
     if zone is None:
         raise LookupError(f"no account {account_id}")
-    for table in (*(a.table for a in AGGREGATES), AGENT_MESSAGES, LEDGER_TAG, LEDGER):
+    for table in (*(a.table for a in AGGREGATES), AGENT_MESSAGES, CLICK_DAILY, LEDGER_TAG, LEDGER):
         await session.execute(delete(table).where(table.c.account_id == account_id))
     periods = zone_periods(zone, await _occupied_windows(session, account_id))
     if periods:
         await _fill(session, account_id, periods)
+        await _fill_clicks(session, account_id, periods)
     await session.execute(delete(STATE).where(STATE.c.account_id == account_id))
     await session.execute(
         STATE.insert().values(account_id=account_id, timezone=zone, rebuilt_at=now())
@@ -567,13 +587,86 @@ async def _fill(session: AsyncSession, account_id: int, periods: Periods) -> Non
     )
 
 
+async def _fill_clicks(session: AsyncSession, account_id: int, periods: Periods) -> None:
+    """Each dimension's cells, grouped in SQL; the key hashes are added here."""
+    clicks = WIDGET_CLICK.join(WIDGET_BUTTON, WIDGET_BUTTON.c.id == WIDGET_CLICK.c.button_id)
+    day = day_number(WIDGET_CLICK.c.clicked_at, periods).label("day")
+    for dimension in CLICK_DIMENSIONS:
+        value = WIDGET_BUTTON.c.name if dimension == "button" else WIDGET_CLICK.c[dimension]
+        key = value.label("key")
+        query = (
+            select(
+                day,
+                key,
+                func.count().label("clicks"),
+                func.count(WIDGET_CLICK.c.conversation_id).label("conversations"),
+            )
+            .select_from(clicks)
+            .where(WIDGET_CLICK.c.account_id == account_id)
+            .group_by(day, key)
+        )
+        cells = [
+            {
+                "account_id": account_id,
+                "dimension": dimension,
+                "day": row.day,
+                "key_hash": key_hash(row.key),
+                "key": row.key,
+                "clicks": row.clicks,
+                "conversations": row.conversations,
+            }
+            for row in (await session.execute(query)).all()
+        ]
+        if cells:
+            await session.execute(CLICK_DAILY.insert(), cells)
+
+
+def key_hash(key: str | None) -> str:
+    """What stands for a click dimension's value in the key ('' for none given)."""
+    return "" if key is None else hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+async def count_click(
+    session: AsyncSession, click: WidgetClick, button_name: str, *, attributed: bool = False
+) -> None:
+    """Add a new click (or, `attributed`, the conversation it was just attributed to) to the
+    click aggregates, in the caller's transaction. Nothing while they are not built."""
+    zone = await _zone_for_writing(session, click.account_id)
+    if zone is None:
+        return
+    day = (click.clicked_at + _offset_at(click.clicked_at, ZoneInfo(zone))) // DAY_SECONDS
+    values = {"button": button_name} | {name: getattr(click, name) for name in CLICK_DIMENSIONS[1:]}
+    cells = [
+        {
+            "account_id": click.account_id,
+            "dimension": dimension,
+            "day": day,
+            "key_hash": key_hash(values[dimension]),
+            "key": values[dimension],
+            "clicks": 0 if attributed else 1,
+            "conversations": 1 if attributed else 0,
+        }
+        for dimension in CLICK_DIMENSIONS
+    ]
+    statement = _insert(session, CLICK_DAILY).values(cells)
+    statement = statement.on_conflict_do_update(
+        index_elements=["account_id", "dimension", "day", "key_hash"],
+        set_={
+            name: CLICK_DAILY.c[name] + statement.excluded[name]
+            for name in ("clicks", "conversations")
+        },
+    )
+    await session.execute(statement)
+
+
 async def _occupied_windows(session: AsyncSession, account_id: int) -> list[tuple[int, int]]:
     """The windows of REBUILD_WINDOW_SECONDS that hold a conversation start or a message."""
     width = _integer(REBUILD_WINDOW_SECONDS)
-    c, m = CONVERSATION, MESSAGE
+    c, m, w = CONVERSATION, MESSAGE, WIDGET_CLICK
     numbers = union_all(
         select((c.c.started_at // width).label("window")).where(c.c.account_id == account_id),
         select((m.c.sent_at // width).label("window")).where(m.c.account_id == account_id),
+        select((w.c.clicked_at // width).label("window")).where(w.c.account_id == account_id),
     ).subquery()
     found = (await session.scalars(select(numbers.c.window).distinct())).all()
     return [

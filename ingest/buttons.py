@@ -8,7 +8,7 @@ from urllib.parse import quote
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import conversations
+from ingest import aggregates, conversations
 from ingest.contacts import insert_ignoring_conflicts
 from ingest.conversations import Clock
 from models import Channel, Conversation, WidgetButton, WidgetClick
@@ -122,6 +122,7 @@ async def record_click(
                 )
             )
             assert click is not None
+            await aggregates.count_click(session, click, button.name)
             return click
 
 
@@ -146,4 +147,9 @@ async def attribute(
         )
         if click is not None:
             await conversations.attach_click(session, clock, conversation, click)
+            name = await session.scalar(
+                select(WidgetButton.name).where(WidgetButton.id == click.button_id)
+            )
+            assert name is not None
+            await aggregates.count_click(session, click, name, attributed=True)
             return

@@ -321,6 +321,23 @@ class AgentDailyMessages(SQLModel, table=True):
     sent_messages: int = 0
 
 
+class ClickDailyFigures(SQLModel, table=True):
+    """Website button clicks per local day and per value of one of their dimensions (`button`
+    name, `referrer`, `utm_campaign`, ...), with the conversations attributed to them. `key` is
+    the value (None: none given); `key_hash` stands for it in the key, as a referrer may be
+    longer than an index entry."""
+
+    __tablename__ = "click_daily_figures"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    dimension: str = Field(primary_key=True)
+    day: int = Field(primary_key=True)
+    key_hash: str = Field(primary_key=True)
+    key: str | None = None
+    clicks: int = 0
+    conversations: int = 0
+
+
 class AggregatedConversation(_ConversationFigures, table=True):
     """What the aggregates count for one conversation: its cell, its figures and the messages
     counted so far (those with an id up to `last_message_id`). Ingestion subtracts this and

@@ -20,6 +20,7 @@ from models import Agent, Tag
 from models.tables import (
     AgentDailyMessages,
     AggregateState,
+    ClickDailyFigures,
     DailyFigures,
     TagAgentDailyFigures,
     TagDailyFigures,
@@ -32,6 +33,7 @@ TAG_DAILY: Table = TagDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_AGENT_DAILY: Table = TagAgentDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_PAIR_DAILY: Table = TagPairDailyFigures.__table__  # type: ignore[attr-defined]
 AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-defined]
+CLICK_DAILY: Table = ClickDailyFigures.__table__  # type: ignore[attr-defined]
 UNASSIGNED = 0
 # session.info key: False makes every report of the session read the raw rows
 # (WAREPORTS_REPORT_AGGREGATES=false, `wareports bench --no-aggregates`).
@@ -196,3 +198,40 @@ async def count_conversations(session: AsyncSession, account_id: int, flt: Filte
         return None
     row = (await session.execute(figures_query(account_id, flt, table, None, None))).one()
     return int(row.conversations)
+
+
+async def clicks_answer(session: AsyncSession, account_id: int, flt: Filter) -> bool:
+    """Whether the click aggregates answer the widget report: days in their zone, and no list
+    selecting among the attributed conversations (their tags and assignee change over time)."""
+    if not session.info.get(READ_KEY, True):
+        return False
+    if flt.contact_tags or flt.conversation_tags or flt.agent_emails:
+        return False
+    if set(flt.sources) != set(SOURCES):
+        return False
+    return await aggregate_zone(session, account_id) == flt.timezone
+
+
+def click_counts_query(
+    account_id: int, flt: Filter, dimension: str | None, by_day: bool
+) -> Select[Any]:
+    """Clicks and attributed conversations per value of a dimension (`button`, `referrer`,
+    `utm_campaign`...) and/or local day, labelled `key` and `day` like the raw path's."""
+    days, table = flt.calendar, CLICK_DAILY
+    keys: list[ColumnElement[Any]] = []
+    if dimension is not None:
+        keys.append(table.c.key.label("key"))
+    if by_day:
+        keys.append(table.c.day.label("day"))
+    query = select(
+        *keys,
+        _total(table, "clicks").label("clicks"),
+        _total(table, "conversations").label("conversations"),
+    ).where(
+        table.c.account_id == account_id,
+        # Every click is counted once in each dimension: the totals read the buttons'.
+        table.c.dimension == (dimension or "button"),
+        table.c.day >= days.day_number_of(flt.first_day),
+        table.c.day <= days.day_number_of(flt.last_day),
+    )
+    return query.group_by(*keys) if keys else query

@@ -10,6 +10,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, WidgetButton, WidgetClick
+from resolvers import aggregates
 from resolvers.filters import Filter, conversation_conditions
 
 
@@ -86,7 +87,21 @@ async def _counts(
     session: AsyncSession, account_id: int, flt: Filter, group: str | None, by_day: bool
 ) -> list[CountRow]:
     """Clicks and attributed conversations, grouped by a GROUP_KEYS column and/or local day:
-    one code path for the totals, the daily buckets and every group."""
+    one code path for the totals, the daily buckets and every group, over the click aggregates
+    when they answer the filter and over the raw clicks otherwise."""
+    if await aggregates.clicks_answer(session, account_id, flt):
+        dimension = None if group is None else group.removeprefix("by_")
+        query = aggregates.click_counts_query(account_id, flt, dimension, by_day)
+    else:
+        query = _raw_counts_query(account_id, flt, group, by_day)
+    rows = (await session.execute(query)).all()
+    return [
+        (row._mapping.get("key"), row._mapping.get("day"), row.clicks, row.conversations)
+        for row in rows
+    ]
+
+
+def _raw_counts_query(account_id: int, flt: Filter, group: str | None, by_day: bool) -> Select[Any]:
     days = flt.calendar
     keys: list[Any] = []
     if group is not None:
@@ -115,13 +130,7 @@ async def _counts(
     )
     if group == "by_button":
         query = query.join(WidgetButton, col(WidgetButton.id) == col(WidgetClick.button_id))
-    if keys:
-        query = query.group_by(*keys)
-    rows = (await session.execute(query)).all()
-    return [
-        (row._mapping.get("key"), row._mapping.get("day"), row.clicks, row.conversations)
-        for row in rows
-    ]
+    return query.group_by(*keys) if keys else query
 
 
 def _daily(rows: Sequence[CountRow], flt: Filter) -> tuple[ClickBucket, ...]:

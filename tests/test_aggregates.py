@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -30,6 +31,7 @@ from api.cli import app as cli
 from api.settings import get_settings
 from ingest import aggregates as maintenance
 from ingest.autoclose import close_due
+from ingest.buttons import click_details, create_button, record_click
 from models.db import create_engine, session_factory, transaction
 from resolvers import aggregates
 from resolvers.filters import Filter
@@ -65,6 +67,11 @@ REPORTS = {
       daily {{ start metrics {{ {METRICS} }} }} }} }} }}""",
     "tags": f"""query($f: ReportFilter!) {{ tagReport(filter: $f) {{ rows {{
       tag {{ name }} metrics {{ {METRICS} }} daily {{ start metrics {{ {METRICS} }} }} }} }} }}""",
+    "widget": """query($f: ReportFilter!) { widgetReport(filter: $f) { clicks conversations
+      daily { start clicks conversations } byButton { key clicks conversations }
+      byReferrer { key clicks conversations } byUtmCampaign { key clicks conversations }
+      byUtmMedium { key clicks conversations } byUtmSource { key clicks conversations }
+      byUtmTerm { key clicks conversations } byUtmContent { key clicks conversations } } }""",
 }
 
 
@@ -100,6 +107,15 @@ STEP = st.one_of(
     st.builds(Step, st.just("closed"), CONTACT, INSTANTS, MAYBE_AGENT),
     st.builds(Step, st.just("rated"), CONTACT, INSTANTS, value=st.integers(1, 5)),
     st.builds(Step, st.just("autoclose"), value=st.integers(0, 30)),
+    # A website button click (now), with UTM values by `tag`, and the contact writing with its
+    # code (attributed) when `value` is 1.
+    st.builds(
+        Step,
+        st.just("click"),
+        CONTACT,
+        tag=st.integers(0, len(TAGS) - 1),
+        value=st.integers(0, 1),
+    ),
 )
 
 
@@ -126,13 +142,16 @@ def report_filters(draw: st.DrawFn) -> dict[str, Any]:
 class History:
     """Posts steps through the ingestion paths of one account."""
 
-    def __init__(self, client: httpx.AsyncClient, who: TestAccount, pnid: str) -> None:
-        self.client, self.who, self.pnid = client, who, pnid
+    def __init__(self, client: httpx.AsyncClient, who: TestAccount, pnid: str, key: str) -> None:
+        self.client, self.who, self.pnid, self.key = client, who, pnid, key
         self.serial = itertools.count()
 
     async def post(self, step: Step, engine: AsyncEngine) -> None:
         number = next(self.serial)
         wa_id = CONTACTS[step.contact]
+        if step.kind == "click":
+            await self.click(step, number, wa_id)
+            return
         if step.kind == "inbound":
             payload = inbound(
                 f"wamid.{self.pnid}.{number}", wa_id, step.at, phone_number_id=self.pnid
@@ -161,16 +180,37 @@ class History:
         # is refused as a whole (422): nothing stored, the history goes on.
         assert response.status_code in (200, 422), response.text
 
+    async def click(self, step: Step, number: int, wa_id: str) -> None:
+        utm = {"utm_campaign": TAGS[step.tag], "utm_source": ("news", None, " ")[step.tag]}
+        response = await self.client.get(
+            f"/w/{self.key}",
+            params={name: value for name, value in utm.items() if value is not None},
+            headers={"Referer": f"https://shop.test/{step.contact}?q=1"} if step.tag else {},
+        )
+        assert response.status_code == 302, response.text
+        if step.value:
+            text = unquote(response.headers["location"].split("text=", 1)[1])
+            payload = inbound(
+                f"wamid.{self.pnid}.{number}",
+                wa_id,
+                int(time.time()),
+                text=text,
+                phone_number_id=self.pnid,
+            )
+            assert (await post_webhook(self.client, payload)).status_code == 200
+
 
 _accounts = itertools.count(1)
 
 
-async def new_account(engine: AsyncEngine) -> tuple[TestAccount, str]:
+async def new_account(engine: AsyncEngine) -> tuple[TestAccount, str, str]:
     number = next(_accounts)
     who = await create_test_account(engine, f"Prop {number}", ZONE, auto_close_hours=3)
     pnid = f"pnid-{number}-{NOW}"
     await add_channel(engine, who.id, phone_number_id=pnid)
-    return who, pnid
+    async with transaction(engine) as session:
+        button = await create_button(session, who.id, pnid, ("Pricing", "Home")[number % 2])
+    return who, pnid, button.key
 
 
 # --- reading both paths ------------------------------------------------------------------------
@@ -204,6 +244,7 @@ async def assert_paths_agree(
 FIGURE_TABLES = (
     *(aggregate.table for aggregate in maintenance.AGGREGATES),
     maintenance.AGENT_MESSAGES,
+    maintenance.CLICK_DAILY,
 )
 
 
@@ -242,8 +283,8 @@ def _all_zero(table: Table, row: Any) -> bool:
 async def test_aggregates_answer_what_raw_rows_answer(
     client: httpx.AsyncClient, engine: AsyncEngine, steps: list[Step], filters: list[Any]
 ) -> None:
-    who, pnid = await new_account(engine)
-    history = History(client, who, pnid)
+    who, pnid, key = await new_account(engine)
+    history = History(client, who, pnid, key)
     for step in steps:
         await history.post(step, engine)
     for flt in filters:
@@ -357,6 +398,7 @@ async def test_each_change_moves_exact_figures(
             (sales, d11, sales, "INBOUND"): replied,
         },
         "agent_daily_messages": {(d11, ana): 1},  # Ana sent the reply, whoever has it now
+        "click_daily_figures": {},
     }
 
     await send(client, who, type="conversation.untagged", at=at + 600, tag="SALES")
@@ -367,7 +409,62 @@ async def test_each_change_moves_exact_figures(
         "tag_agent_daily_figures": {},
         "tag_pair_daily_figures": {},
         "agent_daily_messages": {(d11, ana): 1},
+        "click_daily_figures": {},
     }
+
+
+async def test_clicks_and_attributions_count_on_the_local_day_of_the_click(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    who = await create_test_account(engine, "Clicks", ZONE)
+    pnid = f"pnid-clicks-{NOW}"
+    await add_channel(engine, who.id, phone_number_id=pnid)
+    async with transaction(engine) as session:
+        button = await create_button(session, who.id, pnid, "Pricing")
+        # 23:30 in Paris on the 10th, then 00:30 on the 11th (UTC+1 in March).
+        late = await record_click(
+            session, button, click_details(None, {"utm_source": " "}), utc("2026-03-10 22:30")
+        )
+        details = click_details("https://shop.test/p?x=1", {"utm_campaign": "spring"})
+        early = await record_click(session, button, details, utc("2026-03-10 23:30"))
+    assert late.ref_code != early.ref_code
+    # The contact writes with the second click's code: its conversation is attributed to it.
+    text = f"Hello [ref {early.ref_code}]"
+    payload = inbound("wamid.c1", ANA, utc("2026-03-10 23:40"), text=text, phone_number_id=pnid)
+    assert (await post_webhook(client, payload)).status_code == 200
+
+    d10, d11 = day("2026-03-10"), day("2026-03-11")
+    pricing, page = maintenance.key_hash("Pricing"), maintenance.key_hash("https://shop.test/p")
+
+    def cell(key: str | None, clicks: int, conversations: int) -> dict[str, Any]:
+        return {"key": key, "clicks": clicks, "conversations": conversations}
+
+    nothing = {
+        (dimension, d10, ""): cell(None, 1, 0) for dimension in maintenance.CLICK_DIMENSIONS[1:]
+    } | {(dimension, d11, ""): cell(None, 1, 1) for dimension in maintenance.CLICK_DIMENSIONS[1:]}
+    expected = {
+        **nothing,
+        ("button", d10, pricing): cell("Pricing", 1, 0),
+        ("button", d11, pricing): cell("Pricing", 1, 1),
+        ("referrer", d11, page): cell("https://shop.test/p", 1, 1),
+        ("utm_campaign", d11, maintenance.key_hash("spring")): cell("spring", 1, 1),
+    }
+    del expected[("referrer", d11, "")], expected[("utm_campaign", d11, "")]
+    assert (await cells(engine, who.id))["click_daily_figures"] == expected
+    async with transaction(engine) as session:
+        await maintenance.rebuild_aggregates(session, who.id)
+    assert (await cells(engine, who.id))["click_daily_figures"] == expected
+    body = await report(client, who, "widget", {"from": "2026-03-10", "to": "2026-03-11"})
+    widget = body["widgetReport"]
+    assert (widget["clicks"], widget["conversations"]) == (2, 1)
+    assert widget["daily"] == [
+        {"start": "2026-03-10", "clicks": 1, "conversations": 0},
+        {"start": "2026-03-11", "clicks": 1, "conversations": 1},
+    ]
+    assert widget["byReferrer"] == [
+        {"key": "https://shop.test/p", "clicks": 1, "conversations": 1},
+        {"key": None, "clicks": 1, "conversations": 0},
+    ]
 
 
 async def tag_id(engine: AsyncEngine, account_id: int, name_key: str) -> int:
