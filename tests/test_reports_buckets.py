@@ -106,8 +106,9 @@ async def test_only_selected_parts_run_sql(
              bySource { metrics { messages conversations } } }""": 6,
         # token + zone + rows (the agents' conversation half); no agent, so nothing else
         "agentReport(filter: $f) { rows { agent { email } sentMessages } }": 3,
-        "widgetReport(filter: $f) { clicks }": 2,
-        "widgetReport(filter: $f) { byButton { key } byUtmTerm { key } }": 3,
+        # token + zone + one statement per part over the click aggregates
+        "widgetReport(filter: $f) { clicks }": 3,
+        "widgetReport(filter: $f) { byButton { key } byUtmTerm { key } }": 4,
     }
     await graphql(client, account, "{ agents { id } }")  # the token's last-used update
     for field, expected in cases.items():
