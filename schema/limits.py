@@ -1,7 +1,7 @@
 """Query limits (depth, aliases, tokens, estimated cost), each refused as QUERY_TOO_COMPLEX before
 any resolver runs, so a refused query never reaches the database."""
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -358,11 +358,55 @@ class QueryCost(SchemaExtension):
         yield
 
 
+class ValidatedQueries:
+    """The query texts that passed validation against one schema, the most recent `size`."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._texts: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, text: object) -> bool:
+        if text in self._texts:
+            self._texts.move_to_end(text)  # type: ignore[arg-type]
+            return True
+        return False
+
+    def add(self, text: str) -> None:
+        self._texts[text] = None
+        if len(self._texts) > self.size:
+            self._texts.popitem(last=False)
+
+
+class KnownValidQuery(SchemaExtension):
+    """Skips every validation step for a query text that already passed them all (the shape,
+    depth and alias checks and graphql-core's rules depend on the document alone): a dashboard
+    sending the same queries all day pays for validation once, not ~10 ms each time. The cost,
+    which depends on the variables, is still estimated at every execution; a text that failed
+    is validated again each time (only passes are remembered)."""
+
+    def __init__(self, queries: ValidatedQueries) -> None:
+        self.queries = queries
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        text = context.query
+        known = context.pre_execution_errors is None and text is not None and text in self.queries
+        if known:
+            # Not None: the other checks and Strawberry's validation see it done and skip.
+            context.pre_execution_errors = []
+        yield
+        if not known and text is not None and context.pre_execution_errors == []:
+            self.queries.add(text)
+
+
 def limit_extensions(limits: QueryLimits) -> list[Callable[[], SchemaExtension]]:
     """The schema extensions enforcing `limits`, as factories (one instance per operation)."""
     # Order matters: on_validate hooks run in this order, and the shape check must come
-    # before the depth and alias rules, which walk the document with its fragments spread.
+    # before the depth and alias rules, which walk the document with its fragments spread;
+    # a known valid query skips them all.
+    validated = ValidatedQueries()
     return [
+        lambda: KnownValidQuery(validated),
         lambda: TokenLimit(max_token_count=limits.max_tokens),
         DocumentShape,
         lambda: DepthLimit(max_depth=limits.max_depth),

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -222,6 +223,51 @@ async def test_a_deep_query_is_refused_before_sql(
         client, engine, account, f'{{ conversation(id: "1") {{ {path} }} }}'
     )
     assert "exceeds maximum operation depth of 10" in body["errors"][0]["message"]
+
+
+async def test_a_valid_query_text_is_validated_once(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    account: TestAccount,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import strawberry.schema.schema as strawberry_schema
+
+    calls: list[str] = []
+    validate = strawberry_schema.validate_document
+
+    def counted(schema: Any, document: Any, rules: Any) -> Any:
+        calls.append(document.loc.source.body)
+        return validate(schema, document, rules)
+
+    monkeypatch.setattr(strawberry_schema, "validate_document", counted)
+    # Texts of their own: apps with the same settings share a schema and what it remembers.
+    unique = uuid.uuid4().hex
+    valid = f"query ValidatedOnce{unique} {{ agents {{ email }} }}"
+    for _ in range(3):
+        assert "errors" not in await graphql(client, account, valid)
+    assert calls == [valid]
+    # Only passes are remembered: a refused text is checked, and refused, every time.
+    invalid = "query NeverValid { agents { nickname } }"
+    for _ in range(2):
+        body = await graphql(client, account, invalid)
+        assert "Cannot query field 'nickname'" in body["errors"][0]["message"]
+    assert calls == [valid, invalid, invalid]
+    # A remembered text still has its cost estimated for each request's variables: every
+    # agent's daily figures twenty times are cheap for three days, too costly for a year.
+    metrics = "conversations messages avgFirstResponseSeconds avgRating ratedConversations"
+    report = (
+        f"agentReport(filter: $f) {{ rows {{ agent {{ email }} metrics {{ {metrics} }} "
+        f"daily {{ start metrics {{ {metrics} }} }} }} }}"
+    )
+    aliased = " ".join(f"r{i}: {report}" for i in range(20))
+    costly = f"query CostOnce{unique}($f: ReportFilter!) {{ {aliased} }}"
+    days = {"f": {"from": "2025-01-01", "to": "2025-01-03"}}
+    assert "errors" not in await graphql(client, account, costly, days)
+    year = {"f": {"from": "2025-01-01", "to": "2025-12-31"}}
+    body = await assert_refused_without_sql(client, engine, account, costly, variables=year)
+    assert body["errors"][0]["message"].startswith("The query would resolve about ")
+    assert calls.count(costly) == 1
 
 
 async def test_depth_limit_is_a_setting(database_url: str) -> None:
