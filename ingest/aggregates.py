@@ -1,6 +1,6 @@
 """Report aggregates kept exact as data arrives: deltas at ingestion, rebuilds from raw rows.
 
-The aggregate tables (models.tables: `daily_figures`, `tag_daily_figures`,
+The aggregate tables (models.tables: `daily_figures`, `source_daily_figures`, `tag_daily_figures`,
 `tag_agent_daily_figures`, `tag_pair_daily_figures`, `agent_daily_messages`) hold sums per local
 day in the zone named by `aggregate_state` (no row: not built, the reports read raw rows). A
 conversation counts on the local day it started and each of its messages on the day it was
@@ -61,6 +61,7 @@ from models.tables import (
     AggregateState,
     ClickDailyFigures,
     DailyFigures,
+    SourceDailyFigures,
     TagAgentDailyFigures,
     TagDailyFigures,
     TagPairDailyFigures,
@@ -98,6 +99,7 @@ CONVERSATION_TAG: Table = ConversationTag.__table__  # type: ignore[attr-defined
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 ACCOUNT: Table = Account.__table__  # type: ignore[attr-defined]
 DAILY: Table = DailyFigures.__table__  # type: ignore[attr-defined]
+SOURCE_DAILY: Table = SourceDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_DAILY: Table = TagDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_AGENT_DAILY: Table = TagAgentDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_PAIR_DAILY: Table = TagPairDailyFigures.__table__  # type: ignore[attr-defined]
@@ -134,6 +136,7 @@ class Aggregate:
 
 AGGREGATES = (
     Aggregate(DAILY, ("day", "source", "assignee_id"), tagged=False),
+    Aggregate(SOURCE_DAILY, ("day", "source"), tagged=False),
     Aggregate(TAG_DAILY, ("day", "tag_id", "source"), tagged=True),
     Aggregate(TAG_AGENT_DAILY, ("assignee_id", "day", "tag_id", "source"), tagged=True),
     Aggregate(TAG_PAIR_DAILY, ("with_tag_id", "day", "tag_id", "source"), tagged=True),

@@ -22,6 +22,7 @@ from models.tables import (
     AggregateState,
     ClickDailyFigures,
     DailyFigures,
+    SourceDailyFigures,
     TagAgentDailyFigures,
     TagDailyFigures,
     TagPairDailyFigures,
@@ -29,6 +30,7 @@ from models.tables import (
 from resolvers.filters import SOURCES, Filter
 
 DAILY: Table = DailyFigures.__table__  # type: ignore[attr-defined]
+SOURCE_DAILY: Table = SourceDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_DAILY: Table = TagDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_AGENT_DAILY: Table = TagAgentDailyFigures.__table__  # type: ignore[attr-defined]
 TAG_PAIR_DAILY: Table = TagPairDailyFigures.__table__  # type: ignore[attr-defined]
@@ -85,7 +87,7 @@ async def table_for(
     if await aggregate_zone(session, account_id) != flt.timezone:
         return None
     if not (by_tag or flt.conversation_tags):
-        return DAILY
+        return DAILY if flt.agent_emails or by_assignee else SOURCE_DAILY
     if flt.conversation_tags and by_tag:  # the tags of the conversations that have the filter's
         return TAG_PAIR_DAILY
     return TAG_AGENT_DAILY if flt.agent_emails or by_assignee else TAG_DAILY

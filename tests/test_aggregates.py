@@ -388,6 +388,7 @@ async def test_each_change_moves_exact_figures(
     d10, d11 = day("2026-03-10"), day("2026-03-11")
     assert await cells(engine, who.id) == {
         "daily_figures": {(d10, "INBOUND", bo): started, (d11, "INBOUND", bo): replied},
+        "source_daily_figures": {(d10, "INBOUND"): started, (d11, "INBOUND"): replied},
         "tag_daily_figures": {(d10, sales, "INBOUND"): started, (d11, sales, "INBOUND"): replied},
         "tag_agent_daily_figures": {
             (bo, d10, sales, "INBOUND"): started,
@@ -405,6 +406,7 @@ async def test_each_change_moves_exact_figures(
     await send(client, who, type="conversation.assigned", at=at + 660, agentEmail=None)
     assert await cells(engine, who.id) == {
         "daily_figures": {(d10, "INBOUND", 0): started, (d11, "INBOUND", 0): replied},
+        "source_daily_figures": {(d10, "INBOUND"): started, (d11, "INBOUND"): replied},
         "tag_daily_figures": {},
         "tag_agent_daily_figures": {},
         "tag_pair_daily_figures": {},
