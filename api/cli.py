@@ -393,6 +393,7 @@ def rebuild_aggregates(
                 async with transaction(engine) as session:
                     await accounts.get_account(session, account_id)
                     await aggregates.rebuild_aggregates(session, account_id)
+                await aggregates.analyze_aggregates(engine)
                 emit({"account": account_id, "seconds": round(time.perf_counter() - began, 3)})
         finally:
             await engine.dispose()

@@ -46,6 +46,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -678,9 +679,24 @@ async def _occupied_windows(session: AsyncSession, account_id: int) -> list[tupl
 
 
 async def rebuild_aggregates_of(engine: AsyncEngine, account_id: int) -> None:
-    """`rebuild_aggregates` in a transaction of its own."""
+    """`rebuild_aggregates` in a transaction of its own, then fresh planner statistics."""
     async with transaction(engine) as session:
         await rebuild_aggregates(session, account_id)
+    await analyze_aggregates(engine)
+
+
+async def analyze_aggregates(engine: AsyncEngine) -> None:
+    """Fresh PostgreSQL statistics for the aggregate tables after a rebuild replaced their rows:
+    autovacuum may take minutes to notice, and meanwhile the planner, counting on a handful of
+    rows, joins the tags by nested loops (a year's tag-filtered summary: 1.2 s instead of 60 ms).
+    SQLite plans these small tables well without them."""
+    if engine.dialect.name != "postgresql":
+        return
+    tables = (*(a.table for a in AGGREGATES), AGENT_MESSAGES, CLICK_DAILY, LEDGER, LEDGER_TAG)
+    async with engine.connect() as connection:
+        for table in tables:
+            await connection.execute(text(f"ANALYZE {table.name}"))
+        await connection.commit()
 
 
 async def forget_aggregates(engine: AsyncEngine, account_id: int) -> None:

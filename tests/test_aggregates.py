@@ -635,3 +635,24 @@ async def test_report_aggregates_off_reads_raw_rows(
             used, through_rows = await statements_and_report(raw, raw_app.state.engine)
     assert not used
     assert through_rows == kept
+
+
+async def test_a_rebuild_leaves_postgresql_fresh_statistics(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's concern here")
+    from sqlalchemy import text
+
+    who = await create_test_account(engine, "Analyzed", "UTC")
+    await send(client, who, type="message.sent", at=utc("2026-03-10 09:00"), messageId="a1")
+
+    async def reltuples(table: str) -> float:
+        async with session_factory(engine)() as session:
+            query = text("SELECT reltuples FROM pg_class WHERE relname = :name")
+            return float((await session.execute(query, {"name": table})).scalar_one())
+
+    assert await reltuples("source_daily_figures") == -1  # never analyzed: the planner guesses
+    await maintenance.rebuild_aggregates_of(engine, who.id)
+    assert await reltuples("source_daily_figures") >= 0
+    assert await reltuples("click_daily_figures") >= 0
