@@ -610,19 +610,26 @@ async def _fill_clicks(session: AsyncSession, account_id: int, periods: Periods)
             .group_by(day, key)
         )
         cells = [
-            {
-                "account_id": account_id,
-                "dimension": dimension,
-                "day": row.day,
-                "key_hash": key_hash(row.key),
-                "key": row.key,
-                "clicks": row.clicks,
-                "conversations": row.conversations,
-            }
+            _click_cell(account_id, dimension, row.day, row.key, row.clicks, row.conversations)
             for row in (await session.execute(query)).all()
         ]
         if cells:
             await session.execute(CLICK_DAILY.insert(), cells)
+
+
+def _click_cell(
+    account_id: int, dimension: str, day: int, key: str | None, clicks: int, conversations: int
+) -> dict[str, Any]:
+    """A `click_daily_figures` row."""
+    return {
+        "account_id": account_id,
+        "dimension": dimension,
+        "day": day,
+        "key_hash": key_hash(key),
+        "key": key,
+        "clicks": clicks,
+        "conversations": conversations,
+    }
 
 
 def key_hash(key: str | None) -> str:
@@ -640,16 +647,9 @@ async def count_click(
         return
     day = (click.clicked_at + _offset_at(click.clicked_at, ZoneInfo(zone))) // DAY_SECONDS
     values = {"button": button_name} | {name: getattr(click, name) for name in CLICK_DIMENSIONS[1:]}
+    clicks, conversations = (0, 1) if attributed else (1, 0)
     cells = [
-        {
-            "account_id": click.account_id,
-            "dimension": dimension,
-            "day": day,
-            "key_hash": key_hash(values[dimension]),
-            "key": values[dimension],
-            "clicks": 0 if attributed else 1,
-            "conversations": 1 if attributed else 0,
-        }
+        _click_cell(click.account_id, dimension, day, values[dimension], clicks, conversations)
         for dimension in CLICK_DIMENSIONS
     ]
     statement = _insert(session, CLICK_DAILY).values(cells)
