@@ -37,10 +37,9 @@ from ingest.aggregates import rebuild_aggregates_of
 from models import Agent, Conversation, ConversationTag, Tag
 from models.db import create_engine, is_sqlite, session_factory, transaction
 from models.migrate import upgrade_to_head
-from models.tables import AggregateState
 from resolvers import details, entities
 from resolvers.agents import agent_report
-from resolvers.aggregates import read_aggregates
+from resolvers.aggregates import aggregate_zone, read_aggregates
 from resolvers.filters import Filter, parse_filter
 from resolvers.metrics import BOTH_HALVES, Half
 from resolvers.summary import summary_report
@@ -225,9 +224,7 @@ async def _generate(
 async def _rebuild_if_needed(engine: AsyncEngine, account_id: int) -> None:
     """After a migration that dropped the built state, the aggregates are rebuilt first."""
     async with session_factory(engine)() as session:
-        built = await session.scalar(
-            select(AggregateState.timezone).where(col(AggregateState.account_id) == account_id)
-        )
+        built = await aggregate_zone(session, account_id)
     if built is None:
         began = time.perf_counter()
         await rebuild_aggregates_of(engine, account_id)

@@ -59,7 +59,10 @@ FIELDS = frozenset(
 
 
 async def aggregate_zone(session: AsyncSession, account_id: int) -> str | None:
-    """The zone the account's aggregates count days in; None while they are not built."""
+    """The zone the account's aggregates count days in; None while they are not built, or when
+    this session may not read them (`read_aggregates`): every aggregate read asks this first."""
+    if not session.info.get(READ_KEY, True):
+        return None
     key = ("aggregate_zone", account_id)
     if key not in session.info:  # a request asks several times; the answer cannot change much
         session.info[key] = await session.scalar(
@@ -78,8 +81,6 @@ async def table_for(
     session: AsyncSession, account_id: int, flt: Filter, *, by_tag: bool, by_assignee: bool
 ) -> Table | None:
     """The aggregate table that answers the filter and grouping exactly, or None."""
-    if not session.info.get(READ_KEY, True):
-        return None
     if flt.contact_tags or len(flt.conversation_tags) > 1:
         return None
     if flt.conversation_tags and by_tag and flt.agent_emails:
@@ -205,8 +206,6 @@ async def count_conversations(session: AsyncSession, account_id: int, flt: Filte
 async def clicks_answer(session: AsyncSession, account_id: int, flt: Filter) -> bool:
     """Whether the click aggregates answer the widget report: days in their zone, and no list
     selecting among the attributed conversations (their tags and assignee change over time)."""
-    if not session.info.get(READ_KEY, True):
-        return False
     if flt.contact_tags or flt.conversation_tags or flt.agent_emails:
         return False
     if set(flt.sources) != set(SOURCES):

@@ -619,15 +619,21 @@ async def test_report_aggregates_off_reads_raw_rows(
 
         event.listen(app_engine.sync_engine, "before_cursor_execute", record)
         try:
-            body = await report(app_client, who, "summary", flt)
+            body = {
+                name: await report(app_client, who, name, flt) for name in ("summary", "agents")
+            }
         finally:
             event.remove(app_engine.sync_engine, "before_cursor_execute", record)
-        return any("daily_figures" in statement for statement in seen), body
+        # The daily figures, and what agents sent (sentMessages).
+        aggregate_tables = ("daily_figures", "agent_daily_messages")
+        used = any(table in statement for statement in seen for table in aggregate_tables)
+        return used, body
 
     used, kept = await statements_and_report(client, engine)
     assert used
-    assert kept["summaryReport"]["totals"]["messages"] == 2
-    assert kept["summaryReport"]["totals"]["avgFirstResponseSeconds"] == 300.0
+    assert kept["summary"]["summaryReport"]["totals"]["messages"] == 2
+    assert kept["summary"]["summaryReport"]["totals"]["avgFirstResponseSeconds"] == 300.0
+    assert kept["agents"]["agentReport"]["rows"][0]["sentMessages"] == 1
     raw_app = create_app(make_settings(database_url, report_aggregates=False))
     async with raw_app.router.lifespan_context(raw_app):
         transport = httpx.ASGITransport(app=raw_app)
