@@ -21,6 +21,7 @@ from api.observability import (
 from api.ratelimit import RateLimiter
 from api.settings import Settings, get_settings
 from ingest.autoclose import run_periodically
+from ingest.writer import GroupWriter
 from models.db import create_engine
 
 
@@ -36,8 +37,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bind_metrics(metrics)  # the background tasks started below count into this app
         # Built inside the running loop: the in-memory store schedules its expiry there.
         app.state.rate_limiter = RateLimiter.from_settings(settings)
+        writer = GroupWriter(
+            engine,
+            max_queued=settings.ingest_queue,
+            max_group=settings.ingest_group,
+            on_fold=metrics.observe_fold,
+        )
+        writer.start()
+        app.state.writer = metrics.writer = writer
         autoclose = asyncio.create_task(
-            run_periodically(engine, settings.autoclose_interval_seconds, count_autoclose_run),
+            run_periodically(
+                engine, settings.autoclose_interval_seconds, count_autoclose_run, writer.submit
+            ),
             name="autoclose",
         )
         try:
@@ -46,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             autoclose.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await autoclose
+            await writer.close()  # what was acknowledged is committed; finish what is queued
             await engine.dispose()
 
     graphql = GraphQLEndpoint(settings)

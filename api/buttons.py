@@ -6,8 +6,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from api.observability import count_ingested
+from api.writing import busy, store
 from ingest import buttons
-from ingest.transactions import write
+from ingest.writer import WriterBusy
 from models.db import now, session_factory
 
 NOT_FOUND_PAGE = """<!doctype html>
@@ -31,7 +32,10 @@ async def click(request: Request) -> Response:
         row = await buttons.record_click(session, button, details, now())
         return row.ref_code
 
-    code = await write(engine, work)
+    try:
+        code = await store(request, work, 1, [button.account_id])
+    except WriterBusy as error:
+        return busy(error)
     count_ingested("click", "stored")
     link = buttons.whatsapp_link(display_number, button.prefill, code)
     # Every visit must reach us to be counted: no caching of the redirect.

@@ -11,8 +11,10 @@ from api import ratelimit
 from api.accounts import Principal, authenticate
 from api.body import read_body
 from api.observability import count_ingested
+from api.writing import busy, store
 from ingest import events
-from ingest.transactions import sqlite_writer_turn, write
+from ingest.transactions import sqlite_writer_turn
+from ingest.writer import WriterBusy
 from models.db import session_factory
 
 SCOPE = "ingest:write"
@@ -63,7 +65,9 @@ async def post_events(request: Request) -> Response:
         async def work(session: AsyncSession) -> events.BatchResult:
             return await events.apply_batch(session, principal.account_id, batch)
 
-        result = await write(request.app.state.engine, work)
+        result = await store(request, work, len(batch), [principal.account_id])
+    except WriterBusy as error:
+        return busy(error)
     except events.BatchRejected as rejected:
         errors = [
             {"index": error.index, "field": error.field, "reason": error.reason}

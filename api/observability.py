@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 from api.settings import Settings
+from ingest.writer import Fold, GroupWriter
 
 access_log = logging.getLogger("wareports.access")
 log = logging.getLogger("wareports.errors")
@@ -114,7 +115,31 @@ class Metrics:
             "Conversations closed by the auto-close job.",
             registry=registry,
         )
+        self.ingest_transaction_items = Histogram(
+            "wareports_ingest_transaction_items",
+            "Items (webhook messages and statuses, events, clicks) per ingestion transaction.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+            registry=registry,
+        )
+        self.ingest_fold_seconds = Histogram(
+            "wareports_ingest_fold_seconds",
+            "Time to fold and commit one ingestion transaction, by outcome (committed, split).",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.ingest_refused_busy = Counter(
+            "wareports_ingest_refused_busy",
+            "Ingestion requests answered 503 because the writer's queue was full.",
+            registry=registry,
+        )
+        self.writer: GroupWriter | None = None  # set by the lifespan, read by the queue gauge
         registry.register(PoolCollector(self))
+        registry.register(QueueCollector(self))
+
+    def observe_fold(self, fold: Fold) -> None:
+        self.ingest_transaction_items.observe(fold.items)
+        self.ingest_fold_seconds.labels(fold.outcome).observe(fold.seconds)
 
     def operation_label(self, name: str | None) -> str:
         """A bounded label for a client-chosen operation name."""
@@ -135,6 +160,7 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         registry.register(PoolCollector(self, pid=str(os.getpid())))
+        registry.register(QueueCollector(self))
         return generate_latest(registry)
 
 
@@ -161,6 +187,22 @@ class PoolCollector(Collector):
                 ("size", pool.size()),
             ):
                 family.add_metric([state] + ([self.pid] if self.pid else []), value)
+        yield family
+
+
+class QueueCollector(Collector):
+    """The ingestion writer's queue depth, read when scraped."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "wareports_ingest_queue_items",
+            "Ingestion items waiting for this process's writer.",
+        )
+        writer = self.metrics.writer
+        family.add_metric([], writer.depth if writer is not None else 0)
         yield family
 
 

@@ -36,6 +36,17 @@ class Settings(BaseSettings):
         description="Read the daily aggregates where they answer a report exactly; false: always "
         "the raw rows (same figures, slower).",
     )
+    ingest_queue: int = Field(
+        default=5_000,
+        ge=1,
+        description="Items (webhook messages and statuses, events, clicks) that may wait for the "
+        "writer; beyond, ingestion answers 503 with Retry-After.",
+    )
+    ingest_group: int = Field(
+        default=1_000,
+        ge=1,
+        description="The most items the writer folds into one transaction.",
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field(
         default="json", description="Server logs: one JSON object per line, or plain text."

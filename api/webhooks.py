@@ -11,8 +11,9 @@ from starlette.routing import Route
 
 from api.body import read_body
 from api.observability import count_ingested
+from api.writing import busy, store
 from ingest import whatsapp
-from ingest.transactions import write
+from ingest.writer import WriterBusy
 from models import Channel
 from models.db import session_factory
 
@@ -44,7 +45,8 @@ async def verify(request: Request) -> Response:
 
 
 async def receive(request: Request) -> Response:
-    """Store a signed delivery; 200 only once it is committed, so that Meta retries otherwise."""
+    """Store a signed delivery; 200 only once it is committed, so that Meta retries otherwise
+    (503 with Retry-After when the writer's queue is full)."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     try:
         batch = whatsapp.parse(body)
@@ -69,7 +71,12 @@ async def receive(request: Request) -> Response:
     async def work(session: AsyncSession) -> whatsapp.Outcome:
         return await whatsapp.store(session, batch, channels)
 
-    outcome = await write(engine, work)
+    items = sum(len(value.messages) + len(value.statuses) for _, value in batch.changes)
+    try:
+        accounts = {channel.account_id for channel in channels.values()}
+        outcome = await store(request, work, items, accounts)
+    except WriterBusy as error:
+        return busy(error)
     count_ingested("webhook", "stored", outcome.messages)
     count_ingested("webhook", "duplicate", outcome.duplicates)
     count_ingested("webhook", "status", outcome.statuses)

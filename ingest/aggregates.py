@@ -27,6 +27,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,10 +35,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Executable,
     FromClause,
     Select,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -51,6 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
@@ -355,22 +359,22 @@ def summed(aggregate: Aggregate, account_id: int, parts: Sequence[Select[Any]]) 
 
 def _insert(session: AsyncSession, table: Table) -> Any:
     """The engine's own INSERT, which has ON CONFLICT on SQLite and PostgreSQL."""
-    bind = session.get_bind()
-    return (postgresql if bind.dialect.name == "postgresql" else sqlite).insert(table)
+    return _dialect_insert(session.get_bind().dialect.name, table)
 
 
-async def add_to(
-    session: AsyncSession, table: Table, keys: Sequence[str], rows: Select[Any]
-) -> None:
+def _dialect_insert(dialect: str, table: Table) -> Any:
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+def _adding(dialect: str, table: Table, keys: Sequence[str], rows: Select[Any]) -> Executable:
     """INSERT the rows; a cell that exists gets their figures added to its own."""
     columns = [column.name for column in rows.selected_columns]
-    statement = _insert(session, table).from_select(columns, rows)
+    statement = _dialect_insert(dialect, table).from_select(columns, rows)
     figures = [name for name in columns if name not in keys and name != "account_id"]
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["account_id", *keys],
         set_={name: table.c[name] + statement.excluded[name] for name in figures},
     )
-    await session.execute(statement)
 
 
 def agent_messages(
@@ -422,11 +426,41 @@ def record(periods: Periods, selection: Selection, messages: ColumnElement[bool]
 # --- maintenance at ingestion ----------------------------------------------------------------
 
 
+DEFERRED = "aggregates_deferred"
+
+
+def defer_sync(session: AsyncSession) -> None:
+    """From now on in this session, `sync_conversations` only notes the conversations; the
+    caller brings them all up to date at once with `sync_deferred` before it commits (the group
+    commit writer: one delta per table per transaction, however many changes it holds)."""
+    session.info[DEFERRED] = {}
+
+
+async def sync_deferred(session: AsyncSession) -> int:
+    """Bring every conversation noted since `defer_sync` up to date; returns how many."""
+    pending: dict[int, set[int]] = session.info.get(DEFERRED) or {}
+    session.info[DEFERRED] = {}
+    for account_id in sorted(pending):
+        await _sync_now(session, account_id, pending[account_id])
+    return sum(len(ids) for ids in pending.values())
+
+
 async def sync_conversations(
     session: AsyncSession, account_id: int, conversation_ids: Iterable[int]
 ) -> None:
     """Bring the aggregates of these conversations up to their current rows, in the caller's
-    transaction. Does nothing while the account's aggregates are not built."""
+    transaction (or, after `defer_sync`, note them for `sync_deferred`). Does nothing while the
+    account's aggregates are not built."""
+    deferred: dict[int, set[int]] | None = session.info.get(DEFERRED)
+    if deferred is not None:
+        deferred.setdefault(account_id, set()).update(conversation_ids)
+        return
+    await _sync_now(session, account_id, conversation_ids)
+
+
+async def _sync_now(
+    session: AsyncSession, account_id: int, conversation_ids: Iterable[int]
+) -> None:
     zone = await _zone_for_writing(session, account_id)
     ids = sorted(set(conversation_ids))
     if zone is None:
@@ -436,16 +470,39 @@ async def sync_conversations(
 
 
 async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: list[int]) -> None:
-    def selection(conversation_id: Any, account: Any) -> ColumnElement[bool]:
-        return and_(account == account_id, conversation_id.in_(ids))
-
-    probe = await _probe(session, ids)
-    if probe.low is None or probe.high is None:
+    probe = (await session.execute(PROBE, {"ids": ids})).one()
+    low, high, tagged = probe[0], probe[1], bool(probe[2])
+    if low is None or high is None:
         return
-    periods = zone_periods(zone, [(probe.low, probe.high)])
+    periods = zone_periods(zone, [(low, high)])
+    dialect = session.get_bind().dialect.name
+    for statement in _sync_statements(dialect, account_id, _cache_key(periods), tagged):
+        await session.execute(statement, {"ids": ids})
+
+
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+
+
+def _cache_key(periods: Periods) -> Periods:
+    """The periods as `day_number` reads them: the first one's start is never compared."""
+    return ((0, periods[0][1]), *periods[1:])
+
+
+@lru_cache(maxsize=256)
+def _sync_statements(
+    dialect: str, account_id: int, periods: Periods, tagged: bool
+) -> tuple[Executable, ...]:
+    """The statements that move a chunk of conversations (`:ids`) from the record to their
+    current rows, built once per account, zone periods and engine and reused with bound ids (so
+    SQLAlchemy's compiled cache serves them)."""
+
+    def selection(conversation_id: Any, account: Any) -> ColumnElement[bool]:
+        return and_(account == _integer(account_id), conversation_id.in_(IDS))
+
     current, recorded = current_side(periods, selection), recorded_side(selection)
+    statements: list[Executable] = []
     for aggregate in AGGREGATES:
-        if aggregate.tagged and not probe.tagged:
+        if aggregate.tagged and not tagged:
             continue
         parts = [
             conversation_part(aggregate, current),
@@ -453,66 +510,58 @@ async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: li
             conversation_part(aggregate, recorded),
             message_part(aggregate, recorded, periods),
         ]
-        await add_to(session, aggregate.table, aggregate.keys, summed(aggregate, account_id, parts))
+        rows = summed(aggregate, account_id, parts)
+        statements.append(_adding(dialect, aggregate.table, aggregate.keys, rows))
     new_messages = agent_messages(
-        account_id, periods, MESSAGE.c.conversation_id.in_(ids), new_only=True
+        account_id, periods, MESSAGE.c.conversation_id.in_(IDS), new_only=True
     )
-    await add_to(session, AGENT_MESSAGES, ("day", "agent_id"), new_messages)
-    await _record(session, periods, selection, ids, probe.tagged)
-
-
-@dataclass(frozen=True)
-class _Probe:
-    low: int | None  # the earliest start or message of the conversations
-    high: int | None  # the latest
-    tagged: bool  # whether any has a tag, now or in the record
-
-
-async def _probe(session: AsyncSession, ids: list[int]) -> _Probe:
-    c, m = CONVERSATION, MESSAGE
-    instants = union_all(
-        select(c.c.started_at.label("at")).where(c.c.id.in_(ids)),
-        select(m.c.sent_at.label("at")).where(m.c.conversation_id.in_(ids)),
-    ).subquery()
-    tags = union_all(
-        select(CONVERSATION_TAG.c.tag_id).where(CONVERSATION_TAG.c.conversation_id.in_(ids)),
-        select(LEDGER_TAG.c.tag_id).where(LEDGER_TAG.c.conversation_id.in_(ids)),
-    ).subquery()
-    tagged = select(func.count()).select_from(select(tags).limit(1).subquery()).scalar_subquery()
-    row = (
-        await session.execute(select(func.min(instants.c.at), func.max(instants.c.at), tagged))
-    ).one()
-    return _Probe(row[0], row[1], bool(row[2]))
-
-
-async def _record(
-    session: AsyncSession, periods: Periods, selection: Selection, ids: list[int], tagged: bool
-) -> None:
-    rows = record(periods, selection, MESSAGE.c.conversation_id.in_(ids))
-    statement = _insert(session, LEDGER).from_select(
+    statements.append(_adding(dialect, AGENT_MESSAGES, ("day", "agent_id"), new_messages))
+    rows = record(periods, selection, MESSAGE.c.conversation_id.in_(IDS))
+    recording = _dialect_insert(dialect, LEDGER).from_select(
         [column.name for column in rows.selected_columns], rows
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=["conversation_id"],
-        set_={
-            column.name: statement.excluded[column.name]
-            for column in rows.selected_columns
-            if column.name != "conversation_id"
-        },
+    statements.append(
+        recording.on_conflict_do_update(
+            index_elements=["conversation_id"],
+            set_={
+                column.name: recording.excluded[column.name]
+                for column in rows.selected_columns
+                if column.name != "conversation_id"
+            },
+        )
     )
-    await session.execute(statement)
     if tagged:
-        await session.execute(delete(LEDGER_TAG).where(LEDGER_TAG.c.conversation_id.in_(ids)))
-        await session.execute(
+        statements.append(delete(LEDGER_TAG).where(LEDGER_TAG.c.conversation_id.in_(IDS)))
+        statements.append(
             LEDGER_TAG.insert().from_select(
                 ["conversation_id", "tag_id", "account_id"],
                 select(
                     CONVERSATION_TAG.c.conversation_id,
                     CONVERSATION_TAG.c.tag_id,
                     CONVERSATION_TAG.c.account_id,
-                ).where(CONVERSATION_TAG.c.conversation_id.in_(ids)),
+                ).where(CONVERSATION_TAG.c.conversation_id.in_(IDS)),
             )
         )
+    return tuple(statements)
+
+
+def _probe_statement() -> Select[Any]:
+    """The earliest and latest instant (start or message) of the conversations `:ids`, and
+    whether any has a tag, now or in the record."""
+    c, m = CONVERSATION, MESSAGE
+    instants = union_all(
+        select(c.c.started_at.label("at")).where(c.c.id.in_(IDS)),
+        select(m.c.sent_at.label("at")).where(m.c.conversation_id.in_(IDS)),
+    ).subquery()
+    tags = union_all(
+        select(CONVERSATION_TAG.c.tag_id).where(CONVERSATION_TAG.c.conversation_id.in_(IDS)),
+        select(LEDGER_TAG.c.tag_id).where(LEDGER_TAG.c.conversation_id.in_(IDS)),
+    ).subquery()
+    tagged = select(func.count()).select_from(select(tags).limit(1).subquery()).scalar_subquery()
+    return select(func.min(instants.c.at), func.max(instants.c.at), tagged)
+
+
+PROBE = _probe_statement()
 
 
 async def _zone_for_writing(session: AsyncSession, account_id: int) -> str | None:

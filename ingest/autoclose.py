@@ -2,10 +2,12 @@
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import conversations
 from ingest.transactions import sqlite_writer_turn
@@ -15,20 +17,34 @@ from models.db import session_factory, transaction
 log = logging.getLogger(__name__)
 
 
-async def close_due(engine: AsyncEngine, now: int | None = None) -> int:
+Submit = Callable[[Callable[[AsyncSession], Awaitable[Any]], int, list[int]], Awaitable[Any]]
+
+
+async def close_due(
+    engine: AsyncEngine, now: int | None = None, submit: Submit | None = None
+) -> int:
     """Close every conversation whose last message + its account's delay has passed; returns how
     many were closed. Idempotent, and safe to run from several processes at once: each account
-    is one conditional UPDATE (see conversations.close_overdue)."""
+    is one conditional UPDATE (see conversations.close_overdue). With `submit` (the group commit
+    writer's), each account's pass joins the writer's transactions."""
     async with session_factory(engine)() as session:
         account_ids = (await session.scalars(select(Account.id).order_by(col(Account.id)))).all()
     closed = 0
     for account_id in account_ids:
         assert account_id is not None
-        async with sqlite_writer_turn(engine), transaction(engine) as session:
+
+        async def work(session: AsyncSession, account_id: int = account_id) -> int:
             clock = await conversations.clock_of(session, account_id, now)
-            closed += len(
-                await conversations.close_overdue(session, clock, until=clock.now, skip_locked=True)
+            overdue = await conversations.close_overdue(
+                session, clock, until=clock.now, skip_locked=True
             )
+            return len(overdue)
+
+        if submit is not None:
+            closed += await submit(work, 1, [account_id])
+            continue
+        async with sqlite_writer_turn(engine), transaction(engine) as session:
+            closed += await work(session)
     return closed
 
 
@@ -36,6 +52,7 @@ async def run_periodically(
     engine: AsyncEngine,
     interval_seconds: float,
     on_run: Callable[[str, int], None] | None = None,
+    submit: Submit | None = None,
 ) -> None:
     """Run `close_due` every `interval_seconds` until cancelled; a failed run is logged and the
     next one tries again. The first run waits one interval, off the start-up path. `on_run`
@@ -43,7 +60,7 @@ async def run_periodically(
     while True:
         await asyncio.sleep(interval_seconds)
         try:
-            closed = await close_due(engine)
+            closed = await close_due(engine, submit=submit)
             if closed:
                 log.info("auto-closed %d conversation(s)", closed)
             if on_run is not None:

@@ -115,15 +115,20 @@ async def rename_contact(session: AsyncSession, contact_id: int, name: str) -> N
 async def upsert_agent(
     session: AsyncSession, account_id: int, email: str, name: str | None = None
 ) -> int:
-    """The agent with this (lower-cased) e-mail, created when missing; `name` renames it."""
+    """The agent with this (lower-cased) e-mail, created when missing; `name` renames it.
+    Known ids are remembered for the rest of the transaction (agents are never deleted)."""
     email = email.lower()
-    await insert_ignoring_conflicts(
-        session, Agent, {"account_id": account_id, "email": email, "name": name}
-    )
-    agent_id = await session.scalar(
-        select(Agent.id).where(Agent.account_id == account_id, Agent.email == email)
-    )
-    assert agent_id is not None
+    known = _known(session)
+    agent_id = known.get(("agent", account_id, email))
+    if agent_id is None:
+        await insert_ignoring_conflicts(
+            session, Agent, {"account_id": account_id, "email": email, "name": name}
+        )
+        agent_id = await session.scalar(
+            select(Agent.id).where(Agent.account_id == account_id, Agent.email == email)
+        )
+        assert agent_id is not None
+        known[("agent", account_id, email)] = agent_id
     if name is not None:
         await session.execute(
             update(Agent)
@@ -135,6 +140,9 @@ async def upsert_agent(
 
 async def upsert_tag(session: AsyncSession, account_id: int, kind: str, name: str) -> int:
     """The tag of this kind whose name matches case-insensitively, created when missing."""
+    tag_id = _known(session).get(("tag", account_id, kind, name.lower()))
+    if tag_id is not None:
+        return tag_id
     await insert_ignoring_conflicts(
         session,
         Tag,
@@ -146,11 +154,27 @@ async def upsert_tag(session: AsyncSession, account_id: int, kind: str, name: st
 
 
 async def find_tag(session: AsyncSession, account_id: int, kind: str, name: str) -> int | None:
-    return await session.scalar(
-        select(Tag.id).where(
-            Tag.account_id == account_id, Tag.kind == kind, Tag.name_key == name.lower()
+    """The tag's id, remembered for the rest of the transaction once found (tags are never
+    deleted)."""
+    key = ("tag", account_id, kind, name.lower())
+    known = _known(session)
+    if key not in known:
+        found = await session.scalar(
+            select(Tag.id).where(
+                Tag.account_id == account_id, Tag.kind == kind, Tag.name_key == name.lower()
+            )
         )
-    )
+        if found is None:
+            return None
+        known[key] = found
+    return known[key]
+
+
+def _known(session: AsyncSession) -> dict[tuple[Any, ...], int]:
+    """Ids of agents and tags looked up in the session's current transaction."""
+    key = ("known ids", id(session.sync_session.get_transaction()))
+    known: dict[tuple[Any, ...], int] = session.info.setdefault(key, {})
+    return known
 
 
 async def tag_contact(session: AsyncSession, account_id: int, contact_id: int, tag: str) -> None:

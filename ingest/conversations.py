@@ -24,7 +24,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from ingest import aggregates
 from ingest.contacts import insert_ignoring_conflicts
-from ingest.statuses import apply_pending_statuses
+from ingest.statuses import apply_pending_statuses, flush_statuses
 from models import Account, Channel, Conversation, ConversationTag, Message, WidgetClick
 from models.db import now as current_instant
 from models.errors import BadInput
@@ -56,6 +56,18 @@ class NewMessage:
 
 
 async def clock_of(session: AsyncSession, account_id: int, now: int | None = None) -> Clock:
+    """The account's clock, read once per transaction (a group transaction holds many units)."""
+    key = ("clock", account_id, id(session.sync_session.get_transaction()))
+    if now is None and key in session.info:
+        clock: Clock = session.info[key]
+        return clock
+    clock = await _read_clock(session, account_id, now)
+    if now is None:
+        session.info[key] = clock
+    return clock
+
+
+async def _read_clock(session: AsyncSession, account_id: int, now: int | None) -> Clock:
     channels = select(Channel.id).where(Channel.account_id == account_id)
     row = (
         await session.execute(
@@ -151,6 +163,7 @@ async def record_message(
 
     Returns the conversation, or None when a message with that wamid is already stored.
     """
+    await flush_statuses(session)  # statuses that arrived before it may be about this message
     if await _message_exists(session, clock.account_id, message.wamid):
         return None
     conversation = await conversation_covering(

@@ -3,8 +3,10 @@ is recorded (WhatsApp may report a status before the inbox reports the message i
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,37 +31,95 @@ def outranks(new: str, current: str | None) -> bool:
     return STATUS_RANK[new] > STATUS_RANK.get(current or "", 0)
 
 
+BUFFERED = "statuses_buffered"
+
+
+def buffer_statuses(session: AsyncSession) -> None:
+    """From now on in this session, `apply_status` only queues statuses; they are applied
+    together, in arrival order, by `flush_statuses` (the group commit writer calls it before
+    commit; recording a message calls it first). A broadcast's statuses then cost a few
+    statements per transaction instead of two each."""
+    session.info[BUFFERED] = []
+
+
+async def flush_statuses(session: AsyncSession) -> None:
+    """Apply the statuses queued since `buffer_statuses` (nothing when none are)."""
+    queued: list[tuple[int, DeliveryStatus]] | None = session.info.get(BUFFERED)
+    if queued:
+        session.info[BUFFERED] = []
+        await _apply(session, queued)
+
+
 async def apply_status(session: AsyncSession, account_id: int, status: DeliveryStatus) -> None:
     """Apply `status` to the account's outbound message with that wamid, or keep it pending."""
     if status.status not in STATUS_RANK:
         log.info("ignoring unknown delivery status %r of %s", status.status, status.wamid)
         return
-    row = (
+    queued: list[tuple[int, DeliveryStatus]] | None = session.info.get(BUFFERED)
+    if queued is not None:
+        queued.append((account_id, status))
+        return
+    await _apply(session, [(account_id, status)])
+
+
+async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus]]) -> None:
+    """Apply statuses as if one after another, with one look-up per account, one UPDATE
+    (executemany) for the messages whose status moves and one INSERT for those that wait."""
+    updates: dict[int, DeliveryStatus] = {}
+    waiting: list[dict[str, Any]] = []
+    for account_id in sorted({account_id for account_id, _ in statuses}):
+        mine = [status for owner, status in statuses if owner == account_id]
+        found = {
+            row.wamid: [row.id, row.direction, row.status]
+            for row in await session.execute(
+                FIND_MESSAGES, {"account_id": account_id, "wamids": {s.wamid for s in mine}}
+            )
+        }
+        for status in mine:
+            message = found.get(status.wamid)
+            if message is None:
+                waiting.append({"account_id": account_id, **_values(status), "wamid": status.wamid})
+            elif message[1] != "OUTBOUND":
+                log.info("ignoring a delivery status of inbound message %s", status.wamid)
+            elif outranks(status.status, message[2]):
+                message[2] = status.status
+                updates[message[0]] = status
+    if updates:
         await session.execute(
-            select(Message.id, Message.direction, Message.status).where(
-                Message.account_id == account_id, Message.wamid == status.wamid
-            )
+            SET_STATUS,
+            [{"message_id": key, **_values(status)} for key, status in sorted(updates.items())],
         )
-    ).first()
-    if row is None:
-        session.add(
-            PendingStatus(
-                account_id=account_id,
-                wamid=status.wamid,
-                status=status.status,
-                at=status.at,
-                error_code=status.error_code,
-                error_title=status.error_title,
-            )
-        )
-        await session.flush()
-        return
-    message_id, direction, current = row
-    if direction != "OUTBOUND":
-        log.info("ignoring a delivery status of inbound message %s", status.wamid)
-        return
-    if outranks(status.status, current):
-        await _set_status(session, message_id, status)
+    if waiting:
+        await session.execute(PENDING.insert(), waiting)
+
+
+def _values(status: DeliveryStatus) -> dict[str, Any]:
+    return {
+        "status": status.status,
+        "at": status.at,
+        "error_code": status.error_code,
+        "error_title": status.error_title,
+    }
+
+
+MESSAGE = Message.__table__  # type: ignore[attr-defined]
+PENDING = PendingStatus.__table__  # type: ignore[attr-defined]
+FIND_MESSAGES = select_columns(
+    MESSAGE.c.id, MESSAGE.c.wamid, MESSAGE.c.direction, MESSAGE.c.status
+).where(
+    MESSAGE.c.account_id == bindparam("account_id"),
+    MESSAGE.c.wamid.in_(bindparam("wamids", expanding=True)),
+)
+SET_STATUS = (
+    update(MESSAGE)
+    .where(MESSAGE.c.id == bindparam("message_id"))
+    .values(
+        status=bindparam("status"),
+        status_at=bindparam("at"),
+        error_code=bindparam("error_code"),
+        error_title=bindparam("error_title"),
+    )
+)
 
 
 async def apply_pending_statuses(session: AsyncSession, message: Message) -> None:

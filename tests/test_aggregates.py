@@ -139,6 +139,25 @@ def report_filters(draw: st.DrawFn) -> dict[str, Any]:
     return flt
 
 
+def event_of(step: Step, number: int, pnid: str) -> dict[str, Any]:
+    """The inbox event of a step (message.sent or a conversation event), the `number`th."""
+    event = {"id": f"e{number}", "type": f"conversation.{step.kind}", "at": step.at}
+    event["phone"] = "+" + CONTACTS[step.contact]
+    agent = None if step.agent is None else AGENTS[step.agent]
+    if step.kind == "sent":
+        event.update(type="message.sent", messageId=f"wamid.{pnid}.{number}")
+    elif step.kind == "started":
+        event["source"] = ("FLOW", "INBOX")[step.value]
+        agent = agent if step.value == 1 else None
+    elif step.kind in ("tagged", "untagged"):
+        event["tag"] = TAGS[step.tag]
+    elif step.kind == "rated":
+        event["rating"] = step.value
+    if agent is not None or step.kind == "assigned":
+        event["agentEmail"] = agent
+    return event
+
+
 class History:
     """Posts steps through the ingestion paths of one account."""
 
@@ -161,21 +180,7 @@ class History:
         if step.kind == "autoclose":
             await close_due(engine, now=NOW + step.value * HOUR)
             return
-        event = {"id": f"e{number}", "type": f"conversation.{step.kind}", "at": step.at}
-        event["phone"] = "+" + wa_id
-        agent = None if step.agent is None else AGENTS[step.agent]
-        if step.kind == "sent":
-            event.update(type="message.sent", messageId=f"wamid.{self.pnid}.{number}")
-        elif step.kind == "started":
-            event["source"] = ("FLOW", "INBOX")[step.value]
-            agent = agent if step.value == 1 else None
-        elif step.kind in ("tagged", "untagged"):
-            event["tag"] = TAGS[step.tag]
-        elif step.kind == "rated":
-            event["rating"] = step.value
-        if agent is not None or step.kind == "assigned":
-            event["agentEmail"] = agent
-        response = await post_events(self.client, self.who, [event])
+        response = await post_events(self.client, self.who, [event_of(step, number, self.pnid)])
         # A conversation event for a contact without conversation, or a close before the start,
         # is refused as a whole (422): nothing stored, the history goes on.
         assert response.status_code in (200, 422), response.text

@@ -1,0 +1,235 @@
+"""Group commit: one writer per process folds every waiting ingestion request into one transaction.
+
+A request is validated on its own first (bad input never reaches the writer), then handed over
+as a unit of work (`submit`) and awaited: it is answered only once the transaction holding it has
+committed, so read-your-writes holds. The writer takes whatever is queued, up to `max_group`
+items (webhook messages and statuses, events, clicks), runs each unit in turn in one session,
+brings the report aggregates of every touched conversation up to date once (`ingest.aggregates`
+deferred sync: one delta statement per aggregate table per transaction), and commits. Units are
+applied in arrival order, each seeing the ones before it, exactly as if each had committed alone.
+
+If a shared transaction fails (one unit refuses its input, or loses a race to another process),
+it is rolled back and its units run again one at a time, so the failing one gets its own error
+and the others still commit. A unit alone that loses a race runs once more from scratch
+(`ingest.transactions.write`).
+
+The queue is bounded: when `max_queued` items wait, `submit` raises `WriterBusy` at once and the
+route answers 503 with `Retry-After` (Meta and well-behaved clients retry).
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ingest import aggregates, statuses
+from ingest.transactions import lost_a_race, sqlite_writer_turn
+from models.db import transaction
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[Any]]
+
+DEFAULT_MAX_QUEUED = 5_000
+DEFAULT_MAX_GROUP = 1_000
+
+
+class WriterBusy(Exception):
+    """The queue is full: come back later (HTTP 503 with Retry-After)."""
+
+    retry_after = 1
+
+
+@dataclass(frozen=True)
+class Fold:
+    """What one transaction held, for the metrics: units, items, seconds, outcome."""
+
+    units: int
+    items: int
+    seconds: float
+    outcome: str  # committed | split (rolled back, then run one at a time)
+
+
+@dataclass
+class _Unit:
+    work: Work
+    items: int
+    accounts: frozenset[int]
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class GroupWriter:
+    engine: AsyncEngine
+    max_queued: int = DEFAULT_MAX_QUEUED
+    max_group: int = DEFAULT_MAX_GROUP
+    on_fold: Callable[[Fold], None] | None = None
+    _queue: deque[_Unit] = field(default_factory=deque)
+    _queued_items: int = 0
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+    _closing: bool = False
+    _holds: int = 0
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def depth(self) -> int:
+        """Items waiting for the writer (not counting the transaction in progress)."""
+        return self._queued_items
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ingestion-writer")
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """While inside, the writer starts no transaction (the one in progress finishes first):
+        requests queue up, and are folded together when it is left (maintenance, tests)."""
+        self._holds += 1
+        try:
+            if self._task is not None:
+                await self._idle.wait()
+            yield
+        finally:
+            self._holds -= 1
+            self._wakeup.set()
+
+    async def submit(
+        self,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        items: int = 1,
+        accounts: Iterable[int] = (),
+    ) -> T:
+        """Run `work` in the next group transaction; returns its result once committed.
+        `accounts`: the accounts it writes to (locked first on PostgreSQL, see `_lock`)."""
+        items = max(1, items)
+        if self._closing:
+            raise WriterBusy("the server is shutting down")
+        # A unit larger than the whole queue is still taken when the queue is empty.
+        if self._queue and self._queued_items + items > self.max_queued:
+            raise WriterBusy(f"{self._queued_items} items are waiting to be stored")
+        self.start()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Unit(work, items, frozenset(accounts), future))
+        self._queued_items += items
+        self._wakeup.set()
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue or (self._holds and not self._closing):
+                if self._closing and not self._queue:
+                    return
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            self._idle.clear()
+            group = self._take()
+            try:
+                await self._fold(group)
+            except Exception as error:
+                log.exception("ingestion writer failed")
+                for unit in group:
+                    _settle(unit, error=error)
+
+    def _take(self) -> list[_Unit]:
+        group = [self._queue.popleft()]
+        items = group[0].items
+        while self._queue and items + self._queue[0].items <= self.max_group:
+            unit = self._queue.popleft()
+            group.append(unit)
+            items += unit.items
+        self._queued_items -= items
+        return group
+
+    async def _fold(self, group: list[_Unit]) -> None:
+        started = time.perf_counter()
+        items = sum(unit.items for unit in group)
+        if len(group) == 1:
+            await self._alone(group[0])
+            self._observe(Fold(1, items, time.perf_counter() - started, "committed"))
+            return
+        try:
+            results = await self._together(group)
+        except Exception as error:
+            log.info("group of %d units rolled back (%s): one at a time", len(group), error)
+            for unit in group:
+                await self._alone(unit)
+            self._observe(Fold(len(group), items, time.perf_counter() - started, "split"))
+            return
+        for unit, result in zip(group, results, strict=True):
+            _settle(unit, result=result)
+        self._observe(Fold(len(group), items, time.perf_counter() - started, "committed"))
+
+    async def _together(self, group: list[_Unit]) -> list[Any]:
+        async with sqlite_writer_turn(self.engine), transaction(self.engine) as session:
+            await _lock(session, sorted(set().union(*(unit.accounts for unit in group))))
+            aggregates.defer_sync(session)
+            statuses.buffer_statuses(session)
+            results = [await unit.work(session) for unit in group]
+            await statuses.flush_statuses(session)
+            await aggregates.sync_deferred(session)
+        return results
+
+    async def _alone(self, unit: _Unit) -> None:
+        for attempt in (1, 2):
+            try:
+                result = await self._together([unit])
+            except DBAPIError as error:
+                if attempt == 1 and lost_a_race(error):
+                    log.info("ingestion transaction lost a race (%s); retrying", type(error))
+                    continue
+                _settle(unit, error=error)
+            except Exception as error:
+                _settle(unit, error=error)
+            else:
+                _settle(unit, result=result[0])
+            return
+
+    def _observe(self, fold: Fold) -> None:
+        if self.on_fold is not None:
+            self.on_fold(fold)
+
+
+async def _lock(session: AsyncSession, accounts: list[int]) -> None:
+    """PostgreSQL: take each account's ingestion lock (a transaction-level advisory lock), in
+    account order, before anything else. Writers of other processes then never interleave
+    their row locks on one account's contacts, agents, tags, event ids and aggregate cells in
+    opposite orders (each transaction holds many units, in arrival order), so they cannot
+    deadlock; writers of different accounts still fold concurrently. SQLite has one writer."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for account_id in accounts:
+        await session.execute(ADVISORY_LOCK, {"namespace": LOCK_NAMESPACE, "account": account_id})
+
+
+LOCK_NAMESPACE = 0x5752  # "WR": the advisory locks' first key, the account id the second
+ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:namespace, :account)")
+
+
+def _settle(unit: _Unit, *, result: Any = None, error: BaseException | None = None) -> None:
+    if unit.future.done():  # the request went away; what it sent is stored all the same
+        return
+    if error is not None:
+        unit.future.set_exception(error)
+    else:
+        unit.future.set_result(result)

@@ -1,0 +1,533 @@
+"""Group commit: one writer per process folds waiting ingestion requests into one transaction.
+
+Through HTTP: requests waiting together are stored in one transaction and each answered after
+its commit; a member that fails gets its own error while the others commit; a full queue
+answers 503 with Retry-After and stores nothing; `/metrics` shows the queue and the folds.
+Property: random histories folded in random groupings leave the same conversations, outcomes and
+reports as the same history applied one request at a time, and aggregates equal to a rebuild.
+"""
+
+import asyncio
+import itertools
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.applications import Starlette
+
+from api.app import create_app
+from ingest import aggregates as maintenance
+from ingest import buttons, conversations, events, whatsapp
+from ingest.transactions import write
+from ingest.writer import GroupWriter
+from models.db import session_factory, transaction
+from tests.conftest import TestAccount, create_test_account, graphql, make_settings
+from tests.ingest_support import (
+    add_channel,
+    count_rows,
+    figures,
+    inbound,
+    post_events,
+    post_webhook,
+    status_payload,
+)
+from tests.ingest_support import conversations as conversation_rows
+from tests.test_aggregates import (
+    BOUNDED,
+    CONTACTS,
+    HOUR,
+    NOW,
+    REPORTS,
+    STEP,
+    TAGS,
+    ZONE,
+    Step,
+    aggregate_rows,
+    event_of,
+    report_filters,
+)
+from tests.test_ops import engine_rows
+
+T = NOW - 2 * HOUR
+Work = Callable[[AsyncSession], Awaitable[Any]]
+
+
+def writer_of(app: Starlette) -> GroupWriter:
+    return app.state.writer  # type: ignore[no-any-return]
+
+
+async def wait_for_depth(writer: GroupWriter, items: int) -> None:
+    """Until `items` wait in the held writer's queue (the requests reached it)."""
+    for _ in range(2000):
+        if writer.depth >= items:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"only {writer.depth} of {items} items reached the writer")
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one sample line of the Prometheus text format (0 when absent)."""
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_waiting_requests_share_one_transaction_and_are_answered_after_it(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await add_channel(engine, account.id)
+    writer = writer_of(app)
+    folds: list[tuple[int, int, str]] = []
+    writer.on_fold = lambda fold: folds.append((fold.units, fold.items, fold.outcome))
+    async with writer.held():
+        posts = [
+            asyncio.create_task(post_webhook(client, inbound(f"w{n}", f"3361000000{n % 3}", T + n)))
+            for n in range(12)
+        ]
+        await wait_for_depth(writer, 12)
+        assert not any(post.done() for post in posts)  # nothing answered before its commit
+        assert (await count_rows(engine))["message"] == 0
+    answers = await asyncio.gather(*posts)
+    assert [answer.json() for answer in answers] == [
+        {"messages": 1, "duplicates": 0, "statuses": 0}
+    ] * 12
+    assert folds == [(12, 12, "committed")]
+    # Read-your-writes: what was acknowledged is in the reports at once.
+    day = f'{{from: "{_day_of(T)}", to: "{_day_of(T + 11)}"}}'
+    body = await graphql(
+        client, account, f"{{ summaryReport(filter: {day}) {{ totals {{ messages }} }} }}"
+    )
+    assert body["data"]["summaryReport"]["totals"]["messages"] == 12
+    assert len(await conversation_rows(engine)) == 3
+
+
+async def test_a_failing_member_gets_its_own_error_and_the_others_commit(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await add_channel(engine, account.id)
+    writer = writer_of(app)
+    folds: list[tuple[int, str]] = []
+    writer.on_fold = lambda fold: folds.append((fold.units, fold.outcome))
+    good = {"type": "message.sent", "phone": "+33612345678", "agentEmail": "ana@acme.test"}
+    async with writer.held():
+        first = asyncio.create_task(post_webhook(client, inbound("w1", "33612345678", T)))
+        await wait_for_depth(writer, 1)
+        # Valid JSON, refused only when applied: that conversation does not exist.
+        bad = asyncio.create_task(
+            post_events(
+                client,
+                account,
+                [
+                    {"id": "ok-1", "at": T + 5, "messageId": "out-1", **good},
+                    {"id": "bad", "type": "conversation.closed", "at": T + 9}
+                    | {"conversationId": "999999"},
+                ],
+            )
+        )
+        await wait_for_depth(writer, 3)
+        last = asyncio.create_task(
+            post_events(
+                client, account, [{"id": "ok-2", "at": T + 7, "messageId": "out-2", **good}]
+            )
+        )
+        await wait_for_depth(writer, 4)
+    answers = await asyncio.gather(first, bad, last)
+    assert [answer.status_code for answer in answers] == [200, 422, 200]
+    assert answers[1].json()["errors"][0]["index"] == 1
+    assert answers[2].json() == {"stored": ["ok-2"], "duplicates": []}
+    assert folds == [(3, "split")]
+    counts = await count_rows(engine)
+    assert (counts["message"], counts["ingested_event"]) == (2, 1)  # nothing of the bad batch
+    (conversation,) = await conversation_rows(engine)
+    assert (conversation.message_count, conversation.first_response_at) == (2, T + 7)
+
+
+@pytest.fixture
+async def small_queue_app(database_url: str) -> Any:
+    application = create_app(make_settings(database_url, ingest_queue=2, metrics="open"))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_a_full_queue_answers_503_with_retry_after_and_stores_nothing(
+    small_queue_app: Starlette,
+) -> None:
+    app = small_queue_app
+    engine: AsyncEngine = app.state.engine
+    account = await create_test_account(engine)
+    await add_channel(engine, account.id)
+    writer = writer_of(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with writer.held():
+            waiting = [
+                asyncio.create_task(post_webhook(client, inbound(f"w{n}", "33612345678", T + n)))
+                for n in range(2)
+            ]
+            await wait_for_depth(writer, 2)
+            refused = await post_webhook(client, inbound("w-refused", "33612345678", T + 5))
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["errors"][0]["code"] == "BUSY"
+            events_refused = await post_events(
+                client,
+                account,
+                [{"id": "e1", "type": "contact.upserted", "at": T, "phone": "+33612345678"}],
+            )
+            assert events_refused.status_code == 503
+            scraped = (await client.get("/metrics")).text
+            assert metric(scraped, "wareports_ingest_queue_items") == 2
+            assert metric(scraped, "wareports_ingest_refused_busy_total") == 2
+        assert [(await answer).status_code for answer in waiting] == [200, 200]
+        counts = await count_rows(engine)
+        assert (counts["message"], counts["ingested_event"]) == (2, 0)
+        # Retried once the queue has room, as Meta does: stored.
+        retried = await post_webhook(client, inbound("w-refused", "33612345678", T + 5))
+        assert retried.json()["messages"] == 1
+        scraped = (await client.get("/metrics")).text
+        assert metric(scraped, "wareports_ingest_queue_items") == 0
+        assert metric(scraped, "wareports_ingest_transaction_items_count") == 2
+        assert metric(scraped, "wareports_ingest_transaction_items_sum") == 3
+        assert metric(scraped, 'wareports_ingest_fold_seconds_count{outcome="committed"}') == 2
+
+
+def _day_of(instant: int) -> str:
+    return datetime.fromtimestamp(instant, UTC).date().isoformat()
+
+
+# --- the property: grouped == one at a time ---------------------------------------------------
+
+STATUSES = ("sent", "delivered", "read", "failed")
+STEPS = st.one_of(
+    STEP,
+    st.builds(
+        Step,
+        st.just("status"),
+        at=st.integers(-60, 60).map(lambda minutes: NOW + 60 * minutes),
+        tag=st.integers(0, len(STATUSES) - 1),
+        value=st.integers(0, 12),
+    ),
+)
+
+_accounts = itertools.count(1)
+
+
+class Ledger:
+    """Turns history steps into units of work for one account, as the routes would."""
+
+    def __init__(self, engine: AsyncEngine, who: TestAccount, pnid: str, key: str) -> None:
+        self.engine, self.who, self.pnid, self.key = engine, who, pnid, key
+        self.serial = itertools.count()
+
+    async def unit(self, step: Step) -> Work:
+        number = next(self.serial)
+        wa_id = CONTACTS[step.contact]
+        if step.kind == "inbound":
+            body = json.dumps(
+                inbound(f"wamid.{self.pnid}.{number}", wa_id, step.at, phone_number_id=self.pnid)
+            ).encode()
+            batch = whatsapp.parse(body)
+            async with session_factory(self.engine)() as session:
+                channels = await whatsapp.channels_named(session, batch.numbers)
+            return lambda session: _outcome(whatsapp.store(session, batch, channels))
+        if step.kind == "autoclose":
+            return self._autoclose(NOW + step.value * HOUR)
+        if step.kind == "status":  # about the message of step `value`: sent, inbound, or none yet
+            extra = (
+                {"errors": [{"code": 131026, "title": "undeliverable"}]} if step.tag == 3 else {}
+            )
+            payload = status_payload(
+                f"wamid.{self.pnid}.{step.value}", STATUSES[step.tag], step.at, **extra
+            )
+            payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = self.pnid
+            batch = whatsapp.parse(json.dumps(payload).encode())
+            async with session_factory(self.engine)() as session:
+                channels = await whatsapp.channels_named(session, batch.numbers)
+            return lambda session: _outcome(whatsapp.store(session, batch, channels))
+        if step.kind == "click":
+            async with session_factory(self.engine)() as session:
+                found = await buttons.find_button(session, self.key)
+            assert found is not None
+            details = buttons.click_details(None, {"utm_campaign": TAGS[step.tag]})
+            return lambda session: _outcome(buttons.record_click(session, found[0], details, NOW))
+        batch_of_one = events.validate_batch({"events": [event_of(step, number, self.pnid)]})
+        return lambda session: _outcome(events.apply_batch(session, self.who.id, batch_of_one))
+
+    def _autoclose(self, now: int) -> Work:
+        async def work(session: AsyncSession) -> Any:
+            clock = await conversations.clock_of(session, self.who.id, now)
+            overdue = await conversations.close_overdue(session, clock, until=now)
+            return ("closed", len(overdue))
+
+        return work
+
+
+async def _outcome(result: Awaitable[Any]) -> Any:
+    """What a unit answered, comparable between two accounts (no ids)."""
+    value = await result
+    if isinstance(value, whatsapp.Outcome):
+        return ("webhook", value.messages, value.duplicates, value.statuses)
+    if isinstance(value, events.BatchResult):
+        return ("events", len(value.stored), len(value.duplicates))
+    if isinstance(value, tuple):
+        return value
+    return ("click",)
+
+
+async def new_ledger(engine: AsyncEngine) -> Ledger:
+    number = next(_accounts)
+    who = await create_test_account(engine, f"Group {number}", ZONE, auto_close_hours=3)
+    pnid = f"pnid-group-{number}"
+    await add_channel(engine, who.id, phone_number_id=pnid)
+    async with transaction(engine) as session:
+        button = await buttons.create_button(session, who.id, pnid, "Pricing")
+    return Ledger(engine, who, pnid, button.key)
+
+
+async def delivery(engine: AsyncEngine, ledger: Ledger) -> Any:
+    """The account's message statuses and the statuses still waiting, by wamid serial."""
+    prefix = f"wamid.{ledger.pnid}."
+    found = await engine_rows(
+        engine,
+        "SELECT wamid, status, status_at, error_code FROM message WHERE account_id = :a",
+        a=ledger.who.id,
+    )
+    waiting = await engine_rows(
+        engine,
+        "SELECT wamid, status, at, error_code FROM pending_status WHERE account_id = :a",
+        a=ledger.who.id,
+    )
+    return sorted((row[0].removeprefix(prefix), *row[1:]) for row in found), sorted(
+        (row[0].removeprefix(prefix), *row[1:]) for row in waiting
+    )
+
+
+async def settle(work: Awaitable[Any]) -> Any:
+    try:
+        return await work
+    except events.BatchRejected as rejected:
+        return ("rejected", [(error.index, error.field) for error in rejected.errors])
+
+
+@BOUNDED
+@given(
+    steps=st.lists(STEPS, min_size=1, max_size=30),
+    cuts=st.lists(st.integers(1, 8), min_size=1, max_size=30),
+    flt=report_filters(),
+)
+async def test_grouped_folding_equals_one_request_at_a_time(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    steps: list[Step],
+    cuts: list[int],
+    flt: dict[str, Any],
+) -> None:
+    alone, grouped = await new_ledger(engine), await new_ledger(engine)
+    writer = writer_of(app)
+    sizes: list[int] = []
+    formed: list[int] = []
+    writer.on_fold = lambda fold: sizes.append(fold.units)
+    answers_alone: list[Any] = []
+    answers_grouped: list[Any] = []
+    position = 0
+    for cut in itertools.cycle(cuts):
+        group = steps[position : position + cut]
+        if not group:
+            break
+        position += cut
+        formed.append(len(group))
+        for step in group:  # the reference: each step its own transaction, synced at once
+            answers_alone.append(await settle(write(engine, await alone.unit(step))))
+        units = [await grouped.unit(step) for step in group]
+        async with writer.held():
+            pending = [asyncio.create_task(settle(writer.submit(unit))) for unit in units]
+            await wait_for_depth(writer, len(units))
+        answers_grouped += await asyncio.gather(*pending)
+    assert answers_grouped == answers_alone
+    assert sizes == formed  # each group was one transaction (or one split)
+
+    def rows_of(found: list[Any]) -> list[dict[str, Any]]:
+        return [figures(row) for row in found]
+
+    assert rows_of(await conversation_rows(engine, grouped.who.id)) == rows_of(
+        await conversation_rows(engine, alone.who.id)
+    )
+    assert await delivery(engine, grouped) == await delivery(engine, alone)
+    for name, query in REPORTS.items():
+        reports = [
+            (await graphql(client, who, query, {"f": flt})) for who in (alone.who, grouped.who)
+        ]
+        assert reports[0] == reports[1], name
+    for ledger in (alone, grouped):
+        kept = await aggregate_rows(engine, ledger.who.id)
+        async with transaction(engine) as session:
+            await maintenance.rebuild_aggregates(session, ledger.who.id)
+        assert await aggregate_rows(engine, ledger.who.id) == kept
+
+
+# --- concurrency faults seen before group commit ----------------------------------------------
+
+
+@pytest.fixture
+async def second_app(database_url: str) -> Any:
+    """Another server process on the same database: its own pool and its own writer."""
+    application = create_app(make_settings(database_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def client_of(app: Starlette) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+def watch_folds(*apps: Starlette) -> set[str]:
+    """The outcomes of the writers' transactions, as they happen."""
+    outcomes: set[str] = set()
+    for app in apps:
+        writer_of(app).on_fold = lambda fold: outcomes.add(fold.outcome)
+    return outcomes
+
+
+def sent_batch(batch: int, size: int, agents: list[str]) -> list[dict[str, Any]]:
+    """`size` agent messages to contacts of their own, agents taken in the order given."""
+    return [
+        {
+            "id": f"b{batch}-{n}",
+            "type": "message.sent",
+            "at": T + n,
+            "phone": f"+3370{batch:03d}{n:04d}",
+            "messageId": f"out-{batch}-{n}",
+            "agentEmail": agents[n % len(agents)],
+        }
+        for n in range(size)
+    ]
+
+
+async def test_two_processes_fold_the_same_contacts_without_deadlock_or_loss(
+    app: Starlette, second_app: Starlette, engine: AsyncEngine, account: TestAccount
+) -> None:
+    await add_channel(engine, account.id)
+    agents = [f"agent{n}@acme.test" for n in range(4)]  # not known yet
+    outcomes = watch_folds(app, second_app)
+    async with client_of(app) as first, client_of(second_app) as second:
+
+        async def sender(http: httpx.AsyncClient, n: int) -> list[int]:
+            # The same five contacts from both processes, agents in opposite orders.
+            order = agents if n % 2 else agents[::-1]
+            answers = [
+                await post_webhook(http, inbound(f"in-{n}-{k}", f"3361000000{k % 5}", T + n + k))
+                for k in range(5)
+            ]
+            events = [
+                {
+                    "id": f"s{n}-{k}",
+                    "type": "message.sent",
+                    "at": T + n + k + 1,
+                    "phone": f"+3361000000{k % 5}",
+                    "messageId": f"out-{n}-{k}",
+                    "agentEmail": order[k % 4],
+                }
+                for k in range(10)
+            ]
+            answers.append(await post_events(http, account, events))
+            return [answer.status_code for answer in answers]
+
+        results = await asyncio.gather(*(sender(first if n % 2 else second, n) for n in range(16)))
+    assert {status for statuses in results for status in statuses} == {200}
+    assert outcomes == {"committed"}  # no transaction was rolled back (deadlock, race)
+    counts = await count_rows(engine)
+    assert (counts["contact"], counts["conversation"]) == (5, 5)
+    assert counts["message"] == 16 * 5 + 16 * 10
+    assert counts["ingested_event"] == 16 * 10
+    kept = await aggregate_rows(engine, account.id)
+    async with transaction(engine) as session:
+        await maintenance.rebuild_aggregates(session, account.id)
+    assert await aggregate_rows(engine, account.id) == kept
+
+
+async def test_concurrent_batches_with_new_agents_never_deadlock(
+    app: Starlette, second_app: Starlette, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """Ten batches of 50 agent messages on different contacts, agents among four not yet known,
+    from two processes at once (on PostgreSQL, 7 of 10 used to die as deadlock victims)."""
+    agents = [f"agent{n}@acme.test" for n in range(4)]
+    outcomes = watch_folds(app, second_app)
+    async with client_of(app) as first, client_of(second_app) as second:
+        answers = await asyncio.gather(
+            *(
+                post_events(
+                    first if n % 2 else second,
+                    account,
+                    sent_batch(n, 50, agents if n % 2 else agents[::-1]),
+                )
+                for n in range(10)
+            )
+        )
+    assert [answer.status_code for answer in answers] == [200] * 10
+    assert outcomes == {"committed"}
+    counts = await count_rows(engine)
+    assert (counts["message"], counts["conversation"], counts["contact"]) == (500, 500, 500)
+
+
+async def test_many_concurrent_requests_neither_exhaust_the_pool_nor_stall_other_accounts(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """70 requests at once (the pool holds 10 + 20): webhooks, event batches, and another
+    account's reports, all answered 200."""
+    await add_channel(engine, account.id)
+    reader = await create_test_account(engine, "Reader")
+    day = _day_of(T)
+    query = (
+        f'{{ summaryReport(filter: {{from: "{day}", to: "{day}"}}) {{ totals {{ messages }} }} }}'
+    )
+    requests = [
+        *(post_webhook(client, inbound(f"p{n}", f"3362000{n:04d}", T + n)) for n in range(30)),
+        *(post_events(client, account, sent_batch(n, 5, ["ana@acme.test"])) for n in range(20)),
+        *(
+            client.post("/graphql", json={"query": query}, headers=reader.headers)
+            for _ in range(20)
+        ),
+    ]
+    answers = await asyncio.gather(*requests)
+    assert [answer.status_code for answer in answers] == [200] * 70
+    counts = await count_rows(engine)
+    assert counts["message"] == 30 + 20 * 5
+
+
+async def test_statuses_before_their_message_in_one_transaction_wait_as_they_would_alone(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """Two `delivered` statuses, then the message they describe, folded together: as one at a
+    time, they wait, and the message takes the best of them (rank, then latest), not the first."""
+    await add_channel(engine, account.id)
+    writer = writer_of(app)
+    sent = {"id": "e1", "type": "message.sent", "at": T, "phone": "+33612345678"}
+    async with writer.held():
+        posts = [
+            asyncio.create_task(post_webhook(client, status_payload("out-1", "delivered", T + 5))),
+            asyncio.create_task(post_webhook(client, status_payload("out-1", "delivered", T + 9))),
+        ]
+        await wait_for_depth(writer, 2)
+        posts.append(
+            asyncio.create_task(
+                post_events(client, account, [sent | {"messageId": "out-1", "agentEmail": None}])
+            )
+        )
+        await wait_for_depth(writer, 3)
+        posts.append(
+            asyncio.create_task(post_webhook(client, status_payload("out-1", "sent", T + 12)))
+        )
+        await wait_for_depth(writer, 4)
+    assert [(await post).status_code for post in posts] == [200] * 4
+    found = await engine_rows(engine, "SELECT status, status_at FROM message")
+    assert found == [("delivered", T + 9)]
+    assert await engine_rows(engine, "SELECT COUNT(*) FROM pending_status") == [(0,)]
