@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         writer.start()
         app.state.writer = metrics.writer = writer
+        app.state.channels = webhooks.ChannelCache(engine)
         autoclose = asyncio.create_task(
             run_periodically(
                 engine, settings.autoclose_interval_seconds, count_autoclose_run, writer.submit

@@ -2,7 +2,9 @@
 
 import logging
 import secrets
+import time
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
@@ -44,6 +46,35 @@ async def verify(request: Request) -> Response:
     return PlainTextResponse(challenge, headers={"X-Content-Type-Options": "nosniff"})
 
 
+class ChannelCache:
+    """The numbers' channels (app secret, account), looked up once per `TTL_SECONDS`: a busy
+    number's deliveries then cost no query before they reach the writer. Only known numbers are
+    kept, so a number added with `wareports channel add` is found at its first delivery."""
+
+    TTL_SECONDS = 30.0
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.known: dict[str, tuple[Channel, float]] = {}
+
+    async def named(self, numbers: set[str]) -> dict[str, Channel]:
+        now = time.monotonic()
+        fresh = {n: self.known[n][0] for n in numbers if n in self.known and self.known[n][1] > now}
+        missing = numbers - set(fresh)
+        if missing:
+            async with session_factory(self.engine)() as session:
+                found = await whatsapp.channels_named(session, missing)
+            if len(self.known) > MAX_CACHED_CHANNELS:
+                self.known.clear()
+            for number, channel in found.items():
+                self.known[number] = (channel, now + self.TTL_SECONDS)
+            fresh |= found
+        return fresh
+
+
+MAX_CACHED_CHANNELS = 10_000
+
+
 async def receive(request: Request) -> Response:
     """Store a signed delivery; 200 only once it is committed, so that Meta retries otherwise
     (503 with Retry-After when the writer's queue is full)."""
@@ -53,9 +84,7 @@ async def receive(request: Request) -> Response:
     except whatsapp.MalformedPayload as exc:
         count_ingested("webhook", "invalid")
         return _error(400, str(exc))
-    engine = request.app.state.engine
-    async with session_factory(engine)() as session:
-        channels = await whatsapp.channels_named(session, batch.numbers)
+    channels = await request.app.state.channels.named(batch.numbers)
     signature = request.headers.get("x-hub-signature-256")
     for channel in channels.values():
         if not whatsapp.signature_matches(body, signature, channel.app_secret):
@@ -74,7 +103,9 @@ async def receive(request: Request) -> Response:
     items = sum(len(value.messages) + len(value.statuses) for _, value in batch.changes)
     try:
         accounts = {channel.account_id for channel in channels.values()}
-        outcome = await store(request, work, items, accounts)
+        outcome = await store(
+            request, work, items, accounts, bulk=(whatsapp.store_many, (batch, channels))
+        )
     except WriterBusy as error:
         return busy(error)
     count_ingested("webhook", "stored", outcome.messages)

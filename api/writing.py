@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.observability import current_metrics
-from ingest.writer import GroupWriter, WriterBusy
+from ingest.writer import Bulk, GroupWriter, WriterBusy
 
 T = TypeVar("T")
 
@@ -18,11 +18,12 @@ async def store(
     work: Callable[[AsyncSession], Awaitable[T]],
     items: int,
     accounts: Iterable[int],
+    bulk: Bulk | None = None,
 ) -> T:
     """Run `work` (`items` items written to `accounts`) in the writer's next transaction;
     returns once it is committed. Raises `WriterBusy` when the queue is full (see `busy`)."""
     writer: GroupWriter = request.app.state.writer
-    return await writer.submit(work, items, accounts)
+    return await writer.submit(work, items, accounts, bulk)
 
 
 def busy(error: WriterBusy) -> JSONResponse:

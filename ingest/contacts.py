@@ -4,7 +4,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -75,33 +76,51 @@ async def lock_contacts(
     names: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """The ids of the contacts with these phones, row-locked until commit; those in `create` are
-    created when missing, and `names` renames them. Phones are taken in sorted order so that
+    created when missing, and `names` renames them. Rows are locked in phone order so that
     concurrent writers lock in the same order and cannot deadlock; holding the lock serializes
-    the choice of a contact's conversation (a no-op on SQLite, whose writers are serialized)."""
+    the choice of a contact's conversation (a no-op on SQLite, whose writers are serialized).
+    A few statements whatever the number of phones: one look-up, one INSERT of the missing,
+    one look-up of those, one UPDATE (executemany) of the names that change."""
     creatable, names = set(create), names or {}
-    ids: dict[str, int] = {}
-    for phone in sorted(set(phones) | creatable):
-        row = await _lock_contact(session, account_id, phone)
-        if row is None and phone in creatable:
-            await insert_ignoring_conflicts(
-                session, Contact, {"account_id": account_id, "phone": phone, "wa_id": phone[1:]}
-            )
-            row = await _lock_contact(session, account_id, phone)
-        if row is None:
-            continue
-        ids[phone] = row.id
-        if names.get(phone) and names[phone] != row.name:
-            await rename_contact(session, row.id, names[phone])
-    return ids
+    wanted = sorted(set(phones) | creatable)
+    if not wanted:
+        return {}
+    found = await _lock_phones(session, account_id, wanted)
+    missing = [phone for phone in wanted if phone not in found and phone in creatable]
+    if missing:
+        await session.execute(
+            dialect_insert(session, Contact).on_conflict_do_nothing(),
+            [{"account_id": account_id, "phone": phone, "wa_id": phone[1:]} for phone in missing],
+        )
+        found |= await _lock_phones(session, account_id, missing)
+    renames = [
+        {"key": found[phone][0], "name": names[phone]}
+        for phone in wanted
+        if phone in found and names.get(phone) and names[phone] != found[phone][1]
+    ]
+    if renames:
+        await session.execute(RENAME, renames)
+    return {phone: row[0] for phone, row in found.items()}
 
 
-async def _lock_contact(session: AsyncSession, account_id: int, phone: str) -> Any:
-    query = (
-        select(Contact.id, Contact.name)
-        .where(Contact.account_id == account_id, Contact.phone == phone)
-        .with_for_update()
+async def _lock_phones(
+    session: AsyncSession, account_id: int, phones: list[str]
+) -> dict[str, tuple[int, str | None]]:
+    rows = await session.execute(LOCK_PHONES, {"account_id": account_id, "phones": phones})
+    return {phone: (key, name) for key, phone, name in rows.all()}
+
+
+CONTACT = Contact.__table__  # type: ignore[attr-defined]
+LOCK_PHONES = (
+    select_columns(CONTACT.c.id, CONTACT.c.phone, CONTACT.c.name)
+    .where(
+        CONTACT.c.account_id == bindparam("account_id"),
+        CONTACT.c.phone.in_(bindparam("phones", expanding=True)),
     )
-    return (await session.execute(query)).first()
+    .order_by(CONTACT.c.phone)
+    .with_for_update()
+)
+RENAME = update(CONTACT).where(CONTACT.c.id == bindparam("key")).values(name=bindparam("name"))
 
 
 async def rename_contact(session: AsyncSession, contact_id: int, name: str) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import buttons, conversations
+from ingest import buttons, conversations, inbound
 from ingest.contacts import lock_contacts
 from ingest.conversations import Clock, NewMessage
 from ingest.statuses import DeliveryStatus, apply_status
@@ -189,6 +189,77 @@ async def store(session: AsyncSession, batch: Batch, channels: dict[str, Channel
     return outcome
 
 
+async def store_many(
+    session: AsyncSession, deliveries: list[tuple[Batch, dict[str, Channel]]]
+) -> list[Outcome]:
+    """`store` for several deliveries in one transaction, in order: their inbound messages are
+    folded in bulk (`ingest.inbound`), with the same result as storing one after the other."""
+    inbound_wamids = {
+        message.id
+        for batch, _ in deliveries
+        for _, value in batch.changes
+        for message in value.messages
+    }
+    status_wamids = {
+        status.id
+        for batch, _ in deliveries
+        for _, value in batch.changes
+        for status in value.statuses
+    }
+    if inbound_wamids & status_wamids:  # a status about one of these: keep the exact order
+        return [await store(session, batch, channels) for batch, channels in deliveries]
+    outcomes = [
+        Outcome(ignored_numbers=batch.numbers - set(channels)) for batch, channels in deliveries
+    ]
+    accounts = {channel.account_id for _, channels in deliveries for channel in channels.values()}
+    for account_id in sorted(accounts):
+        clock = await conversations.clock_of(session, account_id)
+        mine = [
+            (item, channels[number], value)
+            for item, (batch, channels) in enumerate(deliveries)
+            for number, value in batch.changes
+            if number in channels and channels[number].account_id == account_id
+        ]
+        phones = {"+" + message.from_ for _, _, value in mine for message in value.messages}
+        names = {
+            "+" + contact.wa_id: contact.profile.name
+            for _, _, value in mine
+            for contact in value.contacts
+            if contact.wa_id and contact.profile and contact.profile.name
+        }
+        contact_ids = await lock_contacts(session, account_id, phones, phones, names)
+        messages = []
+        for item, channel, value in mine:
+            assert channel.id is not None
+            for message in value.messages:
+                text = body_of(message)
+                messages.append(
+                    inbound.Inbound(
+                        item=item,
+                        contact_id=contact_ids["+" + message.from_],
+                        channel_id=channel.id,
+                        wamid=message.id,
+                        sent_at=message.timestamp,
+                        type=type_of(message),
+                        body=text,
+                        general=inbound.needs_general_path(text, bool(message.referral)),
+                        origin=(channel, message),
+                    )
+                )
+            await _store_statuses(session, account_id, value, outcomes[item])
+        folded = await inbound.fold(session, clock, messages)
+        for done in folded.stored:
+            outcomes[done.item].messages += 1
+        for done in folded.duplicates:
+            outcomes[done.item].duplicates += 1
+        for left in folded.general:
+            channel, original = left.origin
+            await _store_message(
+                session, clock, channel, left.contact_id, original, outcomes[left.item]
+            )
+    return outcomes
+
+
 async def _store_change(
     session: AsyncSession,
     clock: Clock,
@@ -200,11 +271,17 @@ async def _store_change(
     for message in value.messages:
         contact_id = contact_ids["+" + message.from_]
         await _store_message(session, clock, channel, contact_id, message, outcome)
+    await _store_statuses(session, clock.account_id, value, outcome)
+
+
+async def _store_statuses(
+    session: AsyncSession, account_id: int, value: MessagesValue, outcome: Outcome
+) -> None:
     for status in value.statuses:
         error = status.errors[0] if status.errors else None
         await apply_status(
             session,
-            clock.account_id,
+            account_id,
             DeliveryStatus(
                 wamid=status.id,
                 status=status.status,

@@ -59,12 +59,16 @@ class Fold:
     outcome: str  # committed | split (rolled back, then run one at a time)
 
 
+Bulk = tuple[Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]], Any]
+
+
 @dataclass
 class _Unit:
     work: Work
     items: int
     accounts: frozenset[int]
     future: asyncio.Future[Any]
+    bulk: Bulk | None = None
 
 
 @dataclass
@@ -117,9 +121,13 @@ class GroupWriter:
         work: Callable[[AsyncSession], Awaitable[T]],
         items: int = 1,
         accounts: Iterable[int] = (),
+        bulk: Bulk | None = None,
     ) -> T:
         """Run `work` in the next group transaction; returns its result once committed.
-        `accounts`: the accounts it writes to (locked first on PostgreSQL, see `_lock`)."""
+        `accounts`: the accounts it writes to (locked first on PostgreSQL, see `_lock`).
+        `bulk`: `(fold, payload)`, where `fold(session, payloads)` does for consecutive units of
+        the same `fold` what their `work` would do one after the other, returning each one's
+        result (webhook deliveries: `ingest.whatsapp.store_many`)."""
         items = max(1, items)
         if self._closing:
             raise WriterBusy("the server is shutting down")
@@ -128,7 +136,7 @@ class GroupWriter:
             raise WriterBusy(f"{self._queued_items} items are waiting to be stored")
         self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Unit(work, items, frozenset(accounts), future))
+        self._queue.append(_Unit(work, items, frozenset(accounts), future, bulk))
         self._queued_items += items
         self._wakeup.set()
         return await asyncio.shield(future)
@@ -185,7 +193,7 @@ class GroupWriter:
             await _lock(session, sorted(set().union(*(unit.accounts for unit in group))))
             aggregates.defer_sync(session)
             statuses.buffer_statuses(session)
-            results = [await unit.work(session) for unit in group]
+            results = await _run_units(session, group)
             await statuses.flush_statuses(session)
             await aggregates.sync_deferred(session)
         return results
@@ -208,6 +216,29 @@ class GroupWriter:
     def _observe(self, fold: Fold) -> None:
         if self.on_fold is not None:
             self.on_fold(fold)
+
+
+async def _run_units(session: AsyncSession, group: list[_Unit]) -> list[Any]:
+    """Each unit's result, in order; runs of consecutive units with the same bulk fold are
+    folded together."""
+    results: list[Any] = []
+    index = 0
+    while index < len(group):
+        unit = group[index]
+        if unit.bulk is None:
+            results.append(await unit.work(session))
+            index += 1
+            continue
+        fold = unit.bulk[0]
+        run = [unit]
+        while index + len(run) < len(group):
+            following = group[index + len(run)].bulk
+            if following is None or following[0] is not fold:
+                break
+            run.append(group[index + len(run)])
+        results += await fold(session, [member.bulk[1] for member in run if member.bulk])
+        index += len(run)
+    return results
 
 
 async def _lock(session: AsyncSession, accounts: list[int]) -> None:
