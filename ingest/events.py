@@ -17,7 +17,7 @@ from pydantic import (
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import conversations
+from ingest import bulk, conversations
 from ingest.contacts import (
     dialect_insert,
     find_tag,
@@ -280,23 +280,33 @@ def _reason(kind: str, message: str, event_type: str) -> str:
 
 
 async def apply_batch(
-    session: AsyncSession, account_id: int, events: Sequence[_Event]
+    session: AsyncSession, account_id: int, events: Sequence[_Event], *, in_bulk: bool = True
 ) -> BatchResult:
     """Store the events not stored before, in order, in the caller's transaction; raises
-    BatchRejected (and the caller rolls back) when an event names something that does not exist."""
+    BatchRejected (and the caller rolls back) when an event names something that does not exist.
+    Consecutive message.sent events are folded in bulk (`ingest.bulk`); `in_bulk=False` records
+    each through the general path (the reference the property tests compare with)."""
     clock = await conversations.clock_of(session, account_id)
     fresh = await _claim_ids(session, account_id, events)
     contact_ids = await _lock_batch_contacts(
         session, account_id, [e for e in events if e.id in fresh]
     )
     errors: list[EventError] = []
+    sent: list[bulk.Arrival] = []  # consecutive message.sent events, folded together
     for index, event in enumerate(events):
         if event.id not in fresh:
             continue
+        if isinstance(event, MessageSent):
+            sent.append(await _arrival(session, clock, contact_ids, index, event))
+            if not in_bulk:
+                await _record_one_by_one(session, clock, sent)
+            continue
+        await _fold_messages(session, clock, sent)
         try:
             await _apply(session, clock, contact_ids, event)
         except BadInput as exc:
             errors.append(EventError(index, exc.field, exc.reason))
+    await _fold_messages(session, clock, sent)
     if errors:
         raise BatchRejected(errors)
     return BatchResult(
@@ -367,30 +377,41 @@ async def _apply(
             await conversations.start_conversation(
                 session, clock, contact_ids[event.phone], event.source, event.at, agent_id
             )
-        case MessageSent():
-            await _message_sent(session, clock, contact_ids[event.phone], event)
         case _ConversationEvent():
             conversation = await _addressed(session, clock, contact_ids, event)
             await _apply_to_conversation(session, clock, conversation, event)
 
 
-async def _message_sent(
-    session: AsyncSession, clock: Clock, contact_id: int, event: MessageSent
-) -> None:
+async def _arrival(
+    session: AsyncSession, clock: Clock, contact_ids: dict[str, int], index: int, event: MessageSent
+) -> bulk.Arrival:
     agent_id = await _agent(session, clock, event.agent_email)
-    await conversations.record_message(
-        session,
-        clock,
-        NewMessage(
-            contact_id=contact_id,
-            channel_id=None,
-            wamid=event.message_id,
-            sender="agent" if agent_id is not None else "automation",
-            sent_at=event.at,
-            agent_id=agent_id,
-            body=event.text,
-        ),
+    message = NewMessage(
+        contact_id=contact_ids[event.phone],
+        channel_id=None,
+        wamid=event.message_id,
+        sender="agent" if agent_id is not None else "automation",
+        sent_at=event.at,
+        agent_id=agent_id,
+        body=event.text,
     )
+    return bulk.Arrival(index, message)
+
+
+async def _fold_messages(session: AsyncSession, clock: Clock, sent: list[bulk.Arrival]) -> None:
+    """Store the messages in bulk where they arrive in order, the others one by one."""
+    if not sent:
+        return
+    folded = await bulk.fold(session, clock, sent)
+    for left in folded.general:
+        await conversations.record_message(session, clock, left.message)
+    sent.clear()
+
+
+async def _record_one_by_one(session: AsyncSession, clock: Clock, sent: list[bulk.Arrival]) -> None:
+    for arrival in sent:
+        await conversations.record_message(session, clock, arrival.message)
+    sent.clear()
 
 
 async def _apply_to_conversation(

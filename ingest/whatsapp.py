@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import buttons, conversations, inbound
+from ingest import bulk, buttons, conversations
 from ingest.contacts import lock_contacts
 from ingest.conversations import Clock, NewMessage
 from ingest.statuses import DeliveryStatus, apply_status
@@ -193,7 +193,7 @@ async def store_many(
     session: AsyncSession, deliveries: list[tuple[Batch, dict[str, Channel]]]
 ) -> list[Outcome]:
     """`store` for several deliveries in one transaction, in order: their inbound messages are
-    folded in bulk (`ingest.inbound`), with the same result as storing one after the other."""
+    folded in bulk (`ingest.bulk`), with the same result as storing one after the other."""
     inbound_wamids = {
         message.id
         for batch, _ in deliveries
@@ -234,20 +234,23 @@ async def store_many(
             for message in value.messages:
                 text = body_of(message)
                 messages.append(
-                    inbound.Inbound(
+                    bulk.Arrival(
                         item=item,
-                        contact_id=contact_ids["+" + message.from_],
-                        channel_id=channel.id,
-                        wamid=message.id,
-                        sent_at=message.timestamp,
-                        type=type_of(message),
-                        body=text,
-                        general=inbound.needs_general_path(text, bool(message.referral)),
+                        message=NewMessage(
+                            contact_id=contact_ids["+" + message.from_],
+                            channel_id=channel.id,
+                            wamid=message.id,
+                            sender="contact",
+                            sent_at=message.timestamp,
+                            type=type_of(message),
+                            body=text,
+                        ),
+                        general=bulk.needs_general_path(text, bool(message.referral)),
                         origin=(channel, message),
                     )
                 )
             await _store_statuses(session, account_id, value, outcomes[item])
-        folded = await inbound.fold(session, clock, messages)
+        folded = await bulk.fold(session, clock, messages)
         for done in folded.stored:
             outcomes[done.item].messages += 1
         for done in folded.duplicates:

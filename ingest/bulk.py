@@ -1,0 +1,353 @@
+"""Messages folded in bulk: the common case of a busy number, in a few statements.
+
+A run of messages (the inbound messages of consecutive webhook deliveries in one group
+transaction, or consecutive `message.sent` events of a batch) is folded set-wise: one look-up of
+the wamids already stored, one read of each contact's conversations that may cover the new
+instants (the contacts are locked by the caller), the conversation rules applied in memory, then
+one INSERT of the messages, one INSERT per new conversation and one UPDATE (executemany) of the
+conversations that changed. It folds the messages that arrive in order: a message later than
+everything its conversation holds (`append`), or one that no conversation covers (`start`).
+Anything else (a message older than its conversation's last one, a closed or message-less
+conversation, a click-to-WhatsApp referral, a `[ref CODE]` for the website button) goes to the
+general path (`ingest.conversations.record_message`), and so do the contact's later messages in
+the run, so each contact's messages keep their order; contacts do not interact. The property
+test (`tests/test_group_commit.py`) holds both paths to the same rows.
+
+`append` and `start` are the rules of `ingest.conversations` for those two cases, derived from
+them: covering windows [started_at - D, end], the figures `recompute_figures` would compute
+after the message, the first agent who writes taking an unassigned conversation, the auto-close
+rule at `clock.now`, `close_overdue` before a start, and the statuses that waited for an
+outbound message (`ingest.statuses.apply_pending_statuses`).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ingest import aggregates
+from ingest.buttons import REF_CODE
+from ingest.conversations import DIRECTION_OF_SENDER, SOURCE_OF_SENDER, Clock, NewMessage
+from ingest.statuses import STATUS_RANK, flush_statuses
+from models import Conversation, Message, PendingStatus
+
+CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
+MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
+PENDING: Table = PendingStatus.__table__  # type: ignore[attr-defined]
+STATE = (
+    "id", "contact_id", "channel_id", "assignee_id", "source", "source_explicit", "direction",
+    "status", "started_at", "first_inbound_at", "first_response_at", "last_message_at",
+    "closed_at", "closed_by_id", "auto_closed", "message_count", "inbound_count", "outbound_count",
+)  # fmt: skip
+CHANGED = (
+    "channel_id", "assignee_id", "status", "first_inbound_at", "first_response_at",
+    "last_message_at", "closed_at", "closed_by_id", "auto_closed", "message_count",
+    "inbound_count", "outbound_count",
+)  # fmt: skip
+NO_STATUS = {"status": None, "status_at": None, "error_code": None, "error_title": None}
+
+
+@dataclass
+class Arrival:
+    """One message to fold, and where it came from."""
+
+    item: int  # which delivery or event of the run it came in
+    message: NewMessage
+    general: bool = False  # the general path whatever the state (referral, ref code)
+    origin: Any = None  # what the general path needs (webhooks: the channel and Meta's message)
+
+    @property
+    def contact_id(self) -> int:
+        return self.message.contact_id
+
+    @property
+    def wamid(self) -> str:
+        return self.message.wamid
+
+    @property
+    def sent_at(self) -> int:
+        return self.message.sent_at
+
+
+@dataclass
+class Fold:
+    """What the bulk fold did, and the messages it left to the general path (in order)."""
+
+    stored: list[Arrival] = field(default_factory=list)
+    duplicates: list[Arrival] = field(default_factory=list)
+    general: list[Arrival] = field(default_factory=list)
+
+
+def needs_general_path(body: str | None, referral: bool) -> bool:
+    return referral or (body is not None and REF_CODE.search(body) is not None)
+
+
+async def fold(session: AsyncSession, clock: Clock, arrivals: list[Arrival]) -> Fold:
+    """Store what can be folded in bulk; return it, the duplicates and what is left."""
+    result = Fold()
+    if not arrivals:
+        return result
+    await flush_statuses(session)  # statuses that arrived before may be about these messages
+    stored_before = await _stored_wamids(session, clock.account_id, {a.wamid for a in arrivals})
+    conversations = await _conversations(session, clock, arrivals)
+    seen: set[str] = set()
+    left_to_general: set[int] = set()  # contacts whose next messages take the general path
+    changed: dict[int, dict[str, Any]] = {}
+    rows: list[tuple[Arrival, dict[str, Any]]] = []
+    for arrival in arrivals:
+        if arrival.wamid in stored_before or arrival.wamid in seen:
+            result.duplicates.append(arrival)
+            continue
+        seen.add(arrival.wamid)
+        mine = conversations.setdefault(arrival.contact_id, [])
+        target = None if arrival.general else _target(clock, mine, arrival)
+        if arrival.contact_id in left_to_general or target is None:
+            left_to_general.add(arrival.contact_id)
+            result.general.append(arrival)
+            continue
+        if target == "start":
+            for overdue in _close_overdue(clock, mine, until=arrival.sent_at - 1):
+                changed[overdue["id"]] = overdue
+            conversation = _start(clock, arrival.message)
+            conversation["id"] = await _insert_conversation(session, clock, conversation)
+            mine.append(conversation)
+        else:
+            conversation = target
+            _append(clock, conversation, arrival.message)
+            changed[conversation["id"]] = conversation
+        rows.append((arrival, conversation))
+        result.stored.append(arrival)
+    if changed:
+        await session.execute(
+            UPDATE_CONVERSATION,
+            [{"key": key, **{name: row[name] for name in CHANGED}} for key, row in changed.items()],
+        )
+    if rows:
+        waited = await _waiting_statuses(session, clock.account_id, rows)
+        await session.execute(
+            MESSAGE.insert(),
+            [
+                {
+                    "account_id": clock.account_id,
+                    "conversation_id": conversation["id"],
+                    "wamid": arrival.wamid,
+                    "direction": DIRECTION_OF_SENDER[arrival.message.sender],
+                    "sender": arrival.message.sender,
+                    "agent_id": arrival.message.agent_id,
+                    "type": arrival.message.type,
+                    "body": arrival.message.body,
+                    "sent_at": arrival.sent_at,
+                    **waited.get(arrival.wamid, NO_STATUS),
+                }
+                for arrival, conversation in rows
+            ],
+        )
+    touched = set(changed) | {conversation["id"] for _, conversation in rows}
+    await aggregates.sync_conversations(session, clock.account_id, touched)
+    return result
+
+
+def _covers(clock: Clock, conversation: dict[str, Any], arrival: Arrival) -> bool:
+    """`conversation_covering`'s window and channel conditions, for one conversation."""
+    end = conversation["closed_at"]
+    if end is None:
+        end = conversation["last_message_at"] + clock.delay
+    channel = arrival.message.channel_id
+    return conversation["started_at"] - clock.delay <= arrival.sent_at <= end and (
+        channel is None or conversation["channel_id"] in (None, channel)
+    )
+
+
+def _target(clock: Clock, mine: list[dict[str, Any]], arrival: Arrival) -> Any:
+    """The conversation the message appends to, "start" for a new one, None: general path."""
+    covering = sorted(
+        (c for c in mine if _covers(clock, c, arrival)), key=lambda c: (c["started_at"], c["id"])
+    )
+    if not covering:
+        return "start"
+    started_before = [c for c in covering if c["started_at"] <= arrival.sent_at]
+    chosen = started_before[-1] if started_before else covering[0]
+    appendable = (
+        chosen["closed_at"] is None
+        and chosen["message_count"] > 0
+        and chosen["last_message_at"] < arrival.sent_at
+    )
+    return chosen if appendable else None
+
+
+def _append(clock: Clock, conversation: dict[str, Any], message: NewMessage) -> None:
+    """The figures after a message later than all the conversation holds: the first sender
+    (direction, source) does not change; the first reply is this one when it is an agent's, the
+    contact has written and nobody answered yet; the first agent who writes takes an unassigned
+    conversation."""
+    conversation["message_count"] += 1
+    conversation["last_message_at"] = message.sent_at
+    if message.sender == "contact":
+        conversation["inbound_count"] += 1
+        if conversation["first_inbound_at"] is None:
+            conversation["first_inbound_at"] = message.sent_at
+            conversation["first_response_at"] = None  # no reply can follow the latest message
+    else:
+        conversation["outbound_count"] += 1
+        waiting = conversation["first_inbound_at"] is not None
+        if message.sender == "agent" and waiting and conversation["first_response_at"] is None:
+            conversation["first_response_at"] = message.sent_at
+    if conversation["channel_id"] is None and message.channel_id is not None:
+        conversation["channel_id"] = message.channel_id
+    if conversation["assignee_id"] is None and message.agent_id is not None:
+        conversation["assignee_id"] = message.agent_id
+    _apply_auto_close(clock, conversation, message.sender)
+
+
+def _start(clock: Clock, message: NewMessage) -> dict[str, Any]:
+    inbound = message.sender == "contact"
+    channel = message.channel_id if message.channel_id is not None else clock.default_channel_id
+    conversation: dict[str, Any] = {
+        "id": None,
+        "contact_id": message.contact_id,
+        "channel_id": channel,
+        "assignee_id": message.agent_id,
+        "source": SOURCE_OF_SENDER[message.sender],
+        "source_explicit": False,
+        "direction": DIRECTION_OF_SENDER[message.sender],
+        "status": "OPEN",
+        "started_at": message.sent_at,
+        "first_inbound_at": message.sent_at if inbound else None,
+        "first_response_at": None,
+        "last_message_at": message.sent_at,
+        "closed_at": None,
+        "closed_by_id": None,
+        "auto_closed": False,
+        "message_count": 1,
+        "inbound_count": 1 if inbound else 0,
+        "outbound_count": 0 if inbound else 1,
+    }
+    _apply_auto_close(clock, conversation, message.sender)
+    return conversation
+
+
+def _apply_auto_close(clock: Clock, conversation: dict[str, Any], last_sender: str) -> None:
+    """`conversations._apply_auto_close` and the status rule, for a conversation nobody closed,
+    after a message of `last_sender`."""
+    due = conversation["last_message_at"] + clock.delay
+    if due <= clock.now:
+        conversation.update(closed_at=due, auto_closed=True, closed_by_id=None, status="CLOSED")
+    else:
+        status = "OPEN" if last_sender == "contact" else "PENDING"
+        conversation.update(closed_at=None, auto_closed=False, status=status)
+
+
+async def _waiting_statuses(
+    session: AsyncSession, account_id: int, rows: list[tuple[Arrival, dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """`statuses.apply_pending_statuses` for the new outbound messages: the best status that
+    waited for each (rank, then latest) is set as it is inserted, and the waiting rows go."""
+    wamids = {arrival.wamid for arrival, _ in rows if arrival.message.sender != "contact"}
+    if not wamids:
+        return {}
+    found = (await session.execute(WAITING, {"account_id": account_id, "wamids": wamids})).all()
+    best: dict[str, Any] = {}
+    for row in found:
+        current = best.get(row.wamid)
+        if current is None or (STATUS_RANK[row.status], row.at) > (
+            STATUS_RANK[current.status],
+            current.at,
+        ):
+            best[row.wamid] = row
+    if best:
+        await session.execute(FORGET_WAITING, {"account_id": account_id, "wamids": set(best)})
+    return {
+        wamid: {
+            "status": row.status,
+            "status_at": row.at,
+            "error_code": row.error_code,
+            "error_title": row.error_title,
+        }
+        for wamid, row in best.items()
+    }
+
+
+def _close_overdue(clock: Clock, mine: list[dict[str, Any]], until: int) -> list[dict[str, Any]]:
+    """`conversations.close_overdue` of one contact, in memory."""
+    closed = []
+    for conversation in mine:
+        open_ = conversation["status"] in ("OPEN", "PENDING") and conversation["closed_at"] is None
+        if open_ and conversation["last_message_at"] <= until - clock.delay:
+            conversation.update(
+                closed_at=conversation["last_message_at"] + clock.delay,
+                auto_closed=True,
+                closed_by_id=None,
+                status="CLOSED",
+            )
+            closed.append(conversation)
+    return closed
+
+
+async def _stored_wamids(session: AsyncSession, account_id: int, wamids: set[str]) -> set[str]:
+    found = await session.scalars(STORED, {"account_id": account_id, "wamids": wamids})
+    return set(found.all())
+
+
+async def _conversations(
+    session: AsyncSession, clock: Clock, arrivals: list[Arrival]
+) -> dict[int, list[dict[str, Any]]]:
+    """Each contact's conversations that may cover one of the instants or be closed by a start:
+    open ones, and those closed at or after the earliest instant. Locked (FOR UPDATE) on
+    PostgreSQL, as the general path locks what it reads."""
+    rows = await session.execute(
+        CONVERSATIONS,
+        {
+            "account_id": clock.account_id,
+            "contacts": {a.contact_id for a in arrivals},
+            "earliest": min(a.sent_at for a in arrivals),
+        },
+    )
+    found: dict[int, list[dict[str, Any]]] = {}
+    for row in rows.mappings():
+        found.setdefault(row["contact_id"], []).append(dict(row))
+    return found
+
+
+async def _insert_conversation(
+    session: AsyncSession, clock: Clock, conversation: dict[str, Any]
+) -> int:
+    values = {name: value for name, value in conversation.items() if name != "id"}
+    values["account_id"] = clock.account_id
+    key = await session.scalar(CONVERSATION.insert().values(values).returning(CONVERSATION.c.id))
+    assert key is not None
+    return int(key)
+
+
+WAITING = select(
+    PENDING.c.wamid, PENDING.c.status, PENDING.c.at, PENDING.c.error_code, PENDING.c.error_title
+).where(
+    PENDING.c.account_id == bindparam("account_id"),
+    PENDING.c.wamid.in_(bindparam("wamids", expanding=True)),
+)
+FORGET_WAITING = delete(PENDING).where(
+    PENDING.c.account_id == bindparam("account_id"),
+    PENDING.c.wamid.in_(bindparam("wamids", expanding=True)),
+)
+STORED = select(MESSAGE.c.wamid).where(
+    MESSAGE.c.account_id == bindparam("account_id"),
+    MESSAGE.c.wamid.in_(bindparam("wamids", expanding=True)),
+)
+CONVERSATIONS = (
+    select(*(CONVERSATION.c[name] for name in STATE))
+    .where(
+        CONVERSATION.c.account_id == bindparam("account_id"),
+        CONVERSATION.c.contact_id.in_(bindparam("contacts", expanding=True)),
+        or_(
+            CONVERSATION.c.closed_at.is_(None),
+            CONVERSATION.c.closed_at >= bindparam("earliest"),
+        ),
+    )
+    .order_by(CONVERSATION.c.contact_id, CONVERSATION.c.id)
+    .with_for_update()
+)
+UPDATE_CONVERSATION = (
+    update(CONVERSATION)
+    .where(CONVERSATION.c.id == bindparam("key"))
+    .values({name: bindparam(name) for name in CHANGED})
+)
