@@ -236,15 +236,7 @@ async def store_many(
                 messages.append(
                     bulk.Arrival(
                         item=item,
-                        message=NewMessage(
-                            contact_id=contact_ids["+" + message.from_],
-                            channel_id=channel.id,
-                            wamid=message.id,
-                            sender="contact",
-                            sent_at=message.timestamp,
-                            type=type_of(message),
-                            body=text,
-                        ),
+                        message=_received(channel, contact_ids["+" + message.from_], message),
                         general=bulk.needs_general_path(text, bool(message.referral)),
                         origin=(channel, message),
                     )
@@ -304,20 +296,9 @@ async def _store_message(
     message: WaMessage,
     outcome: Outcome,
 ) -> None:
-    text = body_of(message)
-    conversation = await conversations.record_message(
-        session,
-        clock,
-        NewMessage(
-            contact_id=contact_id,
-            channel_id=channel.id,
-            wamid=message.id,
-            sender="contact",
-            sent_at=message.timestamp,
-            type=type_of(message),
-            body=text,
-        ),
-    )
+    received = _received(channel, contact_id, message)
+    text = received.body
+    conversation = await conversations.record_message(session, clock, received)
     if conversation is None:
         outcome.duplicates += 1
         return
@@ -326,6 +307,19 @@ async def _store_message(
         referral = {key: _text(message.referral.get(key)) for key in REFERRAL_KEYS}
         await conversations.keep_referral(session, clock, conversation, referral)
     await buttons.attribute(session, clock, conversation, text, message.timestamp)
+
+
+def _received(channel: Channel, contact_id: int, message: WaMessage) -> NewMessage:
+    """A contact's message as the conversation rules take it."""
+    return NewMessage(
+        contact_id=contact_id,
+        channel_id=channel.id,
+        wamid=message.id,
+        sender="contact",
+        sent_at=message.timestamp,
+        type=type_of(message),
+        body=body_of(message),
+    )
 
 
 REFERRAL_KEYS = ("source_url", "source_id", "source_type", "headline")
