@@ -57,6 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import BindParameter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ingest.transactions import remembered
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.db import now, transaction
 from models.tables import (
@@ -569,22 +570,18 @@ async def _zone_for_writing(session: AsyncSession, account_id: int) -> str | Non
 
     The account row is held FOR KEY SHARE (what a foreign key check takes anyway), so a rebuild,
     which holds it FOR UPDATE, never runs between our reading the record and our delta."""
-    key = _zone_key(session, account_id)
-    if key not in session.info:
+    zones = remembered(session, "aggregate_zone")
+    if account_id not in zones:
         await session.execute(
             select(ACCOUNT.c.id)
             .where(ACCOUNT.c.id == account_id)
             .with_for_update(read=True, key_share=True)
         )
-        session.info[key] = await session.scalar(
+        zones[account_id] = await session.scalar(
             select(STATE.c.timezone).where(STATE.c.account_id == account_id)
         )
-    zone: str | None = session.info[key]
+    zone: str | None = zones[account_id]
     return zone
-
-
-def _zone_key(session: AsyncSession, account_id: int) -> tuple[str, int, int]:
-    return ("aggregate_zone", account_id, id(session.sync_session.get_transaction()))
 
 
 # --- rebuilding ------------------------------------------------------------------------------
@@ -608,7 +605,7 @@ async def rebuild_aggregates(session: AsyncSession, account_id: int) -> None:
     await session.execute(
         STATE.insert().values(account_id=account_id, timezone=zone, rebuilt_at=now())
     )
-    session.info.pop(_zone_key(session, account_id), None)
+    remembered(session, "aggregate_zone").pop(account_id, None)
 
 
 async def _fill(session: AsyncSession, account_id: int, periods: Periods) -> None:

@@ -23,18 +23,17 @@ outbound message (`ingest.statuses.apply_pending_statuses`).
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import aggregates
 from ingest.buttons import REF_CODE
 from ingest.conversations import DIRECTION_OF_SENDER, SOURCE_OF_SENDER, Clock, NewMessage
-from ingest.statuses import STATUS_RANK, flush_statuses
-from models import Conversation, Message, PendingStatus
+from ingest.statuses import flush_statuses, take_waiting
+from models import Conversation, Message
 
 CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-PENDING: Table = PendingStatus.__table__  # type: ignore[attr-defined]
 STATE = (
     "id", "contact_id", "channel_id", "assignee_id", "source", "source_explicit", "direction",
     "status", "started_at", "first_inbound_at", "first_response_at", "last_message_at",
@@ -242,29 +241,19 @@ async def _waiting_statuses(
     session: AsyncSession, account_id: int, rows: list[tuple[Arrival, dict[str, Any]]]
 ) -> dict[str, dict[str, Any]]:
     """`statuses.apply_pending_statuses` for the new outbound messages: the best status that
-    waited for each (rank, then latest) is set as it is inserted, and the waiting rows go."""
+    waited for each is set as it is inserted, and the waiting rows go."""
     wamids = {arrival.wamid for arrival, _ in rows if arrival.message.sender != "contact"}
     if not wamids:
         return {}
-    found = (await session.execute(WAITING, {"account_id": account_id, "wamids": wamids})).all()
-    best: dict[str, Any] = {}
-    for row in found:
-        current = best.get(row.wamid)
-        if current is None or (STATUS_RANK[row.status], row.at) > (
-            STATUS_RANK[current.status],
-            current.at,
-        ):
-            best[row.wamid] = row
-    if best:
-        await session.execute(FORGET_WAITING, {"account_id": account_id, "wamids": set(best)})
+    waited = await take_waiting(session, account_id, wamids)
     return {
         wamid: {
-            "status": row.status,
-            "status_at": row.at,
-            "error_code": row.error_code,
-            "error_title": row.error_title,
+            "status": status.status,
+            "status_at": status.at,
+            "error_code": status.error_code,
+            "error_title": status.error_title,
         }
-        for wamid, row in best.items()
+        for wamid, status in waited.items()
     }
 
 
@@ -319,16 +308,6 @@ async def _insert_conversation(
     return int(key)
 
 
-WAITING = select(
-    PENDING.c.wamid, PENDING.c.status, PENDING.c.at, PENDING.c.error_code, PENDING.c.error_title
-).where(
-    PENDING.c.account_id == bindparam("account_id"),
-    PENDING.c.wamid.in_(bindparam("wamids", expanding=True)),
-)
-FORGET_WAITING = delete(PENDING).where(
-    PENDING.c.account_id == bindparam("account_id"),
-    PENDING.c.wamid.in_(bindparam("wamids", expanding=True)),
-)
 STORED = select(MESSAGE.c.wamid).where(
     MESSAGE.c.account_id == bindparam("account_id"),
     MESSAGE.c.wamid.in_(bindparam("wamids", expanding=True)),

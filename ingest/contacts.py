@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ingest.transactions import remembered
 from models import Agent, Contact, ContactTag, Tag
 
 E164 = re.compile(r"\+[1-9][0-9]{5,14}")
@@ -191,9 +192,7 @@ async def find_tag(session: AsyncSession, account_id: int, kind: str, name: str)
 
 def _known(session: AsyncSession) -> dict[tuple[Any, ...], int]:
     """Ids of agents and tags looked up in the session's current transaction."""
-    key = ("known ids", id(session.sync_session.get_transaction()))
-    known: dict[tuple[Any, ...], int] = session.info.setdefault(key, {})
-    return known
+    return remembered(session, "known ids")
 
 
 async def tag_contact(session: AsyncSession, account_id: int, contact_id: int, tag: str) -> None:

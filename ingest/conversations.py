@@ -25,6 +25,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from ingest import aggregates
 from ingest.contacts import insert_ignoring_conflicts
 from ingest.statuses import apply_pending_statuses, flush_statuses
+from ingest.transactions import remembered
 from models import Account, Channel, Conversation, ConversationTag, Message, WidgetClick
 from models.db import now as current_instant
 from models.errors import BadInput
@@ -57,13 +58,12 @@ class NewMessage:
 
 async def clock_of(session: AsyncSession, account_id: int, now: int | None = None) -> Clock:
     """The account's clock, read once per transaction (a group transaction holds many units)."""
-    key = ("clock", account_id, id(session.sync_session.get_transaction()))
-    if now is None and key in session.info:
-        clock: Clock = session.info[key]
-        return clock
-    clock = await _read_clock(session, account_id, now)
-    if now is None:
-        session.info[key] = clock
+    if now is not None:
+        return await _read_clock(session, account_id, now)
+    clocks = remembered(session, "clock")
+    if account_id not in clocks:
+        clocks[account_id] = await _read_clock(session, account_id, None)
+    clock: Clock = clocks[account_id]
     return clock
 
 

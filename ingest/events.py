@@ -299,14 +299,14 @@ async def apply_batch(
         if isinstance(event, MessageSent):
             sent.append(await _arrival(session, clock, contact_ids, index, event))
             if not in_bulk:
-                await _record_one_by_one(session, clock, sent)
+                await _store_sent(session, clock, sent, in_bulk=False)
             continue
-        await _fold_messages(session, clock, sent)
+        await _store_sent(session, clock, sent)
         try:
             await _apply(session, clock, contact_ids, event)
         except BadInput as exc:
             errors.append(EventError(index, exc.field, exc.reason))
-    await _fold_messages(session, clock, sent)
+    await _store_sent(session, clock, sent)
     if errors:
         raise BatchRejected(errors)
     return BatchResult(
@@ -398,18 +398,15 @@ async def _arrival(
     return bulk.Arrival(index, message)
 
 
-async def _fold_messages(session: AsyncSession, clock: Clock, sent: list[bulk.Arrival]) -> None:
-    """Store the messages in bulk where they arrive in order, the others one by one."""
+async def _store_sent(
+    session: AsyncSession, clock: Clock, sent: list[bulk.Arrival], *, in_bulk: bool = True
+) -> None:
+    """Store the messages, in bulk where they arrive in order, the others one by one (all of
+    them one by one without `in_bulk`); `sent` is emptied."""
     if not sent:
         return
-    folded = await bulk.fold(session, clock, sent)
-    for left in folded.general:
-        await conversations.record_message(session, clock, left.message)
-    sent.clear()
-
-
-async def _record_one_by_one(session: AsyncSession, clock: Clock, sent: list[bulk.Arrival]) -> None:
-    for arrival in sent:
+    left = (await bulk.fold(session, clock, sent)).general if in_bulk else sent
+    for arrival in left:
         await conversations.record_message(session, clock, arrival.message)
     sent.clear()
 

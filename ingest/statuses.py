@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, update
 from sqlalchemy import select as select_columns
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Message, PendingStatus
@@ -124,43 +123,45 @@ SET_STATUS = (
 
 async def apply_pending_statuses(session: AsyncSession, message: Message) -> None:
     """Apply the best status that arrived before `message` was recorded, then forget them all."""
-    pending = (
-        await session.scalars(
-            select(PendingStatus).where(
-                PendingStatus.account_id == message.account_id,
-                PendingStatus.wamid == message.wamid,
-            )
-        )
-    ).all()
-    if not pending:
+    waited = (await take_waiting(session, message.account_id, {message.wamid})).get(message.wamid)
+    if waited is None or message.direction != "OUTBOUND":
         return
-    if message.direction == "OUTBOUND":
-        best = max(pending, key=lambda row: (STATUS_RANK[row.status], row.at))
-        if outranks(best.status, message.status):
-            assert message.id is not None
-            await _set_status(
-                session,
-                message.id,
-                DeliveryStatus(
-                    message.wamid, best.status, best.at, best.error_code, best.error_title
-                ),
-            )
-    await session.execute(
-        delete(PendingStatus).where(
-            col(PendingStatus.account_id) == message.account_id,
-            col(PendingStatus.wamid) == message.wamid,
-        )
-    )
+    if outranks(waited.status, message.status):
+        assert message.id is not None
+        await _set_status(session, message.id, waited)
+
+
+async def take_waiting(
+    session: AsyncSession, account_id: int, wamids: set[str]
+) -> dict[str, DeliveryStatus]:
+    """For each of these wamids that statuses waited for, the best of them (highest rank, then
+    latest); the waiting rows are removed."""
+    rows = (await session.execute(WAITING, {"account_id": account_id, "wamids": wamids})).all()
+    best: dict[str, DeliveryStatus] = {}
+    for row in rows:
+        status = DeliveryStatus(row.wamid, row.status, row.at, row.error_code, row.error_title)
+        current = best.get(row.wamid)
+        if current is None or (STATUS_RANK[status.status], status.at) > (
+            STATUS_RANK[current.status],
+            current.at,
+        ):
+            best[row.wamid] = status
+    if best:
+        await session.execute(FORGET_WAITING, {"account_id": account_id, "wamids": set(best)})
+    return best
 
 
 async def _set_status(session: AsyncSession, message_id: int, status: DeliveryStatus) -> None:
-    await session.execute(
-        update(Message)
-        .where(col(Message.id) == message_id)
-        .values(
-            status=status.status,
-            status_at=status.at,
-            error_code=status.error_code,
-            error_title=status.error_title,
-        )
-    )
+    await session.execute(SET_STATUS, {"message_id": message_id, **_values(status)})
+
+
+WAITING = select_columns(
+    PENDING.c.wamid, PENDING.c.status, PENDING.c.at, PENDING.c.error_code, PENDING.c.error_title
+).where(
+    PENDING.c.account_id == bindparam("account_id"),
+    PENDING.c.wamid.in_(bindparam("wamids", expanding=True)),
+)
+FORGET_WAITING = delete(PENDING).where(
+    PENDING.c.account_id == bindparam("account_id"),
+    PENDING.c.wamid.in_(bindparam("wamids", expanding=True)),
+)

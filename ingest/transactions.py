@@ -4,7 +4,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine
@@ -38,6 +38,16 @@ async def sqlite_writer_turn(engine: AsyncEngine) -> AsyncIterator[None]:
     lock = _writer_locks.setdefault(engine.sync_engine, asyncio.Lock())
     async with lock:
         yield
+
+
+def remembered(session: AsyncSession, name: str) -> dict[Any, Any]:
+    """A dict kept in `session.info` for the session's current transaction only: what a
+    transaction reads once (an account's clock and aggregate zone, agent and tag ids) and every
+    unit of a group transaction then reuses. A new transaction starts with an empty one."""
+    memo: dict[Any, Any] = session.info.setdefault(
+        (name, id(session.sync_session.get_transaction())), {}
+    )
+    return memo
 
 
 def lost_a_race(error: DBAPIError) -> bool:

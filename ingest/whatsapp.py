@@ -174,14 +174,7 @@ async def store(session: AsyncSession, batch: Batch, channels: dict[str, Channel
             for number, value in batch.changes
             if number in channels and channels[number].account_id == account_id
         ]
-        phones = {"+" + message.from_ for value in values for message in value.messages}
-        names = {
-            "+" + contact.wa_id: contact.profile.name
-            for value in values
-            for contact in value.contacts
-            if contact.wa_id and contact.profile and contact.profile.name
-        }
-        contact_ids = await lock_contacts(session, account_id, phones, phones, names)
+        contact_ids = await _lock_senders(session, account_id, values)
         for number, value in batch.changes:
             channel = channels.get(number)
             if channel is not None and channel.account_id == account_id:
@@ -220,24 +213,17 @@ async def store_many(
             for number, value in batch.changes
             if number in channels and channels[number].account_id == account_id
         ]
-        phones = {"+" + message.from_ for _, _, value in mine for message in value.messages}
-        names = {
-            "+" + contact.wa_id: contact.profile.name
-            for _, _, value in mine
-            for contact in value.contacts
-            if contact.wa_id and contact.profile and contact.profile.name
-        }
-        contact_ids = await lock_contacts(session, account_id, phones, phones, names)
+        contact_ids = await _lock_senders(session, account_id, [value for _, _, value in mine])
         messages = []
         for item, channel, value in mine:
             assert channel.id is not None
             for message in value.messages:
-                text = body_of(message)
+                received = _received(channel, contact_ids["+" + message.from_], message)
                 messages.append(
                     bulk.Arrival(
                         item=item,
-                        message=_received(channel, contact_ids["+" + message.from_], message),
-                        general=bulk.needs_general_path(text, bool(message.referral)),
+                        message=received,
+                        general=bulk.needs_general_path(received.body, bool(message.referral)),
                         origin=(channel, message),
                     )
                 )
@@ -253,6 +239,21 @@ async def store_many(
                 session, clock, channel, left.contact_id, original, outcomes[left.item]
             )
     return outcomes
+
+
+async def _lock_senders(
+    session: AsyncSession, account_id: int, values: list[MessagesValue]
+) -> dict[str, int]:
+    """The contacts who sent these messages, locked (created when new, renamed by the profile
+    name their delivery gives, the last one winning): phone -> id."""
+    phones = {"+" + message.from_ for value in values for message in value.messages}
+    names = {
+        "+" + contact.wa_id: contact.profile.name
+        for value in values
+        for contact in value.contacts
+        if contact.wa_id and contact.profile and contact.profile.name
+    }
+    return await lock_contacts(session, account_id, phones, phones, names)
 
 
 async def _store_change(

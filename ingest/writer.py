@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import aggregates, statuses
-from ingest.transactions import lost_a_race, sqlite_writer_turn
+from ingest.transactions import sqlite_writer_turn, write
 from models.db import transaction
 
 log = logging.getLogger(__name__)
@@ -190,32 +189,32 @@ class GroupWriter:
 
     async def _together(self, group: list[_Unit]) -> list[Any]:
         async with sqlite_writer_turn(self.engine), transaction(self.engine) as session:
-            await _lock(session, sorted(set().union(*(unit.accounts for unit in group))))
-            aggregates.defer_sync(session)
-            statuses.buffer_statuses(session)
-            results = await _run_units(session, group)
-            await statuses.flush_statuses(session)
-            await aggregates.sync_deferred(session)
-        return results
+            return await _fold_in(session, group)
 
     async def _alone(self, unit: _Unit) -> None:
-        for attempt in (1, 2):
-            try:
-                result = await self._together([unit])
-            except DBAPIError as error:
-                if attempt == 1 and lost_a_race(error):
-                    log.info("ingestion transaction lost a race (%s); retrying", type(error))
-                    continue
-                _settle(unit, error=error)
-            except Exception as error:
-                _settle(unit, error=error)
-            else:
-                _settle(unit, result=result[0])
-            return
+        """The unit in a transaction of its own, run again once after a lost race (`write`)."""
+        try:
+            result = await write(self.engine, lambda session: _fold_in(session, [unit]))
+        except Exception as error:
+            _settle(unit, error=error)
+        else:
+            _settle(unit, result=result[0])
 
     def _observe(self, fold: Fold) -> None:
         if self.on_fold is not None:
             self.on_fold(fold)
+
+
+async def _fold_in(session: AsyncSession, group: list[_Unit]) -> list[Any]:
+    """The group's units in the caller's transaction, then the statuses and aggregate deltas
+    they left for the end; each unit's result, in order."""
+    await _lock(session, sorted(set().union(*(unit.accounts for unit in group))))
+    aggregates.defer_sync(session)
+    statuses.buffer_statuses(session)
+    results = await _run_units(session, group)
+    await statuses.flush_statuses(session)
+    await aggregates.sync_deferred(session)
+    return results
 
 
 async def _run_units(session: AsyncSession, group: list[_Unit]) -> list[Any]:

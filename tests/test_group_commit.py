@@ -250,15 +250,8 @@ class Ledger:
         number = next(self.serial)
         wa_id = CONTACTS[step.contact]
         if step.kind == "inbound":
-            body = json.dumps(
+            return await self._delivery(
                 inbound(f"wamid.{self.pnid}.{number}", wa_id, step.at, phone_number_id=self.pnid)
-            ).encode()
-            batch = whatsapp.parse(body)
-            async with session_factory(self.engine)() as session:
-                channels = await whatsapp.channels_named(session, batch.numbers)
-            return Unit(
-                lambda session: whatsapp.store(session, batch, channels),
-                (whatsapp.store_many, (batch, channels)),
             )
         if step.kind == "autoclose":
             return Unit(self._autoclose(NOW + step.value * HOUR))
@@ -270,13 +263,7 @@ class Ledger:
                 f"wamid.{self.pnid}.{step.value}", STATUSES[step.tag], step.at, **extra
             )
             payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = self.pnid
-            batch = whatsapp.parse(json.dumps(payload).encode())
-            async with session_factory(self.engine)() as session:
-                channels = await whatsapp.channels_named(session, batch.numbers)
-            return Unit(
-                lambda session: whatsapp.store(session, batch, channels),
-                (whatsapp.store_many, (batch, channels)),
-            )
+            return await self._delivery(payload)
         if step.kind == "click":
             async with session_factory(self.engine)() as session:
                 found = await buttons.find_button(session, self.key)
@@ -289,6 +276,16 @@ class Ledger:
             general=lambda session: events.apply_batch(
                 session, self.who.id, batch_of_one, in_bulk=False
             ),
+        )
+
+    async def _delivery(self, payload: dict[str, Any]) -> "Unit":
+        """A webhook delivery, as the route hands it to the writer."""
+        batch = whatsapp.parse(json.dumps(payload).encode())
+        async with session_factory(self.engine)() as session:
+            channels = await whatsapp.channels_named(session, batch.numbers)
+        return Unit(
+            lambda session: whatsapp.store(session, batch, channels),
+            (whatsapp.store_many, (batch, channels)),
         )
 
     def _autoclose(self, now: int) -> Work:
