@@ -22,7 +22,7 @@ from api.ratelimit import RateLimiter
 from api.settings import Settings, get_settings
 from ingest.autoclose import run_periodically
 from ingest.writer import GroupWriter
-from models.db import create_engine
+from models.db import create_engine, create_writer_engine
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -37,8 +37,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bind_metrics(metrics)  # the background tasks started below count into this app
         # Built inside the running loop: the in-memory store schedules its expiry there.
         app.state.rate_limiter = RateLimiter.from_settings(settings)
+        writer_engine = create_writer_engine(settings.database_url, engine)
         writer = GroupWriter(
-            engine,
+            writer_engine,
             max_queued=settings.ingest_queue,
             max_group=settings.ingest_group,
             on_fold=metrics.observe_fold,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await autoclose
             await writer.close()  # what was acknowledged is committed; finish what is queued
+            await writer_engine.dispose()
             await engine.dispose()
 
     graphql = GraphQLEndpoint(settings)

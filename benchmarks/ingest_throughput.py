@@ -101,11 +101,20 @@ def message_body(n: int, wamid: str, timestamp: int) -> bytes:
     return envelope({"contacts": [contact], "messages": [message]})
 
 
+# The phases' instants, seconds before the run starts (an hour of a busy number, in order):
+# contacts write, then agents answer them (events), then the last quarter hour (sequential,
+# offered). A message older than its conversation's last one takes the general path; real
+# traffic is mostly in order.
+WINDOWS = {"bench": (3540, 2400), "events": (2300, 1200), "seq": (1100, 600), "open": (500, 60)}
+
+
 def messages(prefix: str, first: int, count: int) -> list[bytes]:
-    """`count` single-message webhooks, contacts first..first+count (mod 5000), last hour."""
-    start = int(time.time()) - 3540
+    """`count` single-message webhooks, contacts first..first+count (mod 5000), in the phase's
+    window (`WINDOWS`)."""
+    earliest, latest = WINDOWS[prefix]
+    start, span = int(time.time()) - earliest, earliest - latest
     return [
-        message_body(first + i, f"wamid.{prefix}.{i}", start + i * 3300 // max(count, 1))
+        message_body(first + i, f"wamid.{prefix}.{i}", start + i * span // max(count, 1))
         for i in range(count)
     ]
 
@@ -125,7 +134,8 @@ def statuses(count: int) -> list[bytes]:
 
 def events(count: int, outbound: int) -> tuple[list[bytes], int]:
     """Batches of message.sent (the first `outbound` record wamid.out.N), 1 in 10 tagging."""
-    start, span, batch, bodies, sent = int(time.time()) - 3500, 3300, [], [], 0
+    earliest, latest = WINDOWS["events"]
+    start, span, batch, bodies, sent = int(time.time()) - earliest, earliest - latest, [], [], 0
     for j in range(count):
         at = datetime.fromtimestamp(start + j * span // count, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if j % 10 == 9:  # the contact of the message.sent just before it has a conversation
@@ -522,12 +532,14 @@ def table(rows: list[dict[str, Any]]) -> None:
     print(
         f"{'phase':<11}{'requests':>9}{'items':>8}{'seconds':>9}{'per second':>12}"
         f"{'p50 ms':>10}{'p99 ms':>10}{'retries':>8}{'errors':>7}{'client cpu s':>13}"
+        f"{'items/txn':>10}{'ms/txn':>8}"
     )
     for r in rows:
         print(
             f"{r['phase']:<11}{r['requests']:>9}{r['items']:>8}{r['seconds']:>9.2f}"
             f"{r['per_second']:>12.1f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}"
             f"{r['retries']:>8}{r['errors']:>7}{r['client_cpu_seconds']:>13.2f}"
+            f"{r.get('items_per_transaction', 0):>10.1f}{r.get('ms_per_transaction', 0):>8.1f}"
         )
 
 
@@ -540,6 +552,23 @@ def setup(env: dict[str, str]) -> tuple[int, str]:
     cli(env, "channel", "add", "--account", str(account), *channel.split())
     token = cli(env, "token", "create", "--account", str(account), "--scopes", "admin")["token"]
     return account, token
+
+
+def fold_figures(port: int) -> dict[str, float]:
+    """The writer's counters: transactions, items, seconds folding (GET /metrics)."""
+    wanted = {
+        "wareports_ingest_transaction_items_count": "transactions",
+        "wareports_ingest_transaction_items_sum": "items",
+    }
+    found = {"transactions": 0.0, "items": 0.0, "fold_seconds": 0.0}
+    with contextlib.suppress(httpx.HTTPError):
+        for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text.splitlines():
+            name, _, value = line.rpartition(" ")
+            if name in wanted:
+                found[wanted[name]] += float(value)
+            elif name.startswith("wareports_ingest_fold_seconds_sum"):
+                found["fold_seconds"] += float(value)
+    return found
 
 
 def print_metrics(port: int) -> None:
@@ -642,7 +671,14 @@ def run(args: argparse.Namespace, directory: Path) -> int:
 
         def phase(name: str, target: int, requests: list[bytes], items: int, **kw: Any) -> None:
             print(f"... {name}: {len(requests)} requests", flush=True)
+            before = fold_figures(target)
             row = run_phase(name, target, requests, items, **{**load, **kw})
+            after = fold_figures(target)
+            transactions = after["transactions"] - before["transactions"]
+            if transactions:
+                row["items_per_transaction"] = (after["items"] - before["items"]) / transactions
+                seconds = after["fold_seconds"] - before["fold_seconds"]
+                row["ms_per_transaction"] = 1000 * seconds / transactions
             rows.append(row)
             for sample in row["error_samples"]:
                 print(f"    error: {sample}")

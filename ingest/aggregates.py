@@ -57,7 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import BindParameter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest.transactions import remembered
+from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.db import now, transaction
 from models.tables import (
@@ -566,22 +566,9 @@ PROBE = _probe_statement()
 
 
 async def _zone_for_writing(session: AsyncSession, account_id: int) -> str | None:
-    """The zone of the account's aggregates, read once per transaction.
-
-    The account row is held FOR KEY SHARE (what a foreign key check takes anyway), so a rebuild,
-    which holds it FOR UPDATE, never runs between our reading the record and our delta."""
-    zones = remembered(session, "aggregate_zone")
-    if account_id not in zones:
-        await session.execute(
-            select(ACCOUNT.c.id)
-            .where(ACCOUNT.c.id == account_id)
-            .with_for_update(read=True, key_share=True)
-        )
-        zones[account_id] = await session.scalar(
-            select(STATE.c.timezone).where(STATE.c.account_id == account_id)
-        )
-    zone: str | None = zones[account_id]
-    return zone
+    """The zone of the account's aggregates, read once per transaction, the account row held
+    FOR KEY SHARE (`ingest.transactions.account_settings`)."""
+    return (await account_settings(session, account_id)).aggregate_zone
 
 
 # --- rebuilding ------------------------------------------------------------------------------
@@ -605,7 +592,7 @@ async def rebuild_aggregates(session: AsyncSession, account_id: int) -> None:
     await session.execute(
         STATE.insert().values(account_id=account_id, timezone=zone, rebuilt_at=now())
     )
-    remembered(session, "aggregate_zone").pop(account_id, None)
+    forget_account_settings(session, account_id)
 
 
 async def _fill(session: AsyncSession, account_id: int, periods: Periods) -> None:

@@ -20,6 +20,7 @@ rule at `clock.now`, `close_overdue` before a start, and the statuses that waite
 outbound message (`ingest.statuses.apply_pending_statuses`).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +29,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import aggregates
 from ingest.buttons import REF_CODE
+from ingest.contacts import dialect_insert
 from ingest.conversations import DIRECTION_OF_SENDER, SOURCE_OF_SENDER, Clock, NewMessage
 from ingest.statuses import flush_statuses, take_waiting
-from models import Conversation, Message
+from models import Conversation, ConversationTag, Message
 
 CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
@@ -70,36 +72,61 @@ class Arrival:
 
 
 @dataclass
+class Tagging:
+    """A `conversation.tagged` event naming a contact: its current conversation (the open one,
+    else the latest) gets the tag. Folded when the run knows that conversation is open."""
+
+    item: int
+    contact_id: int
+    tag_id: int
+    origin: Any = None  # the event, for the general path
+
+
+@dataclass
 class Fold:
-    """What the bulk fold did, and the messages it left to the general path (in order)."""
+    """What the bulk fold did, and what it left to the general path (in order)."""
 
     stored: list[Arrival] = field(default_factory=list)
     duplicates: list[Arrival] = field(default_factory=list)
-    general: list[Arrival] = field(default_factory=list)
+    general: list[Arrival | Tagging] = field(default_factory=list)
 
 
 def needs_general_path(body: str | None, referral: bool) -> bool:
     return referral or (body is not None and REF_CODE.search(body) is not None)
 
 
-async def fold(session: AsyncSession, clock: Clock, arrivals: list[Arrival]) -> Fold:
+async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagging]) -> Fold:
     """Store what can be folded in bulk; return it, the duplicates and what is left."""
     result = Fold()
-    if not arrivals:
+    if not run:
         return result
     await flush_statuses(session)  # statuses that arrived before may be about these messages
+    arrivals = [item for item in run if isinstance(item, Arrival)]
     stored_before = await _stored_wamids(session, clock.account_id, {a.wamid for a in arrivals})
-    conversations = await _conversations(session, clock, arrivals)
+    conversations = await _conversations(session, clock, run)
     seen: set[str] = set()
-    left_to_general: set[int] = set()  # contacts whose next messages take the general path
-    changed: dict[int, dict[str, Any]] = {}
+    left_to_general: set[int] = set()  # contacts whose next items take the general path
+    changed: dict[int, dict[str, Any]] = {}  # stored conversations that change
+    started: list[dict[str, Any]] = []  # new conversations, inserted once the run is folded
     rows: list[tuple[Arrival, dict[str, Any]]] = []
-    for arrival in arrivals:
+    tags: list[tuple[dict[str, Any], int]] = []
+    for arrival in run:
+        mine = conversations.setdefault(arrival.contact_id, [])
+        if isinstance(arrival, Tagging):
+            current = None if arrival.contact_id in left_to_general else _open(mine)
+            if current is None:
+                left_to_general.add(arrival.contact_id)
+                result.general.append(arrival)
+            else:
+                if _overdue(clock, current):  # as the general path's recompute would close it
+                    _close(clock, current)
+                    changed.setdefault(current["id"], current)
+                tags.append((current, arrival.tag_id))
+            continue
         if arrival.wamid in stored_before or arrival.wamid in seen:
             result.duplicates.append(arrival)
             continue
         seen.add(arrival.wamid)
-        mine = conversations.setdefault(arrival.contact_id, [])
         target = None if arrival.general else _target(clock, mine, arrival)
         if arrival.contact_id in left_to_general or target is None:
             left_to_general.add(arrival.contact_id)
@@ -107,16 +134,20 @@ async def fold(session: AsyncSession, clock: Clock, arrivals: list[Arrival]) -> 
             continue
         if target == "start":
             for overdue in _close_overdue(clock, mine, until=arrival.sent_at - 1):
-                changed[overdue["id"]] = overdue
-            conversation = _start(clock, arrival.message)
-            conversation["id"] = await _insert_conversation(session, clock, conversation)
+                if overdue["id"] is not None:
+                    changed[overdue["id"]] = overdue
+            conversation = _start(clock, arrival.message, order=len(started))
+            started.append(conversation)
             mine.append(conversation)
         else:
             conversation = target
             _append(clock, conversation, arrival.message)
-            changed[conversation["id"]] = conversation
+            if conversation["id"] is not None:
+                changed[conversation["id"]] = conversation
         rows.append((arrival, conversation))
         result.stored.append(arrival)
+    if started:
+        await _insert_conversations(session, clock, started)
     if changed:
         await session.execute(
             UPDATE_CONVERSATION,
@@ -142,7 +173,15 @@ async def fold(session: AsyncSession, clock: Clock, arrivals: list[Arrival]) -> 
                 for arrival, conversation in rows
             ],
         )
-    touched = set(changed) | {conversation["id"] for _, conversation in rows}
+    if tags:
+        await session.execute(
+            _tag_insert(session),
+            [
+                {"account_id": clock.account_id, "conversation_id": c["id"], "tag_id": tag_id}
+                for c, tag_id in tags
+            ],
+        )
+    touched = set(changed) | {c["id"] for c in started} | {c["id"] for c, _ in tags}
     await aggregates.sync_conversations(session, clock.account_id, touched)
     return result
 
@@ -160,9 +199,7 @@ def _covers(clock: Clock, conversation: dict[str, Any], arrival: Arrival) -> boo
 
 def _target(clock: Clock, mine: list[dict[str, Any]], arrival: Arrival) -> Any:
     """The conversation the message appends to, "start" for a new one, None: general path."""
-    covering = sorted(
-        (c for c in mine if _covers(clock, c, arrival)), key=lambda c: (c["started_at"], c["id"])
-    )
+    covering = sorted((c for c in mine if _covers(clock, c, arrival)), key=_in_start_order)
     if not covering:
         return "start"
     started_before = [c for c in covering if c["started_at"] <= arrival.sent_at]
@@ -173,6 +210,20 @@ def _target(clock: Clock, mine: list[dict[str, Any]], arrival: Arrival) -> Any:
         and chosen["last_message_at"] < arrival.sent_at
     )
     return chosen if appendable else None
+
+
+def _in_start_order(conversation: dict[str, Any]) -> tuple[int, int, int]:
+    """By start, then id; a conversation started in this run (no id yet) after stored ones."""
+    if conversation["id"] is None:
+        return (conversation["started_at"], 1, conversation["order"])
+    return (conversation["started_at"], 0, conversation["id"])
+
+
+def _open(mine: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`conversations.current_conversation` when the contact has an open conversation (all of
+    them are read); None otherwise (the latest may be one the run did not read)."""
+    open_ = [c for c in mine if c["closed_at"] is None]
+    return max(open_, key=_in_start_order) if open_ else None
 
 
 def _append(clock: Clock, conversation: dict[str, Any], message: NewMessage) -> None:
@@ -199,7 +250,7 @@ def _append(clock: Clock, conversation: dict[str, Any], message: NewMessage) -> 
     _apply_auto_close(clock, conversation, message.sender)
 
 
-def _start(clock: Clock, message: NewMessage) -> dict[str, Any]:
+def _start(clock: Clock, message: NewMessage, order: int) -> dict[str, Any]:
     inbound = message.sender == "contact"
     channel = message.channel_id if message.channel_id is not None else clock.default_channel_id
     conversation: dict[str, Any] = {
@@ -221,6 +272,7 @@ def _start(clock: Clock, message: NewMessage) -> dict[str, Any]:
         "message_count": 1,
         "inbound_count": 1 if inbound else 0,
         "outbound_count": 0 if inbound else 1,
+        "order": order,  # among the conversations this run starts
     }
     _apply_auto_close(clock, conversation, message.sender)
     return conversation
@@ -263,14 +315,23 @@ def _close_overdue(clock: Clock, mine: list[dict[str, Any]], until: int) -> list
     for conversation in mine:
         open_ = conversation["status"] in ("OPEN", "PENDING") and conversation["closed_at"] is None
         if open_ and conversation["last_message_at"] <= until - clock.delay:
-            conversation.update(
-                closed_at=conversation["last_message_at"] + clock.delay,
-                auto_closed=True,
-                closed_by_id=None,
-                status="CLOSED",
-            )
+            _close(clock, conversation)
             closed.append(conversation)
     return closed
+
+
+def _overdue(clock: Clock, conversation: dict[str, Any]) -> bool:
+    return bool(conversation["last_message_at"] + clock.delay <= clock.now)
+
+
+def _close(clock: Clock, conversation: dict[str, Any]) -> None:
+    """Closed automatically at last message + delay."""
+    conversation.update(
+        closed_at=conversation["last_message_at"] + clock.delay,
+        auto_closed=True,
+        closed_by_id=None,
+        status="CLOSED",
+    )
 
 
 async def _stored_wamids(session: AsyncSession, account_id: int, wamids: set[str]) -> set[str]:
@@ -279,17 +340,18 @@ async def _stored_wamids(session: AsyncSession, account_id: int, wamids: set[str
 
 
 async def _conversations(
-    session: AsyncSession, clock: Clock, arrivals: list[Arrival]
+    session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagging]
 ) -> dict[int, list[dict[str, Any]]]:
     """Each contact's conversations that may cover one of the instants or be closed by a start:
     open ones, and those closed at or after the earliest instant. Locked (FOR UPDATE) on
     PostgreSQL, as the general path locks what it reads."""
+    instants = [item.sent_at for item in run if isinstance(item, Arrival)]
     rows = await session.execute(
         CONVERSATIONS,
         {
             "account_id": clock.account_id,
-            "contacts": {a.contact_id for a in arrivals},
-            "earliest": min(a.sent_at for a in arrivals),
+            "contacts": {item.contact_id for item in run},
+            "earliest": min(instants, default=clock.now + 1),  # no message: the open ones
         },
     )
     found: dict[int, list[dict[str, Any]]] = {}
@@ -298,14 +360,25 @@ async def _conversations(
     return found
 
 
-async def _insert_conversation(
-    session: AsyncSession, clock: Clock, conversation: dict[str, Any]
-) -> int:
-    values = {name: value for name, value in conversation.items() if name != "id"}
-    values["account_id"] = clock.account_id
-    key = await session.scalar(CONVERSATION.insert().values(values).returning(CONVERSATION.c.id))
-    assert key is not None
-    return int(key)
+async def _insert_conversations(
+    session: AsyncSession, clock: Clock, started: list[dict[str, Any]]
+) -> None:
+    """One INSERT of the run's new conversations, in their final state; their ids are set.
+    A contact starts at most one conversation at an instant, which maps the ids back."""
+    keys = await session.execute(
+        INSERT_CONVERSATION,
+        [
+            {**{name: c[name] for name in STATE[1:]}, "account_id": clock.account_id}
+            for c in started
+        ],
+    )
+    ids = {(contact, at): key for key, contact, at in keys.all()}
+    for conversation in started:
+        conversation["id"] = ids[conversation["contact_id"], conversation["started_at"]]
+
+
+def _tag_insert(session: AsyncSession) -> Any:
+    return dialect_insert(session, ConversationTag).on_conflict_do_nothing()
 
 
 STORED = select(MESSAGE.c.wamid).where(
@@ -324,6 +397,9 @@ CONVERSATIONS = (
     )
     .order_by(CONVERSATION.c.contact_id, CONVERSATION.c.id)
     .with_for_update()
+)
+INSERT_CONVERSATION = CONVERSATION.insert().returning(
+    CONVERSATION.c.id, CONVERSATION.c.contact_id, CONVERSATION.c.started_at
 )
 UPDATE_CONVERSATION = (
     update(CONVERSATION)

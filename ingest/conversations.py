@@ -25,8 +25,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 from ingest import aggregates
 from ingest.contacts import insert_ignoring_conflicts
 from ingest.statuses import apply_pending_statuses, flush_statuses
-from ingest.transactions import remembered
-from models import Account, Channel, Conversation, ConversationTag, Message, WidgetClick
+from ingest.transactions import account_settings
+from models import Conversation, ConversationTag, Message, WidgetClick
 from models.db import now as current_instant
 from models.errors import BadInput
 
@@ -57,35 +57,14 @@ class NewMessage:
 
 
 async def clock_of(session: AsyncSession, account_id: int, now: int | None = None) -> Clock:
-    """The account's clock, read once per transaction (a group transaction holds many units)."""
-    if now is not None:
-        return await _read_clock(session, account_id, now)
-    clocks = remembered(session, "clock")
-    if account_id not in clocks:
-        clocks[account_id] = await _read_clock(session, account_id, None)
-    clock: Clock = clocks[account_id]
-    return clock
-
-
-async def _read_clock(session: AsyncSession, account_id: int, now: int | None) -> Clock:
-    channels = select(Channel.id).where(Channel.account_id == account_id)
-    row = (
-        await session.execute(
-            select_columns(
-                Account.auto_close_seconds,
-                channels.with_only_columns(func.count()).scalar_subquery(),
-                channels.with_only_columns(func.min(Channel.id)).scalar_subquery(),
-            ).where(col(Account.id) == account_id)
-        )
-    ).first()
-    if row is None:
-        raise LookupError(f"no account {account_id}")
-    delay, channel_count, first_channel = row
+    """The account's clock (its settings are read once per transaction: a group transaction
+    holds many units)."""
+    found = await account_settings(session, account_id)
     return Clock(
         account_id=account_id,
-        delay=delay,
+        delay=found.auto_close_seconds,
         now=current_instant() if now is None else now,
-        default_channel_id=first_channel if channel_count == 1 else None,
+        default_channel_id=found.first_channel_id if found.channels == 1 else None,
     )
 
 

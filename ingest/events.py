@@ -284,29 +284,35 @@ async def apply_batch(
 ) -> BatchResult:
     """Store the events not stored before, in order, in the caller's transaction; raises
     BatchRejected (and the caller rolls back) when an event names something that does not exist.
-    Consecutive message.sent events are folded in bulk (`ingest.bulk`); `in_bulk=False` records
-    each through the general path (the reference the property tests compare with)."""
+    Consecutive message.sent events, and conversation.tagged events naming a phone, are folded in
+    bulk (`ingest.bulk`); `in_bulk=False` records each through the general path (the reference
+    the property tests compare with)."""
     clock = await conversations.clock_of(session, account_id)
     fresh = await _claim_ids(session, account_id, events)
     contact_ids = await _lock_batch_contacts(
         session, account_id, [e for e in events if e.id in fresh]
     )
     errors: list[EventError] = []
-    sent: list[bulk.Arrival] = []  # consecutive message.sent events, folded together
+    run: list[bulk.Arrival | bulk.Tagging] = []  # consecutive foldable events, folded together
     for index, event in enumerate(events):
         if event.id not in fresh:
             continue
         if isinstance(event, MessageSent):
-            sent.append(await _arrival(session, clock, contact_ids, index, event))
+            run.append(await _arrival(session, clock, contact_ids, index, event))
             if not in_bulk:
-                await _store_sent(session, clock, sent, in_bulk=False)
+                errors += await _store_run(session, clock, contact_ids, run, in_bulk=False)
             continue
-        await _store_sent(session, clock, sent)
+        if in_bulk and _foldable(event, contact_ids):
+            assert isinstance(event, ConversationTagged) and event.phone is not None
+            tag_id = await upsert_tag(session, clock.account_id, "conversation", event.tag)
+            run.append(bulk.Tagging(index, contact_ids[event.phone], tag_id, origin=event))
+            continue
+        errors += await _store_run(session, clock, contact_ids, run)
         try:
             await _apply(session, clock, contact_ids, event)
         except BadInput as exc:
             errors.append(EventError(index, exc.field, exc.reason))
-    await _store_sent(session, clock, sent)
+    errors += await _store_run(session, clock, contact_ids, run)
     if errors:
         raise BatchRejected(errors)
     return BatchResult(
@@ -398,17 +404,40 @@ async def _arrival(
     return bulk.Arrival(index, message)
 
 
-async def _store_sent(
-    session: AsyncSession, clock: Clock, sent: list[bulk.Arrival], *, in_bulk: bool = True
-) -> None:
-    """Store the messages, in bulk where they arrive in order, the others one by one (all of
-    them one by one without `in_bulk`); `sent` is emptied."""
-    if not sent:
-        return
-    left = (await bulk.fold(session, clock, sent)).general if in_bulk else sent
-    for arrival in left:
-        await conversations.record_message(session, clock, arrival.message)
-    sent.clear()
+def _foldable(event: _Event, contact_ids: dict[str, int]) -> bool:
+    """Events the bulk fold takes besides message.sent: tagging a contact's conversation."""
+    return (
+        isinstance(event, ConversationTagged)
+        and event.type == "conversation.tagged"
+        and event.conversation_id is None
+        and event.phone in contact_ids
+    )
+
+
+async def _store_run(
+    session: AsyncSession,
+    clock: Clock,
+    contact_ids: dict[str, int],
+    run: list[bulk.Arrival | bulk.Tagging],
+    *,
+    in_bulk: bool = True,
+) -> list[EventError]:
+    """Store the run, in bulk where it can be (`ingest.bulk`), the rest one by one, in order
+    (all of it one by one without `in_bulk`); `run` is emptied. The refusals of the rest."""
+    if not run:
+        return []
+    left = (await bulk.fold(session, clock, run)).general if in_bulk else list(run)
+    run.clear()
+    errors = []
+    for item in left:
+        if isinstance(item, bulk.Arrival):
+            await conversations.record_message(session, clock, item.message)
+            continue
+        try:
+            await _apply(session, clock, contact_ids, item.origin)
+        except BadInput as exc:
+            errors.append(EventError(item.item, exc.field, exc.reason))
+    return errors
 
 
 async def _apply_to_conversation(

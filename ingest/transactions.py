@@ -4,15 +4,18 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Select, bindparam, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models import Account, Channel
 from models.db import transaction
+from models.tables import AggregateState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,6 +51,56 @@ def remembered(session: AsyncSession, name: str) -> dict[Any, Any]:
         (name, id(session.sync_session.get_transaction())), {}
     )
     return memo
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """What ingestion reads of an account, once per transaction (`account_settings`)."""
+
+    auto_close_seconds: int
+    channels: int
+    first_channel_id: int | None
+    aggregate_zone: str | None  # None: the aggregates are not built
+
+
+async def account_settings(session: AsyncSession, account_id: int) -> AccountSettings:
+    """The account's auto-close delay, channels and aggregate zone, in one statement, read once
+    per transaction. The account row is held FOR KEY SHARE (what a foreign key check takes
+    anyway), so a rebuild of the aggregates, which holds it FOR UPDATE, never runs between our
+    reading the zone and our writing the deltas."""
+    known = remembered(session, "account settings")
+    if account_id not in known:
+        row = (await session.execute(SETTINGS, {"account_id": account_id})).first()
+        if row is None:
+            raise LookupError(f"no account {account_id}")
+        known[account_id] = AccountSettings(*row)
+    found: AccountSettings = known[account_id]
+    return found
+
+
+def forget_account_settings(session: AsyncSession, account_id: int) -> None:
+    """After the transaction changed them (a rebuild of the aggregates)."""
+    remembered(session, "account settings").pop(account_id, None)
+
+
+def _settings_statement() -> Select[Any]:
+    account, channel = Account.__table__, Channel.__table__  # type: ignore[attr-defined]
+    state = AggregateState.__table__  # type: ignore[attr-defined]
+    channels = select(channel.c.id).where(channel.c.account_id == account.c.id)
+    return (
+        select(
+            account.c.auto_close_seconds,
+            channels.with_only_columns(func.count()).scalar_subquery(),
+            channels.with_only_columns(func.min(channel.c.id)).scalar_subquery(),
+            state.c.timezone,
+        )
+        .select_from(account.outerjoin(state, state.c.account_id == account.c.id))
+        .where(account.c.id == bindparam("account_id"))
+        .with_for_update(read=True, key_share=True, of=account)
+    )
+
+
+SETTINGS = _settings_statement()
 
 
 def lost_a_race(error: DBAPIError) -> bool:

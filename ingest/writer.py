@@ -40,6 +40,7 @@ Work = Callable[[AsyncSession], Awaitable[Any]]
 
 DEFAULT_MAX_QUEUED = 5_000
 DEFAULT_MAX_GROUP = 1_000
+GATHER_PASSES = 8  # at most this many event loop turns for arriving requests, per transaction
 
 
 class WriterBusy(Exception):
@@ -150,6 +151,7 @@ class GroupWriter:
                 await self._wakeup.wait()
                 continue
             self._idle.clear()
+            await self._gather()
             group = self._take()
             try:
                 await self._fold(group)
@@ -157,6 +159,17 @@ class GroupWriter:
                 log.exception("ingestion writer failed")
                 for unit in group:
                     _settle(unit, error=error)
+
+    async def _gather(self) -> None:
+        """Let the event loop run before taking a group: requests that arrived while the last
+        transaction ran (on SQLite it holds the loop, see `models.inline_sqlite`) are read,
+        validated and queued, so they join this group instead of waiting for the next one."""
+        queued = -1
+        for _ in range(GATHER_PASSES):
+            if len(self._queue) == queued or self._queued_items >= self.max_group:
+                return
+            queued = len(self._queue)
+            await asyncio.sleep(0)
 
     def _take(self) -> list[_Unit]:
         group = [self._queue.popleft()]

@@ -4,12 +4,15 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import inline_sqlite
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -38,12 +41,32 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def create_writer_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
+    """The engine of the process's ingestion writer (`ingest.writer`). On SQLite: one connection
+    that calls SQLite on the event loop's thread (`models.inline_sqlite`), waiting for another
+    process's write lock with asyncio sleeps; elsewhere `engine` itself."""
+    if not is_sqlite(url):
+        return engine
+    path = make_url(url).database or ":memory:"
+    writer = create_async_engine(
+        url,
+        async_creator=inline_sqlite.connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000),
+        pool_size=1,
+        max_overflow=0,
+    )
+    event.listen(writer.sync_engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=0))
+    event.listen(writer.sync_engine, "begin", _sqlite_begin)
+    return writer
+
+
+def _sqlite_pragmas(
+    dbapi_connection: Any, _record: Any, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> None:
     # Let SQLAlchemy, not the driver, manage transactions (needed for BEGIN IMMEDIATE).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -97,15 +97,19 @@ INSTANTS = st.one_of(
 CONTACT = st.integers(0, len(CONTACTS) - 1)
 AGENT = st.integers(0, len(AGENTS) - 1)
 MAYBE_AGENT = st.none() | AGENT
-STEP = st.one_of(
-    st.builds(Step, st.just("inbound"), CONTACT, INSTANTS),
-    st.builds(Step, st.just("sent"), CONTACT, INSTANTS, MAYBE_AGENT),
+# The conversation events of a history (all but message.sent).
+CONVERSATION_EVENT_STEP = st.one_of(
     st.builds(Step, st.just("started"), CONTACT, INSTANTS, AGENT, value=st.integers(0, 1)),
     st.builds(Step, st.just("assigned"), CONTACT, INSTANTS, MAYBE_AGENT),
     st.builds(Step, st.just("tagged"), CONTACT, INSTANTS, tag=st.integers(0, len(TAGS) - 1)),
     st.builds(Step, st.just("untagged"), CONTACT, INSTANTS, tag=st.integers(0, len(TAGS) - 1)),
     st.builds(Step, st.just("closed"), CONTACT, INSTANTS, MAYBE_AGENT),
     st.builds(Step, st.just("rated"), CONTACT, INSTANTS, value=st.integers(1, 5)),
+)
+STEP = st.one_of(
+    st.builds(Step, st.just("inbound"), CONTACT, INSTANTS),
+    st.builds(Step, st.just("sent"), CONTACT, INSTANTS, MAYBE_AGENT),
+    CONVERSATION_EVENT_STEP,
     st.builds(Step, st.just("autoclose"), value=st.integers(0, 30)),
     # A website button click (now), with UTM values by `tag`, and the contact writing with its
     # code (attributed) when `value` is 1.

@@ -28,6 +28,8 @@ from starlette.applications import Starlette
 from api.app import create_app
 from ingest import aggregates as maintenance
 from ingest import buttons, conversations, events, whatsapp
+from ingest.contacts import lock_contacts
+from ingest.conversations import NewMessage
 from ingest.transactions import write
 from ingest.writer import Bulk, GroupWriter
 from models.db import session_factory, transaction
@@ -47,6 +49,7 @@ from tests.test_aggregates import (
     BOUNDED,
     CONTACT,
     CONTACTS,
+    CONVERSATION_EVENT_STEP,
     HOUR,
     NOW,
     REPORTS,
@@ -581,3 +584,121 @@ async def test_statuses_before_their_message_in_one_transaction_wait_as_they_wou
     found = await engine_rows(engine, "SELECT status, status_at FROM message")
     assert found == [("delivered", T + 9)]
     assert await engine_rows(engine, "SELECT COUNT(*) FROM pending_status") == [(0,)]
+
+
+# --- event batches: the bulk fold (message.sent and conversation.tagged) == the general path ---
+
+EVENT_STEPS = st.one_of(
+    RECENT_SENT,
+    st.builds(
+        Step,
+        st.just("tagged"),
+        CONTACT,
+        st.integers(-170, 0).map(lambda m: NOW + 60 * m),
+        tag=st.integers(0, len(TAGS) - 1),
+    ),
+    CONVERSATION_EVENT_STEP,
+)
+
+
+async def conversation_tags(engine: AsyncEngine, account_id: int) -> list[tuple[Any, ...]]:
+    return await engine_rows(
+        engine,
+        "SELECT c.started_at, k.phone, t.name FROM conversation_tag ct"
+        " JOIN conversation c ON c.id = ct.conversation_id JOIN contact k ON k.id = c.contact_id"
+        " JOIN tag t ON t.id = ct.tag_id WHERE ct.account_id = :a ORDER BY 1, 2, 3",
+        a=account_id,
+    )
+
+
+@settings(BOUNDED, max_examples=int(os.environ.get("GROUP_EXAMPLES", "25")))
+@given(
+    steps=st.lists(EVENT_STEPS, min_size=2, max_size=40),
+    cuts=st.lists(st.integers(1, 20), min_size=1, max_size=10),
+)
+async def test_event_batches_fold_in_bulk_as_on_the_general_path(
+    quiet_app: Starlette, steps: list[Step], cuts: list[int]
+) -> None:
+    """Batches mixing message.sent, conversation.tagged and the other events: folded in bulk
+    they answer and leave the same rows, tags and aggregates as event by event."""
+    engine: AsyncEngine = quiet_app.state.engine
+    ledgers = {True: await new_ledger(engine), False: await new_ledger(engine)}
+    answers: dict[bool, list[Any]] = {True: [], False: []}
+    position, number = 0, itertools.count()
+    for cut in itertools.cycle(cuts):
+        if position >= len(steps):
+            break
+        numbers = [next(number) for _ in steps[position : position + cut]]
+        for in_bulk, ledger in ledgers.items():
+            documents = [
+                event_of(step, n, "pnid")
+                for step, n in zip(steps[position : position + cut], numbers, strict=True)
+            ]
+            batch = events.validate_batch({"events": documents})
+
+            async def work(
+                session: AsyncSession,
+                batch: Any = batch,
+                flag: bool = in_bulk,
+                who: int = ledger.who.id,
+            ) -> Any:
+                return await events.apply_batch(session, who, batch, in_bulk=flag)
+
+            answers[in_bulk].append(await settle(writer_of(quiet_app).submit(work)))
+        position += cut
+    assert answers[True] == answers[False]
+    bulk, general = ledgers[True].who.id, ledgers[False].who.id
+    rows = [await conversation_rows(engine, who) for who in (bulk, general)]
+    assert [figures(row) for row in rows[0]] == [figures(row) for row in rows[1]]
+    assert await conversation_tags(engine, bulk) == await conversation_tags(engine, general)
+    for who in (bulk, general):
+        kept = await aggregate_rows(engine, who)
+        async with transaction(engine) as session:
+            await maintenance.rebuild_aggregates(session, who)
+        assert await aggregate_rows(engine, who) == kept
+
+
+async def test_a_batch_tags_the_conversations_its_messages_start_and_closes_an_overdue_one(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """Worked example: +33611111111 wrote 26 hours ago, when the conversation was open (stored
+    then, with that moment's clock), and it is overdue now, not closed yet; +33622222222 has no
+    conversation. One batch: an agent writes to the second contact (a new INBOX conversation),
+    tags it twice ("Sales", "sales": one tag), and tags the first contact's conversation, which
+    is closed automatically at its last message + 24 h as it is tagged."""
+    old = NOW - 26 * HOUR
+
+    async def earlier(session: AsyncSession) -> Any:
+        contacts = await lock_contacts(session, account.id, ["+33611111111"], ["+33611111111"])
+        clock = await conversations.clock_of(session, account.id, now=old + 60)
+        message = NewMessage(contacts["+33611111111"], None, "w0", "contact", old)
+        return await conversations.record_message(session, clock, message)
+
+    assert (await write(engine, earlier)).closed_at is None
+    batch = [
+        {"id": "m1", "type": "message.sent", "at": NOW - 60, "phone": "+33622222222"}
+        | {"messageId": "w1", "agentEmail": "ana@example.com"},
+        {"id": "t1", "type": "conversation.tagged", "at": NOW - 50, "phone": "+33622222222"}
+        | {"tag": "Sales"},
+        {"id": "t2", "type": "conversation.tagged", "at": NOW - 40, "phone": "+33622222222"}
+        | {"tag": "sales"},
+        {"id": "t3", "type": "conversation.tagged", "at": NOW - 30, "phone": "+33611111111"}
+        | {"tag": "Stale"},
+    ]
+    response = await post_events(client, account, batch)
+    assert response.json() == {"stored": ["m1", "t1", "t2", "t3"], "duplicates": []}
+    assert await conversation_tags(engine, account.id) == [
+        (old, "+33611111111", "Stale"),
+        (NOW - 60, "+33622222222", "Sales"),
+    ]
+    found = {row.started_at: row for row in await conversation_rows(engine, account.id)}
+    assert (found[old].status, found[old].closed_at, found[old].auto_closed) == (
+        "CLOSED",
+        old + 24 * HOUR,
+        True,
+    )
+    assert (found[NOW - 60].source, found[NOW - 60].status) == ("INBOX", "PENDING")
+    kept = await aggregate_rows(engine, account.id)
+    async with transaction(engine) as session:
+        await maintenance.rebuild_aggregates(session, account.id)
+    assert await aggregate_rows(engine, account.id) == kept

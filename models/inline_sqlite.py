@@ -1,0 +1,100 @@
+"""SQLite for the ingestion writer: aiosqlite's API, each call made at once on the event loop.
+
+aiosqlite runs every call (cursor, execute, fetch, close) in a thread of its own and wakes the
+event loop for each answer: about 70 µs per hand-off, 250 µs and more per statement, while
+SQLite itself answers a keyed look-up or a small INSERT in a few µs. The writer runs
+statements one after another anyway, so its connection (`InlineConnection`) calls sqlite3
+directly: the loop is held only for the time SQLite works, a few milliseconds per group
+transaction.
+
+The one wait that could be long, the write lock held by another process (another worker, the
+CLI), is not left to SQLite's busy handler, which would sleep on the loop's thread: the
+connection has no busy timeout, and a call that finds the database locked is tried again after
+an asyncio sleep, until `busy_timeout` has passed.
+"""
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import aiosqlite
+
+RETRY_FIRST_SECONDS = 0.001
+RETRY_MAX_SECONDS = 0.05
+
+
+class _Inline:
+    """Stands for aiosqlite's queue to its thread: what is put is run at once (SQLAlchemy's
+    adapter puts work there directly, to set `isolation_level`)."""
+
+    @staticmethod
+    def put_nowait(item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as error:
+            if future is not None:
+                future.set_exception(error)
+        else:
+            if future is not None:
+                future.set_result(result)
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection without its thread (see the module docstring)."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout: float) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._tx = _Inline()  # type: ignore[assignment]
+        self.busy_timeout = busy_timeout
+
+    def __await__(self) -> Any:
+        return self._connect().__await__()
+
+    async def _connect(self) -> "InlineConnection":
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        deadline, pause = None, RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as error:
+                if not _locked(error):
+                    raise
+                moment = time.monotonic()
+                deadline = deadline or moment + self.busy_timeout
+                if moment >= deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX_SECONDS)
+
+    def stop(self) -> None:  # type: ignore[override]
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def close(self) -> None:
+        self.stop()
+
+
+def _locked(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def connector(path: str, busy_timeout: float) -> Callable[[], Awaitable[InlineConnection]]:
+    """What `create_async_engine(async_creator=...)` calls for each new connection."""
+
+    async def connect() -> InlineConnection:
+        opened = partial(sqlite3.connect, path, timeout=0, isolation_level=None)
+        return await InlineConnection(opened, busy_timeout)
+
+    return connect
