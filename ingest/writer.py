@@ -40,6 +40,7 @@ Work = Callable[[AsyncSession], Awaitable[Any]]
 
 DEFAULT_MAX_QUEUED = 5_000
 DEFAULT_MAX_GROUP = 1_000
+LARGE_UNIT = 100  # items: a unit this large lets the small units of other accounts go first
 GATHER_PASSES = 8  # at most this many event loop turns for arriving requests, per transaction
 
 
@@ -172,14 +173,45 @@ class GroupWriter:
             await asyncio.sleep(0)
 
     def _take(self) -> list[_Unit]:
+        group = self._small_ones_first() or self._in_order()
+        self._queued_items -= sum(unit.items for unit in group)
+        return group
+
+    def _in_order(self) -> list[_Unit]:
         group = [self._queue.popleft()]
         items = group[0].items
         while self._queue and items + self._queue[0].items <= self.max_group:
             unit = self._queue.popleft()
             group.append(unit)
             items += unit.items
-        self._queued_items -= items
         return group
+
+    def _small_ones_first(self) -> list[_Unit]:
+        """Fairness: when a large unit (a big event batch) is next, the small units queued behind
+        it for other accounts go first, in a transaction of their own, so one account's batch
+        does not hold another account's webhooks for its whole length. A unit never passes one
+        of its own accounts' units (each account's units keep their order), and a unit of no
+        declared account (it may touch any) is passed by none."""
+        head = self._queue[0]
+        if head.items < LARGE_UNIT or len(self._queue) == 1:
+            return []
+        passed: set[int] = set(head.accounts)
+        closed = not head.accounts
+        ahead: list[_Unit] = []
+        items = 0
+        for unit in list(self._queue)[1:]:
+            if closed:
+                break
+            overtakes = unit.items < LARGE_UNIT and unit.accounts and not unit.accounts & passed
+            if overtakes and items + unit.items <= self.max_group:
+                ahead.append(unit)
+                items += unit.items
+                continue
+            passed |= unit.accounts
+            closed = not unit.accounts
+        for unit in ahead:
+            self._queue.remove(unit)
+        return ahead
 
     async def _fold(self, group: list[_Unit]) -> None:
         started = time.perf_counter()

@@ -5,7 +5,8 @@ event loop for each answer: about 70 µs per hand-off, 250 µs and more per stat
 SQLite itself answers a keyed look-up or a small INSERT in a few µs. The writer runs
 statements one after another anyway, so its connection (`InlineConnection`) calls sqlite3
 directly: the loop is held only for the time SQLite works, a few milliseconds per group
-transaction.
+transaction, and a long transaction (a large event batch) gives the loop a turn every
+`TURN_SECONDS`, so requests are still read, validated and queued, and reads answered, meanwhile.
 
 The one wait that could be long, the write lock held by another process (another worker, the
 CLI), is not left to SQLite's busy handler, which would sleep on the loop's thread: the
@@ -24,6 +25,7 @@ import aiosqlite
 
 RETRY_FIRST_SECONDS = 0.001
 RETRY_MAX_SECONDS = 0.05
+TURN_SECONDS = 0.02  # the loop is held at most about this long before other tasks get a turn
 
 
 class _Inline:
@@ -50,6 +52,7 @@ class InlineConnection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _Inline()  # type: ignore[assignment]
         self.busy_timeout = busy_timeout
+        self._turn_began = time.monotonic()
 
     def __await__(self) -> Any:
         return self._connect().__await__()
@@ -65,7 +68,7 @@ class InlineConnection(aiosqlite.Connection):
         deadline, pause = None, RETRY_FIRST_SECONDS
         while True:
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
             except sqlite3.OperationalError as error:
                 if not _locked(error):
                     raise
@@ -75,6 +78,11 @@ class InlineConnection(aiosqlite.Connection):
                     raise
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RETRY_MAX_SECONDS)
+                continue
+            if time.monotonic() - self._turn_began > TURN_SECONDS:
+                await asyncio.sleep(0)  # a long transaction lets the loop answer meanwhile
+                self._turn_began = time.monotonic()
+            return result
 
     def stop(self) -> None:  # type: ignore[override]
         self._running = False

@@ -702,3 +702,44 @@ async def test_a_batch_tags_the_conversations_its_messages_start_and_closes_an_o
     async with transaction(engine) as session:
         await maintenance.rebuild_aggregates(session, account.id)
     assert await aggregate_rows(engine, account.id) == kept
+
+
+async def test_small_requests_of_other_accounts_go_before_a_large_batch(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """Account A's batch of 150 events is next in the queue; behind it wait B's webhook and A's
+    webhook. B's goes first, in a transaction of its own; A's keep their order."""
+    other = await create_test_account(engine, "Other")
+    await add_channel(engine, other.id, phone_number_id="pnid-other")
+    await add_channel(engine, account.id)
+    writer = writer_of(app)
+    folds: list[int] = []
+    writer.on_fold = lambda fold: folds.append(fold.items)
+    done: list[str] = []
+
+    async def tracked(name: str, request: Awaitable[httpx.Response]) -> None:
+        response = await request
+        assert response.status_code == 200, response.text
+        done.append(name)
+
+    async with writer.held():
+        tasks = [
+            asyncio.create_task(
+                tracked(
+                    "A batch", post_events(client, account, sent_batch(1, 150, ["ana@example.com"]))
+                )
+            )
+        ]
+        await wait_for_depth(writer, 150)
+        b_webhook = inbound("w-b", "33612345678", T, phone_number_id="pnid-other")
+        tasks.append(asyncio.create_task(tracked("B webhook", post_webhook(client, b_webhook))))
+        await wait_for_depth(writer, 151)
+        tasks.append(
+            asyncio.create_task(
+                tracked("A webhook", post_webhook(client, inbound("w-a", "33612345678", T)))
+            )
+        )
+        await wait_for_depth(writer, 152)
+    await asyncio.gather(*tasks)
+    assert done == ["B webhook", "A batch", "A webhook"]
+    assert folds == [1, 151]
