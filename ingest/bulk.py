@@ -110,6 +110,11 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
     started: list[dict[str, Any]] = []  # new conversations, inserted once the run is folded
     rows: list[tuple[Arrival, dict[str, Any]]] = []
     tags: list[tuple[dict[str, Any], int]] = []
+
+    def note_changed(conversation: dict[str, Any]) -> None:
+        if conversation["id"] is not None:  # a new one is inserted as it ends
+            changed[conversation["id"]] = conversation
+
     for arrival in run:
         mine = conversations.setdefault(arrival.contact_id, [])
         if isinstance(arrival, Tagging):
@@ -120,7 +125,7 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
             else:
                 if _overdue(clock, current):  # as the general path's recompute would close it
                     _close(clock, current)
-                    changed.setdefault(current["id"], current)
+                    note_changed(current)
                 tags.append((current, arrival.tag_id))
             continue
         if arrival.wamid in stored_before or arrival.wamid in seen:
@@ -134,16 +139,14 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
             continue
         if target == "start":
             for overdue in _close_overdue(clock, mine, until=arrival.sent_at - 1):
-                if overdue["id"] is not None:
-                    changed[overdue["id"]] = overdue
+                note_changed(overdue)
             conversation = _start(clock, arrival.message, order=len(started))
             started.append(conversation)
             mine.append(conversation)
         else:
             conversation = target
             _append(clock, conversation, arrival.message)
-            if conversation["id"] is not None:
-                changed[conversation["id"]] = conversation
+            note_changed(conversation)
         rows.append((arrival, conversation))
         result.stored.append(arrival)
     if started:

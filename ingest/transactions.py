@@ -45,7 +45,7 @@ async def sqlite_writer_turn(engine: AsyncEngine) -> AsyncIterator[None]:
 
 def remembered(session: AsyncSession, name: str) -> dict[Any, Any]:
     """A dict kept in `session.info` for the session's current transaction only: what a
-    transaction reads once (an account's clock and aggregate zone, agent and tag ids) and every
+    transaction reads once (an account's settings, agent and tag ids) and every
     unit of a group transaction then reuses. A new transaction starts with an empty one."""
     memo: dict[Any, Any] = session.info.setdefault(
         (name, id(session.sync_session.get_transaction())), {}

@@ -63,7 +63,7 @@ class Fold:
 Bulk = tuple[Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]], Any]
 
 
-@dataclass
+@dataclass(eq=False)  # a unit is itself: the queue removes it by identity
 class _Unit:
     work: Work
     items: int

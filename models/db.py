@@ -29,12 +29,8 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An engine with the pragmas SQLite needs to be safe under concurrent writers."""
     if is_sqlite(url):
-        engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
-        )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        return engine
+        timeout = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        return _sqlite_engine(url, SQLITE_BUSY_TIMEOUT_MS, connect_args=timeout, **kwargs)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
@@ -48,20 +44,21 @@ def create_writer_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
     if not is_sqlite(url):
         return engine
     path = make_url(url).database or ":memory:"
-    writer = create_async_engine(
-        url,
-        async_creator=inline_sqlite.connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000),
-        pool_size=1,
-        max_overflow=0,
-    )
-    event.listen(writer.sync_engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=0))
-    event.listen(writer.sync_engine, "begin", _sqlite_begin)
-    return writer
+    connect = inline_sqlite.connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000)
+    return _sqlite_engine(url, 0, async_creator=connect, pool_size=1, max_overflow=0)
 
 
-def _sqlite_pragmas(
-    dbapi_connection: Any, _record: Any, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
-) -> None:
+def _sqlite_engine(url: str, busy_timeout_ms: int, **kwargs: Any) -> AsyncEngine:
+    """SQLite with our pragmas (SQLite's own busy handler waiting `busy_timeout_ms`) and BEGIN
+    IMMEDIATE for writing sessions."""
+    engine = create_async_engine(url, **kwargs)
+    pragmas = partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms)
+    event.listen(engine.sync_engine, "connect", pragmas)
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int) -> None:
     # Let SQLAlchemy, not the driver, manage transactions (needed for BEGIN IMMEDIATE).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
