@@ -101,7 +101,7 @@ def run_server(host: str, port: int, workers: int) -> None:
     settings = get_settings()
     with observability.multiprocess_metrics(workers):
         uvicorn.run(
-            "api.app:create_app",
+            "api.app:create_served_app",
             factory=True,
             host=host,
             port=port,

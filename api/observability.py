@@ -8,12 +8,12 @@ the lifespan sets for its background tasks; outside both (CLI, unit tests) they 
 
 import logging
 import os
+import random
 import re
 import secrets
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -63,6 +63,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.engine: AsyncEngine | None = None  # set by the lifespan, read by the pool gauge
         self._operations: set[str] = set()
+        self._children: dict[tuple[str, ...], Any] = {}
         self.max_operations = MAX_OPERATION_LABELS
         registry = self.registry
         self.http_requests = Counter(
@@ -136,6 +137,19 @@ class Metrics:
         self.writer: GroupWriter | None = None  # set by the lifespan, read by the queue gauge
         registry.register(PoolCollector(self))
         registry.register(QueueCollector(self))
+
+    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: the per-request counters skip the library's
+        lock and label checks after the first time (label values are bounded by the callers)."""
+        key = (metric._name, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.child(self.http_requests, method, route, str(status)).inc()
+        self.child(self.http_duration, method, route).observe(seconds)
 
     def observe_fold(self, fold: Fold) -> None:
         self.ingest_transaction_items.observe(fold.items)
@@ -226,7 +240,7 @@ def count_ingested(kind: str, outcome: str, amount: int = 1) -> None:
     `duplicate`, `invalid`, `unauthorized`, `unknown_number`, `unknown_button`."""
     metrics = _current.get()
     if metrics is not None and amount > 0:
-        metrics.ingested.labels(kind, outcome).inc(amount)
+        metrics.child(metrics.ingested, kind, outcome).inc(amount)
 
 
 def observe_report_sql(report: str, seconds: float) -> None:
@@ -299,7 +313,8 @@ def request_id_of(scope: Scope) -> str:
             if SANE_REQUEST_ID.fullmatch(incoming):
                 return incoming
             break
-    return uuid.uuid4().hex
+    # Unique, not secret: the process's seeded generator, without a system call per request.
+    return f"{random.getrandbits(128):032x}"
 
 
 def route_of(scope: Scope) -> str | None:
@@ -349,14 +364,16 @@ class ObservabilityMiddleware:
     def _record(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
         route = route_of(scope)
         method = scope["method"]
-        self.metrics.http_requests.labels(method, route or UNMATCHED_ROUTE, str(status)).inc()
-        self.metrics.http_duration.labels(method, route or UNMATCHED_ROUTE).observe(seconds)
+        self.metrics.observe_request(method, route or UNMATCHED_ROUTE, status, seconds)
+        level = logging.ERROR if status >= 500 else logging.INFO
+        if not access_log.isEnabledFor(level):
+            return
         principal = state.get("principal")
         # The route template, never the raw path of a matched route: paths like
         # /exports/{token} carry capabilities. The query string is never logged.
         path = route or scope["path"][:200]
         access_log.log(
-            logging.ERROR if status >= 500 else logging.INFO,
+            level,
             "%s %s %s",
             method,
             path,

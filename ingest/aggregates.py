@@ -24,6 +24,7 @@ with the same contribution queries.
 """
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,14 +39,15 @@ from sqlalchemy import (
     Executable,
     FromClause,
     Select,
+    String,
     Table,
     and_,
+    any_,
     bindparam,
     case,
     cast,
     delete,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -54,7 +56,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest.transactions import account_settings, forget_account_settings
@@ -219,20 +222,20 @@ def day_number(instant: Any, periods: Periods) -> ColumnElement[int]:
 
 
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, 1), else_=0)
+    return case((condition, _integer(1)), else_=_integer(0))
 
 
 def current_figures(c: Table) -> dict[str, ColumnElement[Any]]:
     """A conversation's figures from its row, as the aggregates sum them."""
     response = c.c.first_response_at - c.c.first_inbound_at
     return {
-        "conversations": literal(1),
+        "conversations": _integer(1),
         "inbound_conversations": _flag(c.c.source == "INBOUND"),
         "closed_conversations": _flag(c.c.closed_at.is_not(None)),
-        "duration_sum": func.coalesce(c.c.closed_at - c.c.started_at, 0),
-        "first_response_sum": func.coalesce(response, 0),
+        "duration_sum": func.coalesce(c.c.closed_at - c.c.started_at, _integer(0)),
+        "first_response_sum": func.coalesce(response, _integer(0)),
         "first_response_count": _flag(response.is_not(None)),
-        "rating_sum": func.coalesce(c.c.rating, 0),
+        "rating_sum": func.coalesce(c.c.rating, _integer(0)),
         "rated_conversations": _flag(c.c.rating.is_not(None)),
     }
 
@@ -260,7 +263,7 @@ def current_side(periods: Periods, selection: Selection) -> Side:
         conversation_id=c.c.id,
         tags=CONVERSATION_TAG,
         day=day_number(c.c.started_at, periods),
-        assignee_id=func.coalesce(c.c.assignee_id, 0),
+        assignee_id=func.coalesce(c.c.assignee_id, _integer(0)),
         figures=current_figures(c),
         counted=None,
         where=selection(c.c.id, c.c.account_id),
@@ -309,7 +312,7 @@ def conversation_part(aggregate: Aggregate, side: Side) -> Select[Any]:
         select(
             *keys,
             *(value.label(name) for name, value in side.figures.items()),
-            *(literal(0).label(name) for name in MESSAGE_COUNTS),
+            *(_integer(0).label(name) for name in MESSAGE_COUNTS),
         )
         .select_from(rows)
         .where(side.where)
@@ -330,10 +333,10 @@ def message_part(aggregate: Aggregate, side: Side, periods: Periods) -> Select[A
     query = (
         select(
             *keys,
-            *(literal(0).label(name) for name in CONVERSATION_SUMS),
-            literal(side.sign).label("messages"),
-            (inbound * side.sign).label("inbound_messages"),
-            (outbound * side.sign).label("outbound_messages"),
+            *(_integer(0).label(name) for name in CONVERSATION_SUMS),
+            _integer(side.sign).label("messages"),
+            (inbound * _integer(side.sign)).label("inbound_messages"),
+            (outbound * _integer(side.sign)).label("outbound_messages"),
         )
         .select_from(rows)
         .where(side.where)
@@ -393,7 +396,7 @@ def agent_messages(
     if new_only:
         query = query.select_from(
             m.outerjoin(ledger, ledger.c.conversation_id == m.c.conversation_id)
-        ).where(m.c.id > func.coalesce(ledger.c.last_message_id, 0))
+        ).where(m.c.id > func.coalesce(ledger.c.last_message_id, _integer(0)))
     return query.group_by(day, m.c.agent_id).order_by(day, m.c.agent_id)
 
 
@@ -471,17 +474,30 @@ async def _sync_now(
 
 
 async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: list[int]) -> None:
-    probe = (await session.execute(PROBE, {"ids": ids})).one()
+    dialect = session.get_bind().dialect.name
+    bound = {"ids": ids if dialect == "postgresql" else json.dumps(ids)}
+    probe = (await session.execute(_probe_statement(dialect), bound)).one()
     low, high, tagged = probe[0], probe[1], bool(probe[2])
     if low is None or high is None:
         return
     periods = zone_periods(zone, [(low, high)])
-    dialect = session.get_bind().dialect.name
     for statement in _sync_statements(dialect, account_id, _cache_key(periods), tagged):
-        await session.execute(statement, {"ids": ids})
+        await session.execute(statement, bound)
 
 
-IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+# The chunk's conversation ids, bound once whatever their number, so that a statement's SQL text
+# never changes (prepared once by the engine, no list expanded by SQLAlchemy at each execution):
+# an array on PostgreSQL, a JSON array read by `json_each` on SQLite.
+IDS_ARRAY: BindParameter[Any] = bindparam("ids", type_=postgresql.ARRAY(BigInteger))
+IDS_JSON: BindParameter[Any] = bindparam("ids", type_=String)
+
+
+def _among(dialect: str, column: ColumnElement[int]) -> ColumnElement[bool]:
+    """`column` is one of the chunk's ids (`:ids`)."""
+    if dialect == "postgresql":
+        return column == any_(IDS_ARRAY)
+    ids = select(literal_column("value", BigInteger)).select_from(func.json_each(IDS_JSON))
+    return column.in_(ids)
 
 
 def _cache_key(periods: Periods) -> Periods:
@@ -498,7 +514,11 @@ def _sync_statements(
     SQLAlchemy's compiled cache serves them)."""
 
     def selection(conversation_id: Any, account: Any) -> ColumnElement[bool]:
-        return and_(account == _integer(account_id), conversation_id.in_(IDS))
+        # SQLite, without statistics, would rather walk the account's whole `account_id` index
+        # than look the ids up by primary key (a transaction's cost would grow with the
+        # account's size): `+account_id` is not an indexed term there.
+        tenant = _not_indexed(account) if dialect == "sqlite" else account
+        return and_(tenant == _integer(account_id), _among(dialect, conversation_id))
 
     current, recorded = current_side(periods, selection), recorded_side(selection)
     statements: list[Executable] = []
@@ -514,10 +534,10 @@ def _sync_statements(
         rows = summed(aggregate, account_id, parts)
         statements.append(_adding(dialect, aggregate.table, aggregate.keys, rows))
     new_messages = agent_messages(
-        account_id, periods, MESSAGE.c.conversation_id.in_(IDS), new_only=True
+        account_id, periods, _among(dialect, MESSAGE.c.conversation_id), new_only=True
     )
     statements.append(_adding(dialect, AGENT_MESSAGES, ("day", "agent_id"), new_messages))
-    rows = record(periods, selection, MESSAGE.c.conversation_id.in_(IDS))
+    rows = record(periods, selection, _among(dialect, MESSAGE.c.conversation_id))
     recording = _dialect_insert(dialect, LEDGER).from_select(
         [column.name for column in rows.selected_columns], rows
     )
@@ -532,7 +552,7 @@ def _sync_statements(
         )
     )
     if tagged:
-        statements.append(delete(LEDGER_TAG).where(LEDGER_TAG.c.conversation_id.in_(IDS)))
+        statements.append(delete(LEDGER_TAG).where(_among(dialect, LEDGER_TAG.c.conversation_id)))
         statements.append(
             LEDGER_TAG.insert().from_select(
                 ["conversation_id", "tag_id", "account_id"],
@@ -540,29 +560,34 @@ def _sync_statements(
                     CONVERSATION_TAG.c.conversation_id,
                     CONVERSATION_TAG.c.tag_id,
                     CONVERSATION_TAG.c.account_id,
-                ).where(CONVERSATION_TAG.c.conversation_id.in_(IDS)),
+                ).where(_among(dialect, CONVERSATION_TAG.c.conversation_id)),
             )
         )
     return tuple(statements)
 
 
-def _probe_statement() -> Select[Any]:
+def _not_indexed(column: ColumnElement[int]) -> ColumnElement[int]:
+    """SQLite's unary `+`: the same value, which the planner does not look up by index."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+
+
+@lru_cache(maxsize=4)
+def _probe_statement(dialect: str) -> Select[Any]:
     """The earliest and latest instant (start or message) of the conversations `:ids`, and
     whether any has a tag, now or in the record."""
     c, m = CONVERSATION, MESSAGE
     instants = union_all(
-        select(c.c.started_at.label("at")).where(c.c.id.in_(IDS)),
-        select(m.c.sent_at.label("at")).where(m.c.conversation_id.in_(IDS)),
+        select(c.c.started_at.label("at")).where(_among(dialect, c.c.id)),
+        select(m.c.sent_at.label("at")).where(_among(dialect, m.c.conversation_id)),
     ).subquery()
     tags = union_all(
-        select(CONVERSATION_TAG.c.tag_id).where(CONVERSATION_TAG.c.conversation_id.in_(IDS)),
-        select(LEDGER_TAG.c.tag_id).where(LEDGER_TAG.c.conversation_id.in_(IDS)),
+        select(CONVERSATION_TAG.c.tag_id).where(
+            _among(dialect, CONVERSATION_TAG.c.conversation_id)
+        ),
+        select(LEDGER_TAG.c.tag_id).where(_among(dialect, LEDGER_TAG.c.conversation_id)),
     ).subquery()
     tagged = select(func.count()).select_from(select(tags).limit(1).subquery()).scalar_subquery()
     return select(func.min(instants.c.at), func.max(instants.c.at), tagged)
-
-
-PROBE = _probe_statement()
 
 
 async def _zone_for_writing(session: AsyncSession, account_id: int) -> str | None:

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -14,12 +15,12 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import bulk, conversations
 from ingest.contacts import (
-    dialect_insert,
     find_tag,
     lock_contacts,
     normalize_email,
@@ -330,13 +331,17 @@ async def _claim_ids(session: AsyncSession, account_id: int, events: Sequence[_E
         {"account_id": account_id, "event_id": e.id, "type": e.type, "received_at": received}
         for e in events
     ]
-    statement = (
-        dialect_insert(session, IngestedEvent)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(col(IngestedEvent.event_id))
-    )
-    return set((await session.scalars(statement)).all())
+    dialect = session.get_bind().dialect.name
+    return set((await session.scalars(_claim_statement(dialect), rows)).all())
+
+
+@lru_cache(maxsize=4)
+def _claim_statement(dialect: str) -> Any:
+    """INSERT of the event ids, skipping those recorded before, returning the new ones: one
+    statement for any number of rows (SQLAlchemy sends them as multi-row VALUES)."""
+    table = IngestedEvent.__table__  # type: ignore[attr-defined]
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return insert.on_conflict_do_nothing().returning(table.c.event_id)
 
 
 async def _lock_batch_contacts(

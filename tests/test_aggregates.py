@@ -671,3 +671,47 @@ async def test_a_rebuild_leaves_postgresql_fresh_statistics(
     await maintenance.rebuild_aggregates_of(engine, who.id)
     assert await reltuples("source_daily_figures") >= 0
     assert await reltuples("click_daily_figures") >= 0
+
+
+async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Without planner statistics, SQLite would answer `account_id = N AND id IN (...)` by
+    walking the account's whole index: each ingestion transaction would then cost as much as
+    the account is large. Every statement ingestion runs must find conversations by key."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner without statistics")
+    from sqlalchemy.engine import Engine
+
+    who = await create_test_account(engine, "Planned", "UTC")
+    pnid = f"pnid-planned-{NOW}"
+    await add_channel(engine, who.id, phone_number_id=pnid)
+    seen: dict[str, Any] = {}
+
+    def capture(*args: Any) -> None:
+        _connection, _cursor, statement, parameters, _context, many = args
+        if not many and statement.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE")):
+            seen.setdefault(statement, parameters)
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        for n, phone in enumerate(CONTACTS):
+            at = utc("2026-03-10 09:00") + n
+            payload = inbound(f"wamid.p{n}", phone, at, phone_number_id=pnid)
+            assert (await post_webhook(client, payload)).json()["messages"] == 1
+        at = utc("2026-03-10 09:05")
+        await send(client, who, type="message.sent", at=at, messageId="p9", agentEmail=AGENTS[0])
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+
+    sync = [s for s in seen if s.startswith("INSERT INTO daily_figures")]
+    assert sync, "the aggregates were not kept: nothing to check"
+    walks = []
+    async with engine.connect() as connection:
+        for statement, parameters in seen.items():
+            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            for row in plan:
+                detail = row[-1]
+                if detail.startswith("SEARCH conversation") and detail.endswith("(account_id=?)"):
+                    walks.append((detail, " ".join(statement.split())[:120]))
+    assert walks == []
