@@ -24,7 +24,6 @@ with the same contribution queries.
 """
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,11 +38,8 @@ from sqlalchemy import (
     Executable,
     FromClause,
     Select,
-    String,
     Table,
     and_,
-    any_,
-    bindparam,
     case,
     cast,
     delete,
@@ -57,12 +53,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import BindParameter, UnaryExpression
+from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.db import now, transaction
+from models.sql import one_of, values_of
 from models.tables import (
     AgentDailyMessages,
     AggregatedConversation,
@@ -475,8 +472,8 @@ async def _sync_now(
 
 async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: list[int]) -> None:
     dialect = session.get_bind().dialect.name
-    bound = {"ids": ids if dialect == "postgresql" else json.dumps(ids)}
-    probe = (await session.execute(_probe_statement(dialect), bound)).one()
+    bound = {"ids": ids}
+    probe = (await session.execute(PROBE, bound)).one()
     low, high, tagged = probe[0], probe[1], bool(probe[2])
     if low is None or high is None:
         return
@@ -485,19 +482,9 @@ async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: li
         await session.execute(statement, bound)
 
 
-# The chunk's conversation ids, bound once whatever their number, so that a statement's SQL text
-# never changes (prepared once by the engine, no list expanded by SQLAlchemy at each execution):
-# an array on PostgreSQL, a JSON array read by `json_each` on SQLite.
-IDS_ARRAY: BindParameter[Any] = bindparam("ids", type_=postgresql.ARRAY(BigInteger))
-IDS_JSON: BindParameter[Any] = bindparam("ids", type_=String)
-
-
-def _among(dialect: str, column: ColumnElement[int]) -> ColumnElement[bool]:
-    """`column` is one of the chunk's ids (`:ids`)."""
-    if dialect == "postgresql":
-        return column == any_(IDS_ARRAY)
-    ids = select(literal_column("value", BigInteger)).select_from(func.json_each(IDS_JSON))
-    return column.in_(ids)
+# The chunk's conversation ids, bound as one list whatever their number, so that a statement's
+# SQL text never changes (`models.sql`).
+IDS = values_of("ids", BigInteger())
 
 
 def _cache_key(periods: Periods) -> Periods:
@@ -514,11 +501,12 @@ def _sync_statements(
     SQLAlchemy's compiled cache serves them)."""
 
     def selection(conversation_id: Any, account: Any) -> ColumnElement[bool]:
-        # SQLite, without statistics, would rather walk the account's whole `account_id` index
-        # than look the ids up by primary key (a transaction's cost would grow with the
-        # account's size): `+account_id` is not an indexed term there.
-        tenant = _not_indexed(account) if dialect == "sqlite" else account
-        return and_(tenant == _integer(account_id), _among(dialect, conversation_id))
+        # A planner without fresh statistics (SQLite has none; PostgreSQL's lag behind a table
+        # that grew fast) would rather walk the account's whole `account_id` index than look
+        # the ids up by primary key, and a transaction would cost as much as the account is
+        # large: `+account_id` is not an indexed term.
+        tenant = _not_indexed(account)
+        return and_(tenant == _integer(account_id), one_of(conversation_id, IDS))
 
     current, recorded = current_side(periods, selection), recorded_side(selection)
     statements: list[Executable] = []
@@ -534,10 +522,10 @@ def _sync_statements(
         rows = summed(aggregate, account_id, parts)
         statements.append(_adding(dialect, aggregate.table, aggregate.keys, rows))
     new_messages = agent_messages(
-        account_id, periods, _among(dialect, MESSAGE.c.conversation_id), new_only=True
+        account_id, periods, one_of(MESSAGE.c.conversation_id, IDS), new_only=True
     )
     statements.append(_adding(dialect, AGENT_MESSAGES, ("day", "agent_id"), new_messages))
-    rows = record(periods, selection, _among(dialect, MESSAGE.c.conversation_id))
+    rows = record(periods, selection, one_of(MESSAGE.c.conversation_id, IDS))
     recording = _dialect_insert(dialect, LEDGER).from_select(
         [column.name for column in rows.selected_columns], rows
     )
@@ -552,7 +540,7 @@ def _sync_statements(
         )
     )
     if tagged:
-        statements.append(delete(LEDGER_TAG).where(_among(dialect, LEDGER_TAG.c.conversation_id)))
+        statements.append(delete(LEDGER_TAG).where(one_of(LEDGER_TAG.c.conversation_id, IDS)))
         statements.append(
             LEDGER_TAG.insert().from_select(
                 ["conversation_id", "tag_id", "account_id"],
@@ -560,34 +548,34 @@ def _sync_statements(
                     CONVERSATION_TAG.c.conversation_id,
                     CONVERSATION_TAG.c.tag_id,
                     CONVERSATION_TAG.c.account_id,
-                ).where(_among(dialect, CONVERSATION_TAG.c.conversation_id)),
+                ).where(one_of(CONVERSATION_TAG.c.conversation_id, IDS)),
             )
         )
     return tuple(statements)
 
 
 def _not_indexed(column: ColumnElement[int]) -> ColumnElement[int]:
-    """SQLite's unary `+`: the same value, which the planner does not look up by index."""
+    """`+column`: the same value, which the planner does not look up by index."""
     return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
-@lru_cache(maxsize=4)
-def _probe_statement(dialect: str) -> Select[Any]:
+def _probe_statement() -> Select[Any]:
     """The earliest and latest instant (start or message) of the conversations `:ids`, and
     whether any has a tag, now or in the record."""
     c, m = CONVERSATION, MESSAGE
     instants = union_all(
-        select(c.c.started_at.label("at")).where(_among(dialect, c.c.id)),
-        select(m.c.sent_at.label("at")).where(_among(dialect, m.c.conversation_id)),
+        select(c.c.started_at.label("at")).where(one_of(c.c.id, IDS)),
+        select(m.c.sent_at.label("at")).where(one_of(m.c.conversation_id, IDS)),
     ).subquery()
     tags = union_all(
-        select(CONVERSATION_TAG.c.tag_id).where(
-            _among(dialect, CONVERSATION_TAG.c.conversation_id)
-        ),
-        select(LEDGER_TAG.c.tag_id).where(_among(dialect, LEDGER_TAG.c.conversation_id)),
+        select(CONVERSATION_TAG.c.tag_id).where(one_of(CONVERSATION_TAG.c.conversation_id, IDS)),
+        select(LEDGER_TAG.c.tag_id).where(one_of(LEDGER_TAG.c.conversation_id, IDS)),
     ).subquery()
     tagged = select(func.count()).select_from(select(tags).limit(1).subquery()).scalar_subquery()
     return select(func.min(instants.c.at), func.max(instants.c.at), tagged)
+
+
+PROBE = _probe_statement()
 
 
 async def _zone_for_writing(session: AsyncSession, account_id: int) -> str | None:

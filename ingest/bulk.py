@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import BigInteger, String, Table, bindparam, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import aggregates
@@ -33,6 +33,7 @@ from ingest.contacts import dialect_insert
 from ingest.conversations import DIRECTION_OF_SENDER, SOURCE_OF_SENDER, Clock, NewMessage
 from ingest.statuses import flush_statuses, take_waiting
 from models import Conversation, ConversationTag, Message
+from models.sql import one_of, values_of
 
 CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
@@ -386,13 +387,13 @@ def _tag_insert(session: AsyncSession) -> Any:
 
 STORED = select(MESSAGE.c.wamid).where(
     MESSAGE.c.account_id == bindparam("account_id"),
-    MESSAGE.c.wamid.in_(bindparam("wamids", expanding=True)),
+    one_of(MESSAGE.c.wamid, values_of("wamids", String())),
 )
 CONVERSATIONS = (
     select(*(CONVERSATION.c[name] for name in STATE))
     .where(
         CONVERSATION.c.account_id == bindparam("account_id"),
-        CONVERSATION.c.contact_id.in_(bindparam("contacts", expanding=True)),
+        one_of(CONVERSATION.c.contact_id, values_of("contacts", BigInteger())),
         or_(
             CONVERSATION.c.closed_at.is_(None),
             CONVERSATION.c.closed_at >= bindparam("earliest"),

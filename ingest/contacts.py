@@ -4,7 +4,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import String, bindparam, delete, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col, select
@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest.transactions import remembered
 from models import Agent, Contact, ContactTag, Tag
+from models.sql import one_of, values_of
 
 E164 = re.compile(r"\+[1-9][0-9]{5,14}")
 _SEPARATORS = re.compile(r"[\s\-().]")
@@ -116,7 +117,7 @@ LOCK_PHONES = (
     select_columns(CONTACT.c.id, CONTACT.c.phone, CONTACT.c.name)
     .where(
         CONTACT.c.account_id == bindparam("account_id"),
-        CONTACT.c.phone.in_(bindparam("phones", expanding=True)),
+        one_of(CONTACT.c.phone, values_of("phones", String())),
     )
     .order_by(CONTACT.c.phone)
     .with_for_update()

@@ -5,11 +5,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import String, bindparam, delete, update
 from sqlalchemy import select as select_columns
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Message, PendingStatus
+from models.sql import one_of, values_of
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ FIND_MESSAGES = select_columns(
     MESSAGE.c.id, MESSAGE.c.wamid, MESSAGE.c.direction, MESSAGE.c.status
 ).where(
     MESSAGE.c.account_id == bindparam("account_id"),
-    MESSAGE.c.wamid.in_(bindparam("wamids", expanding=True)),
+    one_of(MESSAGE.c.wamid, values_of("wamids", String())),
 )
 SET_STATUS = (
     update(MESSAGE)
@@ -159,9 +160,9 @@ WAITING = select_columns(
     PENDING.c.wamid, PENDING.c.status, PENDING.c.at, PENDING.c.error_code, PENDING.c.error_title
 ).where(
     PENDING.c.account_id == bindparam("account_id"),
-    PENDING.c.wamid.in_(bindparam("wamids", expanding=True)),
+    one_of(PENDING.c.wamid, values_of("wamids", String())),
 )
 FORGET_WAITING = delete(PENDING).where(
     PENDING.c.account_id == bindparam("account_id"),
-    PENDING.c.wamid.in_(bindparam("wamids", expanding=True)),
+    one_of(PENDING.c.wamid, values_of("wamids", String())),
 )

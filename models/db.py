@@ -37,12 +37,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def create_writer_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
-    """The engine of the process's ingestion writer (`ingest.writer`). On SQLite: one connection
-    that calls SQLite on the event loop's thread (`models.inline_sqlite`), waiting for another
-    process's write lock with asyncio sleeps; elsewhere `engine` itself."""
+def create_writer_engine(url: str) -> AsyncEngine:
+    """The engine of the process's ingestion writer (`ingest.writer`), which runs one
+    transaction at a time. On SQLite: one connection that calls SQLite on the event loop's
+    thread (`models.inline_sqlite`), waiting for another process's write lock with asyncio
+    sleeps. On PostgreSQL: a pool of its own, so that requests never wait for the writer's
+    connection nor the writer for theirs."""
     if not is_sqlite(url):
-        return engine
+        return create_engine(url, pool_size=1, max_overflow=1)
     path = make_url(url).database or ":memory:"
     connect = inline_sqlite.connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000)
     return _sqlite_engine(url, 0, async_creator=connect, pool_size=1, max_overflow=0)

@@ -1,0 +1,64 @@
+"""`models.sql.one_of`: membership in a bound list, on both engines; on PostgreSQL the SQL text
+does not change with the list's length (one prepared statement, not one per length)."""
+
+from typing import Any
+
+import pytest
+from sqlalchemy import BigInteger, String, event, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models import Account
+from models.db import session_factory
+from models.sql import one_of, values_of
+from tests.conftest import create_test_account
+
+ACCOUNT = Account.__table__  # type: ignore[attr-defined]
+BY_ID = select(ACCOUNT.c.name).where(one_of(ACCOUNT.c.id, values_of("ids", BigInteger())))
+BY_NAME = select(ACCOUNT.c.id).where(one_of(ACCOUNT.c.name, values_of("names", String())))
+
+
+async def test_one_of_finds_the_rows_whose_value_is_in_the_list(engine: AsyncEngine) -> None:
+    ids = [(await create_test_account(engine, f"Member {n}")).id for n in range(4)]
+    texts: list[str] = []
+
+    def capture(*args: Any) -> None:
+        texts.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with session_factory(engine)() as session:
+            found = {
+                length: set((await session.scalars(BY_ID, {"ids": ids[:length]})).all())
+                for length in (0, 1, 3)
+            }
+            by_name = await session.scalars(BY_NAME, {"names": {"Member 2", "Member 9"}})
+            assert set(by_name.all()) == {ids[2]}
+            duplicates = await session.scalars(BY_ID, {"ids": [ids[1], ids[1]]})
+            assert duplicates.all() == ["Member 1"]
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+    assert found == {0: set(), 1: {"Member 0"}, 3: {"Member 0", "Member 1", "Member 2"}}
+    by_id = [text for text in texts if text.startswith("SELECT account.name")][:3]
+    if engine.dialect.name == "postgresql":
+        assert len(set(by_id)) == 1 and "= ANY(" in by_id[0]
+    else:
+        assert [text.count("?") for text in by_id] == [0, 1, 3]  # SQLite: an expanded IN
+
+
+def test_one_of_renders_an_array_on_postgresql_and_an_in_list_elsewhere() -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    assert "account.id = ANY(%(ids)s::BIGINT[])" in str(BY_ID.compile(dialect=postgresql.dialect()))
+    rendered = str(BY_ID.compile(dialect=sqlite.dialect()))
+    assert "account.id IN (__[POSTCOMPILE_ids])" in rendered
+    assert "= 1" not in rendered  # a condition, never compared with 1 (no native booleans)
+
+
+@pytest.mark.parametrize("values", [None, ()])
+def test_an_empty_or_missing_list_binds_as_an_empty_array(values: Any) -> None:
+    from sqlalchemy.dialects import postgresql
+
+    bound = values_of("ids", BigInteger()).type
+    process = bound.bind_processor(postgresql.dialect())
+    assert (process(values) if process else values) == []
