@@ -1,11 +1,14 @@
 """Nothing acknowledged is lost: a real `wareports serve` killed (SIGKILL) during a burst of
 webhooks and event batches, then restarted, holds every message and event it answered 200 for,
-no half-written batch, and report aggregates equal to a rebuild from the rows it kept."""
+no half-written batch, and report aggregates equal to a rebuild from the rows it kept. And a
+real `wareports serve --workers 2` (two processes, two writers) hit on the same contacts
+answers every request 200 and keeps exact aggregates."""
 
 import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -31,8 +34,9 @@ T = int(time.time()) - 3 * 3600
 
 
 @asynccontextmanager
-async def server(database_url: str, log: Path) -> AsyncIterator[tuple[Any, int]]:
-    """A real server process on a free port, ready; killed on the way out if still running."""
+async def server(database_url: str, log: Path, workers: int = 1) -> AsyncIterator[tuple[Any, int]]:
+    """A real server (`workers` processes) on a free port, ready; killed on the way out if
+    still running."""
     port = free_port()
     environment = dict(
         os.environ, WAREPORTS_DATABASE_URL=database_url, WAREPORTS_SECRET_KEY="durability"
@@ -40,7 +44,7 @@ async def server(database_url: str, log: Path) -> AsyncIterator[tuple[Any, int]]
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with log.open("a") as output:
         process = await asyncio.create_subprocess_exec(
-            WAREPORTS, "serve", "--port", str(port),
+            WAREPORTS, "serve", "--port", str(port), "--workers", str(workers),
             stdout=output, stderr=subprocess.STDOUT, env=environment,
         )  # fmt: skip
     try:
@@ -55,7 +59,7 @@ async def server(database_url: str, log: Path) -> AsyncIterator[tuple[Any, int]]
         yield process, port
     finally:
         if process.returncode is None:
-            process.kill()
+            process.terminate() if workers > 1 else process.kill()  # the workers go with it
             await process.wait()
 
 
@@ -156,3 +160,44 @@ async def test_a_killed_server_keeps_everything_it_acknowledged(
         await maintenance.rebuild_aggregates(session, who.id)
     assert await aggregate_rows(engine, who.id) == kept_aggregates
     assert "Traceback" not in log.read_text()
+
+
+async def test_two_worker_processes_fold_the_same_contacts_exactly(
+    database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Two processes each fold their share of a burst on the same few contacts (webhooks and
+    event batches whose agents come in different orders): no deadlock, no lost update, no
+    duplicate; the aggregates equal a rebuild and every message is stored once."""
+    who = await create_test_account(engine, "Two workers")
+    await add_channel(engine, who.id)
+    log = tmp_path / "server.log"
+    rounds = 12
+    async with server(database_url, log, workers=2) as (_process, port):
+
+        async def sender(number: int) -> tuple[set[str], set[int]]:
+            burst = Burst(port, who)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+                for round_ in range(rounds):
+                    serial = number * 1_000 + round_
+                    if round_ % 3 == 2:
+                        await burst.batch(http, serial)
+                    else:
+                        await burst.message(http, f"w-{serial}", serial)
+            return burst.acknowledged_messages, burst.acknowledged_batches
+
+        answers = await asyncio.wait_for(asyncio.gather(*(sender(n) for n in range(SENDERS))), 240)
+        pids = await engine_rows(engine, "SELECT count(*) FROM ingested_event")
+    messages = set().union(*(wamids for wamids, _ in answers))
+    batches = set().union(*(serials for _, serials in answers))
+    assert len(messages) == SENDERS * rounds * 2 // 3 and len(batches) == SENDERS * rounds // 3
+    assert pids[0][0] == len(batches) * BATCH
+    stored = await engine_rows(engine, "SELECT wamid, count(*) FROM message GROUP BY wamid")
+    sent = {f"out-{serial}-{n}" for serial in batches for n in range(0, BATCH, 2)}
+    assert {wamid: count for wamid, count in stored} == dict.fromkeys(messages | sent, 1)
+    kept_aggregates = await aggregate_rows(engine, who.id)
+    async with transaction(engine) as session:
+        await maintenance.rebuild_aggregates(session, who.id)
+    assert await aggregate_rows(engine, who.id) == kept_aggregates
+    output = log.read_text()
+    assert "Traceback" not in output
+    assert len(set(re.findall(r"Started server process \[(\d+)\]", output))) == 2
