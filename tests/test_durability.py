@@ -186,11 +186,11 @@ async def test_two_worker_processes_fold_the_same_contacts_exactly(
             return burst.acknowledged_messages, burst.acknowledged_batches
 
         answers = await asyncio.wait_for(asyncio.gather(*(sender(n) for n in range(SENDERS))), 240)
-        pids = await engine_rows(engine, "SELECT count(*) FROM ingested_event")
+        claimed = await engine_rows(engine, "SELECT count(*) FROM ingested_event")
     messages = set().union(*(wamids for wamids, _ in answers))
     batches = set().union(*(serials for _, serials in answers))
     assert len(messages) == SENDERS * rounds * 2 // 3 and len(batches) == SENDERS * rounds // 3
-    assert pids[0][0] == len(batches) * BATCH
+    assert claimed[0][0] == len(batches) * BATCH
     stored = await engine_rows(engine, "SELECT wamid, count(*) FROM message GROUP BY wamid")
     sent = {f"out-{serial}-{n}" for serial in batches for n in range(0, BATCH, 2)}
     assert {wamid: count for wamid, count in stored} == dict.fromkeys(messages | sent, 1)
