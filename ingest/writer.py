@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import aggregates, statuses
+from ingest.statistics import PlannerStatistics
 from ingest.transactions import sqlite_writer_turn, write
 from models.db import transaction
 
@@ -85,6 +86,10 @@ class GroupWriter:
     _closing: bool = False
     _holds: int = 0
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    statistics: PlannerStatistics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.statistics = PlannerStatistics(self.engine)
 
     @property
     def depth(self) -> int:
@@ -103,6 +108,7 @@ class GroupWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.statistics.close()
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
@@ -246,6 +252,7 @@ class GroupWriter:
             _settle(unit, result=result[0])
 
     def _observe(self, fold: Fold) -> None:
+        self.statistics.committed(fold.items)
         if self.on_fold is not None:
             self.on_fold(fold)
 

@@ -743,3 +743,68 @@ async def test_small_requests_of_other_accounts_go_before_a_large_batch(
     await asyncio.gather(*tasks)
     assert done == ["B webhook", "A batch", "A webhook"]
     assert folds == [1, 151]
+
+
+async def test_the_writer_keeps_postgresql_planner_statistics_up_with_what_it_stores(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """Without statistics (a new database, autovacuum off or behind) PostgreSQL's planner walks
+    an account's whole index for a key look-up; the writer analyzes the tables it fills."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite keeps no planner statistics")
+    from sqlalchemy import text
+
+    async def reltuples() -> float:
+        async with session_factory(engine)() as session:
+            query = text("SELECT reltuples FROM pg_class WHERE relname = 'message'")
+            return float((await session.execute(query)).scalar_one())
+
+    await add_channel(engine, account.id)
+    statistics = writer_of(app).statistics
+    statistics.first = statistics.threshold = 3
+    assert await reltuples() == -1  # never analyzed
+    for n in range(2):
+        await post_webhook(client, inbound(f"s{n}", "33610000001", T + n))
+    assert statistics.task is None and await reltuples() == -1
+    await post_webhook(client, inbound("s2", "33610000001", T + 2))
+    assert statistics.task is not None
+    await statistics.task
+    assert statistics.runs == 1 and await reltuples() == 3
+
+
+def test_planner_statistics_are_refreshed_as_the_stored_items_grow_by_a_fifth() -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from ingest.statistics import PlannerStatistics
+
+    async def scenario() -> list[int]:
+        engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+        statistics = PlannerStatistics(engine, first=100)
+        analyzed_at: list[int] = []
+
+        async def analyze() -> None:
+            analyzed_at.append(statistics.total)
+
+        statistics._analyze = analyze  # type: ignore[method-assign]  (no server: count the runs)
+        for _ in range(300):
+            statistics.committed(10)
+            await asyncio.sleep(0)
+        return analyzed_at
+
+    # After 100 items, then each time a fifth of all stored so far (at least 100) has come.
+    assert asyncio.run(scenario()) == [
+        100,
+        200,
+        300,
+        400,
+        500,
+        600,
+        720,
+        870,
+        1050,
+        1260,
+        1520,
+        1830,
+        2200,
+        2640,
+    ]
