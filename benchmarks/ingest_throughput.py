@@ -36,6 +36,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 PHONE_NUMBER_ID = "1000000001"
+OTHER_NUMBER_ID = "1000000002"  # another account's number (`Beside`)
 DISPLAY_NUMBER = "+33100000001"
 APP_SECRET = "bench-secret"  # noqa: S105  (a throwaway benchmark secret)
 SECRET_KEY = "bench-secret-key-0123456789abcdef"  # noqa: S105
@@ -73,12 +75,12 @@ def wa_id(n: int) -> str:
     return f"3360000{n % CONTACTS:05d}"
 
 
-def envelope(value: dict[str, Any]) -> bytes:
+def envelope(value: dict[str, Any], number: str = PHONE_NUMBER_ID) -> bytes:
     value = {
         "messaging_product": "whatsapp",
         "metadata": {
             "display_phone_number": DISPLAY_NUMBER[1:],
-            "phone_number_id": PHONE_NUMBER_ID,
+            "phone_number_id": number,
         },
         **value,
     }
@@ -426,21 +428,25 @@ async def recreate_postgres(url: str) -> None:
         await connection.close()
 
 
-async def stored_counts(url: str) -> dict[str, int]:
-    """Straight from the tables: distinct wamids, outbound messages read, statuses waiting."""
+async def stored_counts(url: str, account: int) -> dict[str, int]:
+    """Straight from the account's rows: distinct wamids, outbound messages read, statuses
+    waiting."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(url)
     queries = {
-        "distinct_wamids": "SELECT count(DISTINCT wamid) FROM message",
+        "distinct_wamids": "SELECT count(DISTINCT wamid) FROM message WHERE account_id = :a",
         "outbound_read": "SELECT count(*) FROM message WHERE wamid LIKE 'wamid.out.%' "
-        "AND status = 'read'",
-        "pending_statuses": "SELECT count(*) FROM pending_status",
+        "AND status = 'read' AND account_id = :a",
+        "pending_statuses": "SELECT count(*) FROM pending_status WHERE account_id = :a",
     }
     try:
         async with engine.connect() as connection:
-            return {k: (await connection.execute(text(q))).scalar_one() for k, q in queries.items()}
+            return {
+                k: (await connection.execute(text(q), {"a": account})).scalar_one()
+                for k, q in queries.items()
+            }
     finally:
         await engine.dispose()
 
@@ -551,7 +557,59 @@ def setup(env: dict[str, str]) -> tuple[int, str]:
     channel += f"--app-secret {APP_SECRET} --verify-token verify"
     cli(env, "channel", "add", "--account", str(account), *channel.split())
     token = cli(env, "token", "create", "--account", str(account), "--scopes", "admin")["token"]
+    other = cli(env, "account", "create", "--name", "Beside", "--timezone", ZONE)["id"]
+    channel = f"--phone-number-id {OTHER_NUMBER_ID} --display-number +33100000002 "
+    channel += f"--app-secret {APP_SECRET} --verify-token verify-other"
+    cli(env, "channel", "add", "--account", str(other), *channel.split())
     return account, token
+
+
+class Beside(threading.Thread):
+    """Another account's webhooks, one at a time every `interval` seconds, while a phase runs:
+    how long one account's large batches hold another account's traffic."""
+
+    def __init__(self, port: int, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.port, self.interval = port, interval
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        url = f"http://127.0.0.1:{self.port}/webhooks/whatsapp"
+        with httpx.Client(timeout=60) as http:
+            n = 0
+            while not self.stopping.is_set():
+                contact = {"profile": {"name": "Other"}, "wa_id": f"3369000{n % 100:05d}"}
+                message = dict(id=f"wamid.beside.{n}", timestamp=str(int(time.time()) - 60))
+                message.update({"from": contact["wa_id"], "type": "text", "text": {"body": "hi"}})
+                body = envelope({"contacts": [contact], "messages": [message]}, OTHER_NUMBER_ID)
+                digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+                began = time.perf_counter()
+                answer = http.post(
+                    url,
+                    content=body,
+                    headers={
+                        "X-Hub-Signature-256": "sha256=" + digest,
+                        "Content-Type": "application/json",
+                    },
+                )
+                self.latencies.append(1000 * (time.perf_counter() - began))
+                self.errors += answer.status_code != 200
+                n += 1
+                self.stopping.wait(self.interval)
+
+    def report(self) -> dict[str, Any]:
+        self.stopping.set()
+        self.join()
+        values = sorted(self.latencies) or [0.0]
+        return {
+            "sent": len(self.latencies),
+            "errors": self.errors,
+            "p50_ms": round(percentile(values, 0.5), 1),
+            "p99_ms": round(percentile(values, 0.99), 1),
+            "max_ms": round(max(values), 1),
+        }
 
 
 def fold_figures(port: int) -> dict[str, float]:
@@ -693,7 +751,10 @@ def run(args: argparse.Namespace, directory: Path) -> int:
         batches, sent = events(args.events, args.messages)
         auth = {"Authorization": f"Bearer {token}"}
         events_requests = [http_request(port, "/v1/events", b, auth) for b in batches]
+        beside = Beside(port)
+        beside.start()
         phase("events", port, events_requests, args.events, senders=4)
+        other = beside.report()
         sequential = messages("seq", args.messages, args.sequential)
         phase("sequential", port, webhook_requests(port, sequential), args.sequential, senders=1)
         offered_count = int(args.offered_rate * args.offered_seconds)
@@ -717,10 +778,17 @@ def run(args: argparse.Namespace, directory: Path) -> int:
             "for a free connection"
         )
 
+        print(
+            f"another account's webhooks during the events phase (one every 20 ms): "
+            f"{other['sent']} sent, {other['errors']} errors, p50 {other['p50_ms']} ms, "
+            f"p99 {other['p99_ms']} ms, max {other['max_ms']} ms"
+        )
+        if other["errors"]:
+            failures.append(f"another account's webhooks: {other['errors']} errors")
         print_metrics(port)
         before = reports(port, token)
         server.stop()
-        counts = asyncio.run(stored_counts(url))
+        counts = asyncio.run(stored_counts(url, account))
         rebuilt = cli(env, "rebuild-aggregates", "--account", str(account))
         server.start(free_port())
         after = reports(server.port, token)
@@ -746,6 +814,7 @@ def run(args: argparse.Namespace, directory: Path) -> int:
             "code": code,
             "phases": rows,
             "messages_over_bare": round(ratio, 4),
+            "beside_events": other,
             "reports_equal_rebuild": not diff,
             "stored": found,
             "expected": expected,
