@@ -13,6 +13,10 @@ it is rolled back and its units run again one at a time, so the failing one gets
 and the others still commit. A unit alone that loses a race runs once more from scratch
 (`ingest.transactions.write`).
 
+Fairness between accounts: a large unit (a big event batch) next in the queue lets the small
+units of other accounts behind it go first; on PostgreSQL a large group folds aside, in a
+transaction of its own, while the small units of other accounts keep folding beside it.
+
 The queue is bounded: when `max_queued` items wait, `submit` raises `WriterBusy` at once and the
 route answers 503 with `Retry-After` (Meta and well-behaved clients retry).
 """
@@ -86,10 +90,15 @@ class GroupWriter:
     _closing: bool = False
     _holds: int = 0
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    _large: asyncio.Task[None] | None = None  # PostgreSQL: a large group folding aside
+    _large_accounts: set[int] = field(default_factory=set)
     statistics: PlannerStatistics = field(init=False)
+    _lanes: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.statistics = PlannerStatistics(self.engine)
+        # Two transactions at once need two connections and per-account locks: PostgreSQL.
+        self._lanes = self.engine.dialect.name == "postgresql"
 
     @property
     def depth(self) -> int:
@@ -150,22 +159,52 @@ class GroupWriter:
 
     async def _run(self) -> None:
         while True:
-            if not self._queue or (self._holds and not self._closing):
-                if self._closing and not self._queue:
-                    return
-                self._idle.set()
+            if self._large is not None and self._large.done():
+                self._large = None
+            held = self._holds and not self._closing
+            if not self._queue or held:
+                if self._large is None:
+                    if self._closing and not self._queue:
+                        return
+                    self._idle.set()
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                await self._wakeup.wait()  # a submit, a release, or the large fold's end
                 continue
             self._idle.clear()
             await self._gather()
-            group = self._take()
-            try:
-                await self._fold(group)
-            except Exception as error:
-                log.exception("ingestion writer failed")
-                for unit in group:
-                    _settle(unit, error=error)
+            if self._large is not None:
+                group = self._overtaking(self._large_accounts, list(self._queue))
+                if not group:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                self._remove(group)
+            else:
+                group = self._take()
+                if self._lanes and sum(unit.items for unit in group) >= LARGE_UNIT:
+                    accounts = set().union(*(unit.accounts for unit in group))
+                    if accounts and all(unit.accounts for unit in group):
+                        self._large_accounts = accounts
+                        self._large = asyncio.create_task(self._fold_aside(group))
+                        continue
+            await self._guarded_fold(group)
+
+    async def _guarded_fold(self, group: list[_Unit]) -> None:
+        try:
+            await self._fold(group)
+        except Exception as error:
+            log.exception("ingestion writer failed")
+            for unit in group:
+                _settle(unit, error=error)
+
+    async def _fold_aside(self, group: list[_Unit]) -> None:
+        """PostgreSQL: a large group folds in a transaction of its own while the main lane
+        folds the small units of other accounts that arrive meanwhile (`_overtaking`): their
+        advisory locks differ, so neither waits for the other."""
+        try:
+            await self._guarded_fold(group)
+        finally:
+            self._wakeup.set()
 
     async def _gather(self) -> None:
         """Let the event loop run before taking a group: requests that arrived while the last
@@ -179,7 +218,10 @@ class GroupWriter:
             await asyncio.sleep(0)
 
     def _take(self) -> list[_Unit]:
-        group = self._small_ones_first() or self._in_order()
+        ahead = self._small_ones_first()
+        if ahead:
+            return ahead
+        group = self._in_order()
         self._queued_items -= sum(unit.items for unit in group)
         return group
 
@@ -195,17 +237,26 @@ class GroupWriter:
     def _small_ones_first(self) -> list[_Unit]:
         """Fairness: when a large unit (a big event batch) is next, the small units queued behind
         it for other accounts go first, in a transaction of their own, so one account's batch
-        does not hold another account's webhooks for its whole length. A unit never passes one
-        of its own accounts' units (each account's units keep their order), and a unit of no
-        declared account (it may touch any) is passed by none."""
+        does not hold another account's webhooks for its whole length."""
         head = self._queue[0]
         if head.items < LARGE_UNIT or len(self._queue) == 1:
             return []
-        passed: set[int] = set(head.accounts)
-        closed = not head.accounts
+        ahead = self._overtaking(
+            set(head.accounts), list(self._queue)[1:], closed=not head.accounts
+        )
+        self._remove(ahead)
+        return ahead
+
+    def _overtaking(
+        self, passed: set[int], queued: list[_Unit], closed: bool = False
+    ) -> list[_Unit]:
+        """The small units of `queued` that may go before a large unit of the `passed` accounts:
+        a unit never passes one of its own accounts' units (each account's units keep their
+        order), and a unit of no declared account (it may touch any) is passed by none."""
+        passed = set(passed)
         ahead: list[_Unit] = []
         items = 0
-        for unit in list(self._queue)[1:]:
+        for unit in queued:
             if closed:
                 break
             overtakes = unit.items < LARGE_UNIT and unit.accounts and not unit.accounts & passed
@@ -215,9 +266,12 @@ class GroupWriter:
                 continue
             passed |= unit.accounts
             closed = not unit.accounts
-        for unit in ahead:
-            self._queue.remove(unit)
         return ahead
+
+    def _remove(self, units: list[_Unit]) -> None:
+        for unit in units:
+            self._queue.remove(unit)
+        self._queued_items -= sum(unit.items for unit in units)
 
     async def _fold(self, group: list[_Unit]) -> None:
         started = time.perf_counter()

@@ -38,13 +38,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def create_writer_engine(url: str) -> AsyncEngine:
-    """The engine of the process's ingestion writer (`ingest.writer`), which runs one
-    transaction at a time. On SQLite: one connection that calls SQLite on the event loop's
-    thread (`models.inline_sqlite`), waiting for another process's write lock with asyncio
-    sleeps. On PostgreSQL: a pool of its own, so that requests never wait for the writer's
-    connection nor the writer for theirs."""
+    """The engine of the process's ingestion writer (`ingest.writer`). On SQLite: one
+    connection that calls SQLite on the event loop's thread (`models.inline_sqlite`), waiting
+    for another process's write lock with asyncio sleeps. On PostgreSQL: a pool of its own
+    (two transactions at once, see `GroupWriter._fold_aside`, and a statistics refresh), so
+    that requests never wait for the writer's connections nor the writer for theirs."""
     if not is_sqlite(url):
-        return create_engine(url, pool_size=1, max_overflow=1)
+        return create_engine(url, pool_size=3, max_overflow=1)
     path = make_url(url).database or ":memory:"
     connect = inline_sqlite.connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000)
     return _sqlite_engine(url, 0, async_creator=connect, pool_size=1, max_overflow=0)

@@ -808,3 +808,47 @@ def test_planner_statistics_are_refreshed_as_the_stored_items_grow_by_a_fifth() 
         2200,
         2640,
     ]
+
+
+async def test_on_postgresql_other_accounts_fold_beside_a_large_batch_in_progress(
+    app: Starlette, engine: AsyncEngine
+) -> None:
+    """A large unit of account A is folding (its transaction open); a webhook-sized unit of
+    account B arrives. On PostgreSQL B commits in a transaction of its own meanwhile (another
+    connection, another advisory lock); on SQLite, one writer, B waits for A's commit. A unit of
+    A itself never passes A's large one."""
+    writer = writer_of(app)
+    a = await create_test_account(engine, "Large A")
+    b = await create_test_account(engine, "Small B")
+    started, gate = asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+
+    def unit(name: str, wait: bool = False) -> Callable[[AsyncSession], Awaitable[str]]:
+        async def work(session: AsyncSession) -> str:
+            await session.execute(select_one)
+            if wait:
+                started.set()
+                await gate.wait()
+            finished.append(name)
+            return name
+
+        return work
+
+    from sqlalchemy import text
+
+    select_one = text("SELECT 1")
+    large = asyncio.create_task(writer.submit(unit("A large", wait=True), 150, [a.id]))
+    await asyncio.wait_for(started.wait(), 10)
+    small_b = asyncio.create_task(writer.submit(unit("B small"), 1, [b.id]))
+    small_a = asyncio.create_task(writer.submit(unit("A small"), 1, [a.id]))
+    if engine.dialect.name == "postgresql":
+        assert await asyncio.wait_for(small_b, 10) == "B small"
+        assert finished == ["B small"] and not small_a.done()
+    else:
+        await asyncio.sleep(0.2)
+        assert finished == [] and not small_b.done()
+    gate.set()
+    assert await asyncio.gather(large, small_b, small_a) == ["A large", "B small", "A small"]
+    assert finished.index("A large") < finished.index("A small")
+    async with writer.held():  # the writer settles back to idle
+        pass
