@@ -51,9 +51,8 @@ class one_of(FunctionElement[bool]):
     type = Boolean()
     name = "one_of"
     inherit_cache = True
-    _is_implicitly_boolean = (
-        True  # a condition itself: never compared with 1 where booleans are not native
-    )
+    # A condition itself: never compared with 1 where booleans are not native (SQLite).
+    _is_implicitly_boolean = True
 
     def __init__(self, column: ColumnElement[Any], values: BindParameter[Any]) -> None:
         super().__init__(column, values)
