@@ -317,6 +317,16 @@ def request_id_of(scope: Scope) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+CAPABILITY_PREFIXES = ("/exports/",)
+
+
+def _redacted(path: str) -> str:
+    for prefix in CAPABILITY_PREFIXES:
+        if path.startswith(prefix):
+            return prefix + "{redacted}"
+    return path
+
+
 def route_of(scope: Scope) -> str | None:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -370,8 +380,10 @@ class ObservabilityMiddleware:
             return
         principal = state.get("principal")
         # The route template, never the raw path of a matched route: paths like
-        # /exports/{token} carry capabilities. The query string is never logged.
-        path = route or scope["path"][:200]
+        # /exports/{token} carry capabilities, and so do the unmatched paths under them
+        # (`/exports/<token>/` redirected, `/exports/<token>/x` not found). The query string is
+        # never logged.
+        path = route or _redacted(scope["path"])[:200]
         access_log.log(
             level,
             "%s %s %s",

@@ -580,3 +580,20 @@ async def test_ingestion_requests_move_the_ingested_counters(database_url: str) 
     assert sample(found, ingested, kind="event", outcome="stored") == 1
     assert sample(found, ingested, kind="event", outcome="duplicate") == 1
     assert sample(found, ingested, kind="click", outcome="unknown_button") == 1
+
+
+async def test_export_tokens_never_reach_the_access_log_and_events_lines_name_the_account(
+    client: httpx.AsyncClient, account: TestAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    secret = "capability-token-that-must-not-be-logged"
+    redirected = await client.get(f"/exports/{secret}/", follow_redirects=False)
+    missing = await client.get(f"/exports/{secret}/x")
+    assert (redirected.status_code, missing.status_code) == (307, 404)
+    events = await client.post("/v1/events", json={"events": []}, headers=account.headers)
+    assert events.status_code == 200, events.text
+    lines = access_lines(caplog)
+    assert [line["path"] for line in lines] == ["/exports/{redacted}"] * 2 + ["/v1/events"]
+    ours = [record for record in caplog.records if record.name.startswith("wareports")]
+    assert ours and not [record for record in ours if secret in str(record.__dict__)]
+    assert lines[-1]["account_id"] == account.id

@@ -321,6 +321,7 @@ async def test_oversized_chunked_delivery_is_413(
     [
         (b'{"entry": [', "body is not JSON"),
         (b"\xff\xfe", "body is not JSON"),
+        (b'{"entry": [' + b"7" * 4301 + b"]}", "body is not JSON"),  # past Python's int limit
         (b"[]", "not a WhatsApp webhook payload"),
         (b'{"object": "whatsapp_business_account"}', "entry: Field required"),
         (
@@ -521,3 +522,18 @@ async def test_webhooks_route_to_the_account_of_the_number(
     [message] = await messages(engine)
     assert message.account_id == other.id
     assert PNID != "5550001"
+
+
+@pytest.mark.parametrize("header", [b"sha256=\xe9\xe9", "sha256=é".encode(), b"\xff"])
+async def test_a_signature_header_with_any_bytes_is_401(
+    client: httpx.AsyncClient, engine: AsyncEngine, channel: int, header: bytes
+) -> None:
+    body = json.dumps(inbound("wamid.sig", "33612345678", 1_700_000_000)).encode()
+    response = await client.post(
+        "/webhooks/whatsapp",
+        content=body,
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": header},
+    )
+    assert response.status_code == 401
+    assert "X-Hub-Signature-256" in response.json()["errors"][0]["message"]
+    assert await count_rows(engine) == NOTHING
