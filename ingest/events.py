@@ -36,6 +36,7 @@ from ingest.conversations import Clock, NewMessage
 from models import Contact, Conversation, IngestedEvent
 from models.db import now
 from models.errors import BadInput
+from models.ids import parse_id
 
 MAX_EVENTS = 1000
 MAX_INSTANT = 2**40  # far beyond any real date; keeps BigInteger arithmetic safe
@@ -64,9 +65,10 @@ def _instant(value: Any) -> int:
 
 def _conversation_id(value: Any) -> int:
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not text.isdigit() or len(text) > 18:
+    key = parse_id(text) if isinstance(text, str) else None
+    if key is None:
         raise ValueError("must be a conversation id")
-    return int(text)
+    return key
 
 
 Instant = Annotated[int, BeforeValidator(_instant)]

@@ -16,6 +16,7 @@ from ingest.contacts import lock_contacts
 from ingest.conversations import Clock, NewMessage
 from ingest.statuses import DeliveryStatus, apply_status
 from models import Channel
+from models.ids import MAX_ID
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ async def _store_statuses(
                 wamid=status.id,
                 status=status.status,
                 at=status.timestamp,
-                error_code=error.code if error else None,
+                error_code=_error_code(error),
                 error_title=error.title if error else None,
             ),
         )
@@ -310,6 +311,13 @@ async def _store_message(
         referral = {key: _text(message.referral.get(key)) for key in REFERRAL_KEYS}
         await conversations.keep_referral(session, clock, conversation, referral)
     await buttons.attribute(session, clock, conversation, text, message.timestamp)
+
+
+def _error_code(error: WaError | None) -> int | None:
+    """Meta's error code, kept when an INTEGER column can hold it (else the title says it)."""
+    if error is None or error.code is None or not -MAX_ID <= error.code <= MAX_ID:
+        return None
+    return error.code
 
 
 def _received(channel: Channel, contact_id: int, message: WaMessage) -> NewMessage:

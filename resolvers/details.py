@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation
 from models.errors import BadInput
+from models.ids import MAX_ID
 from resolvers import aggregates
 from resolvers.entities import ConversationRow, conversation_row, conversation_select
 from resolvers.filters import Filter, conversation_conditions, started_in_range
@@ -64,7 +65,7 @@ def decode_cursor(cursor: str) -> Position:
     if (
         version != CURSOR_VERSION
         or not -_MAX_INTEGER < position.started_at < _MAX_INTEGER
-        or not 0 < position.id < _MAX_INTEGER
+        or not 0 < position.id <= MAX_ID
         or encode_cursor(position) != cursor
     ):
         raise BadInput("after", "malformed cursor; pass an endCursor or cursor as given")

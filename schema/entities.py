@@ -2,6 +2,7 @@
 
 import strawberry
 
+from models.ids import parse_id
 from resolvers import entities
 from schema.context import CanReadReports, WareportsInfo
 from schema.types import Agent, Conversation, Tag
@@ -31,9 +32,8 @@ class EntityQuery:
         permission_classes=[CanReadReports],
     )
     async def conversation(self, info: WareportsInfo, id: strawberry.ID) -> Conversation | None:
-        if not id.isdigit() or len(id) > 18:
+        key = parse_id(id)
+        if key is None:
             return None
-        row = await entities.get_conversation(
-            info.context.session, info.context.account_id, int(id)
-        )
+        row = await entities.get_conversation(info.context.session, info.context.account_id, key)
         return None if row is None else Conversation(row=row)

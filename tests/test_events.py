@@ -626,3 +626,29 @@ async def test_explicit_start_recorded_after_its_first_message(
         T,
     )
     assert (conversation.message_count, conversation.last_message_at) == (1, T + 5)
+
+
+# Superscript two, Arabic-Indic twelve, mathematical bold 2000, past INTEGER, zero, signed, padded.
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "\u00b2",
+        "\u0661\u0662",
+        "\U0001d7d0\U0001d7ce\U0001d7ce\U0001d7ce",
+        "2147483648",
+        "0",
+        "-1",
+        " 1",
+    ],
+)
+async def test_a_conversation_id_is_ascii_digits_within_range(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount, spelled: str
+) -> None:
+    """Python's int() reads other scripts' digits ("١٢" is 12) and PostgreSQL's INTEGER stops
+    at 2147483647: such ids are refused with the field named, never a 500."""
+    errors = await reject(
+        client, account, event("e1", "conversation.rated", T, conversationId=spelled, rating=1)
+    )
+    assert [(error["index"], error["field"]) for error in errors] == [(0, "conversationId")]
+    assert "must be a conversation id" in errors[0]["reason"]
+    assert await count_rows(engine) == NOTHING_STORED

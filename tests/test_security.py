@@ -734,3 +734,21 @@ async def test_events_are_rate_limited_per_token(database_url: str, storage: str
         assert response.json() == {"stored": ["e9"], "duplicates": []}
         for token in (first, second):
             await limiter.reset(str(token.token_id))
+
+
+async def test_a_conversation_id_in_other_digits_or_out_of_range_finds_nothing(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    from tests.ingest_support import conversations, post_events
+
+    started = {"id": "s1", "type": "conversation.started", "at": 1_700_000_000}
+    started |= {"phone": "+33612345678", "source": "FLOW"}
+    assert (await post_events(client, account, [started])).status_code == 200
+    [row] = await conversations(engine)
+    arabic_indic = str(row.id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    query = "query One($id: ID!) { conversation(id: $id) { id } }"
+    found = await graphql(client, account, query, {"id": str(row.id)})
+    assert found == {"data": {"conversation": {"id": str(row.id)}}}
+    for spelled in (arabic_indic, "²", "2147483648", "99999999999999999999"):
+        body = await graphql(client, account, query, {"id": spelled})
+        assert body == {"data": {"conversation": None}}, spelled

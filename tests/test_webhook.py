@@ -537,3 +537,24 @@ async def test_a_signature_header_with_any_bytes_is_401(
     assert response.status_code == 401
     assert "X-Hub-Signature-256" in response.json()["errors"][0]["message"]
     assert await count_rows(engine) == NOTHING
+
+
+async def test_an_error_code_no_integer_column_holds_is_not_kept_and_the_status_is(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount, channel: int
+) -> None:
+    t = int(time.time()) - 600
+    sent = {"id": "e1", "type": "message.sent", "at": t, "phone": "+33612345678"}
+    sent |= {"messageId": "wamid.big", "agentEmail": "ana@example.com"}
+    assert (await post_events(client, account, [sent])).status_code == 200
+    for code in (2**31, 10**30):
+        failure = {"errors": [{"code": code, "title": "Something odd"}]}
+        response = await post_webhook(
+            client, status_payload("wamid.big", "failed", t + 6, **failure)
+        )
+        assert response.status_code == 200, response.text
+        [message] = await messages(engine)
+        assert (message.status, message.error_code, message.error_title) == (
+            "failed",
+            None,
+            "Something odd",
+        )
