@@ -235,6 +235,7 @@ async def test_first_out_of_bounds(
         cursor_of("v1:1774600000:0"),
         cursor_of("v1:1774600000:3:4"),
         cursor_of("v1:99999999999999999999999:3"),
+        cursor_of("v1:1774600000:2147483648"),  # past PostgreSQL's INTEGER ids (was a 500 there)
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
         cursor_of("v1:1774600000:3") + "==",
     ],
