@@ -8,13 +8,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api import ratelimit
-from api.accounts import Principal, authenticate
 from api.body import read_body
+from api.graphql import principal_of
 from api.observability import count_ingested
 from api.writing import busy, store
 from ingest import events
 from ingest.writer import WriterBusy
-from models.db import session_factory
 
 SCOPE = "ingest:write"
 
@@ -28,18 +27,8 @@ def _error(status_code: int, code: str, message: str, **details: str) -> JSONRes
     )
 
 
-async def _principal(request: Request) -> Principal | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    # A reading session, which never waits for the writer's transaction: authenticate ends its
-    # read before it records last_used_at (at most once a minute).
-    async with session_factory(request.app.state.engine)() as session:
-        return await authenticate(session, token.strip())
-
-
 async def post_events(request: Request) -> Response:
-    principal = await _principal(request)
+    principal = await principal_of(request)
     if principal is None:
         count_ingested("event", "unauthorized")
         return _error(401, "UNAUTHENTICATED", "missing, unknown or revoked bearer token")

@@ -40,6 +40,9 @@ def unauthenticated(message: str) -> JSONResponse:
 
 
 async def principal_of(request: Request) -> Principal | None:
+    """The bearer token's principal (`/graphql`, `/v1/events`), or None. A reading session,
+    which never waits for the ingestion writer's transaction: authenticate ends its read
+    before it records last_used_at (at most once a minute)."""
     token = bearer_token(request)
     if token is None:
         return None

@@ -50,12 +50,12 @@ from sqlalchemy import (
     text,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ingest.contacts import insert_for
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.db import now, transaction
@@ -360,17 +360,13 @@ def summed(aggregate: Aggregate, account_id: int, parts: Sequence[Select[Any]]) 
 
 def _insert(session: AsyncSession, table: Table) -> Any:
     """The engine's own INSERT, which has ON CONFLICT on SQLite and PostgreSQL."""
-    return _dialect_insert(session.get_bind().dialect.name, table)
-
-
-def _dialect_insert(dialect: str, table: Table) -> Any:
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return insert_for(session.get_bind().dialect.name, table)
 
 
 def _adding(dialect: str, table: Table, keys: Sequence[str], rows: Select[Any]) -> Executable:
     """INSERT the rows; a cell that exists gets their figures added to its own."""
     columns = [column.name for column in rows.selected_columns]
-    statement = _dialect_insert(dialect, table).from_select(columns, rows)
+    statement = insert_for(dialect, table).from_select(columns, rows)
     figures = [name for name in columns if name not in keys and name != "account_id"]
     return statement.on_conflict_do_update(
         index_elements=["account_id", *keys],
@@ -526,7 +522,7 @@ def _sync_statements(
     )
     statements.append(_adding(dialect, AGENT_MESSAGES, ("day", "agent_id"), new_messages))
     rows = record(periods, selection, one_of(MESSAGE.c.conversation_id, IDS))
-    recording = _dialect_insert(dialect, LEDGER).from_select(
+    recording = insert_for(dialect, LEDGER).from_select(
         [column.name for column in rows.selected_columns], rows
     )
     statements.append(

@@ -4,7 +4,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, update
+from sqlalchemy import String, Table, bindparam, delete, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col, select
@@ -62,12 +62,15 @@ async def insert_ignoring_conflicts(
     return (await session.execute(statement)).first() is not None
 
 
-def dialect_insert(session: AsyncSession, table: type[SQLModel]) -> Any:
+def dialect_insert(session: AsyncSession, table: type[SQLModel] | Table) -> Any:
     """The engine's own INSERT, which has `on_conflict_do_nothing` on SQLite and PostgreSQL."""
     bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return insert_for(bind.dialect.name if bind is not None else "sqlite", table)
+
+
+def insert_for(dialect: str, table: type[SQLModel] | Table) -> Any:
+    """`dialect_insert` by the dialect's name, for statements built once per dialect."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 async def lock_contacts(

@@ -15,13 +15,13 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import bulk, conversations
 from ingest.contacts import (
     find_tag,
+    insert_for,
     lock_contacts,
     normalize_email,
     normalize_phone,
@@ -342,8 +342,7 @@ def _claim_statement(dialect: str) -> Any:
     """INSERT of the event ids, skipping those recorded before, returning the new ones: one
     statement for any number of rows (SQLAlchemy sends them as multi-row VALUES)."""
     table = IngestedEvent.__table__  # type: ignore[attr-defined]
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    return insert.on_conflict_do_nothing().returning(table.c.event_id)
+    return insert_for(dialect, table).on_conflict_do_nothing().returning(table.c.event_id)
 
 
 async def _lock_batch_contacts(
