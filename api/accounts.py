@@ -1,12 +1,11 @@
 """Accounts, channels and API tokens: what `wareports account|channel|token` manage."""
 
+import dataclasses
 import hashlib
-import logging
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import update
-from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,8 +14,6 @@ from models import Account, ApiToken, Channel
 from models.db import now
 from models.errors import BadInput, NotFound
 from resolvers.buckets import require_zone
-
-log = logging.getLogger("wareports.auth")
 
 SCOPES = ("reports:read", "reports:export", "ingest:write", "admin")
 TOKEN_PREFIX = "wr_"  # noqa: S105  (a prefix, not a secret)
@@ -31,6 +28,8 @@ class Principal:
     token_id: int
     scopes: frozenset[str]
     timezone: str
+    # The token's last_used_at as read when authenticated (`use_to_record`).
+    last_used_at: int | None = dataclasses.field(default=None, compare=False)
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -147,20 +146,18 @@ async def revoke_token(session: AsyncSession, token_id: int) -> ApiToken:
     return row
 
 
-async def _record_use(session: AsyncSession, token_id: int, last_used_at: int | None) -> None:
-    """Sets `last_used_at`, at most once a minute per token. Best effort: a token that is valid
-    is not refused because this bookkeeping write could not get the lock in time."""
-    moment = now()
-    if last_used_at is not None and last_used_at >= moment - LAST_USED_RESOLUTION_SECONDS:
-        return
-    try:
-        await session.execute(
-            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=moment)  # type: ignore[arg-type]
-        )
-        await session.commit()
-    except OperationalError:
-        await session.rollback()
-        log.warning("could not record the use of token %s", token_id, exc_info=True)
+def use_to_record(principal: "Principal") -> bool:
+    """Whether the token's `last_used_at` is due (it is refreshed at most once a minute)."""
+    last = principal.last_used_at
+    return last is None or last < now() - LAST_USED_RESOLUTION_SECONDS
+
+
+async def record_use(session: AsyncSession, principal: "Principal") -> None:
+    """Sets the token's `last_used_at` to now, in the caller's transaction (the ingestion
+    writer's: a write of its own would wait for the writer's lock on SQLite)."""
+    await session.execute(
+        update(ApiToken).where(ApiToken.id == principal.token_id).values(last_used_at=now())  # type: ignore[arg-type]
+    )
 
 
 async def authenticate(session: AsyncSession, token: str) -> Principal | None:
@@ -185,10 +182,6 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
         token_id=api_token.id,
         scopes=frozenset(api_token.scopes.split(",")),
         timezone=timezone,
+        last_used_at=api_token.last_used_at,
     )
-    last_used_at = api_token.last_used_at
-    # End the read before writing: on SQLite a read transaction cannot take the write lock
-    # once another writer has committed (SQLITE_BUSY at once, whatever the busy timeout).
-    await session.commit()
-    await _record_use(session, principal.token_id, last_used_at)
     return principal

@@ -12,10 +12,11 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api import ratelimit
-from api.accounts import Principal, authenticate
+from api.accounts import Principal, authenticate, use_to_record
 from api.body import replay
 from api.security import checked_body, error_response
 from api.settings import Settings
+from api.writing import record_use_later
 from models.db import session_factory
 from resolvers.aggregates import read_aggregates
 from schema import build_schema
@@ -41,13 +42,16 @@ def unauthenticated(message: str) -> JSONResponse:
 
 async def principal_of(request: Request) -> Principal | None:
     """The bearer token's principal (`/graphql`, `/v1/events`), or None. A reading session,
-    which never waits for the ingestion writer's transaction: authenticate ends its read
-    before it records last_used_at (at most once a minute)."""
+    which never waits for the ingestion writer's transaction; the token's `last_used_at` (at
+    most once a minute) is left to the writer (`api.writing.record_use_later`)."""
     token = bearer_token(request)
     if token is None:
         return None
     async with session_factory(request.app.state.engine)() as session:
-        return await authenticate(session, token)
+        principal = await authenticate(session, token)
+    if principal is not None and use_to_record(principal):
+        record_use_later(request, principal)
+    return principal
 
 
 def query_limits(settings: Settings) -> QueryLimits:

@@ -1,5 +1,7 @@
 """Handing validated ingestion work to the process's group commit writer (`ingest.writer`)."""
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
@@ -7,10 +9,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from api.accounts import Principal, record_use
 from api.observability import current_metrics
 from ingest.writer import Bulk, GroupWriter, WriterBusy
 
 T = TypeVar("T")
+log = logging.getLogger("wareports.auth")
+_recording: set[asyncio.Task[None]] = set()  # strong references until each is done
 
 
 async def store(
@@ -36,3 +41,24 @@ def busy(error: WriterBusy) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": str(error.retry_after)},
     )
+
+
+def record_use_later(request: Request, principal: Principal) -> None:
+    """Sets the token's `last_used_at` in the writer's next transaction, without making the
+    request wait for it: a write of its own would wait for the writer's lock on SQLite (up to
+    the busy timeout while ingestion keeps it busy). Best effort: a token that is valid is not
+    refused because this bookkeeping could not be written."""
+    writer: GroupWriter = request.app.state.writer
+
+    async def work(session: AsyncSession) -> None:
+        await record_use(session, principal)
+
+    async def submit() -> None:
+        try:
+            await writer.submit(work, accounts=[principal.account_id], bookkeeping=True)
+        except Exception:
+            log.warning("could not record the use of token %s", principal.token_id, exc_info=True)
+
+    task = asyncio.create_task(submit(), name="record-token-use")
+    _recording.add(task)
+    task.add_done_callback(_recording.discard)

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import text
@@ -138,17 +139,20 @@ class GroupWriter:
         items: int = 1,
         accounts: Iterable[int] = (),
         bulk: Bulk | None = None,
+        bookkeeping: bool = False,
     ) -> T:
         """Run `work` in the next group transaction; returns its result once committed.
         `accounts`: the accounts it writes to (locked first on PostgreSQL, see `_lock`).
         `bulk`: `(fold, payload)`, where `fold(session, payloads)` does for consecutive units of
         the same `fold` what their `work` would do one after the other, returning each one's
-        result (webhook deliveries: `ingest.whatsapp.store_many`)."""
-        items = max(1, items)
+        result (webhook deliveries: `ingest.whatsapp.store_many`).
+        `bookkeeping`: a small write that is not ingestion (a token's last use): it rides along
+        with the next transaction and counts as no item (queue depth, `Fold`, the 503 limit)."""
+        items = 0 if bookkeeping else max(1, items)
         if self._closing:
             raise WriterBusy("the server is shutting down")
         # A unit larger than the whole queue is still taken when the queue is empty.
-        if self._queue and self._queued_items + items > self.max_queued:
+        if self._queue and items and self._queued_items + items > self.max_queued:
             raise WriterBusy(f"{self._queued_items} items are waiting to be stored")
         self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -275,37 +279,42 @@ class GroupWriter:
 
     async def _fold(self, group: list[_Unit]) -> None:
         started = time.perf_counter()
+        units = sum(1 for unit in group if unit.items)  # bookkeeping is not counted
         items = sum(unit.items for unit in group)
         if len(group) == 1:
-            await self._alone(group[0])
-            self._observe(Fold(1, items, time.perf_counter() - started, "committed"))
+            settle = await self._alone(group[0])
+            self._observe(Fold(units, items, time.perf_counter() - started, "committed"))
+            settle()
             return
         try:
             results = await self._together(group)
         except Exception as error:
             log.info("group of %d units rolled back (%s): one at a time", len(group), error)
-            for unit in group:
-                await self._alone(unit)
-            self._observe(Fold(len(group), items, time.perf_counter() - started, "split"))
+            settles = [await self._alone(unit) for unit in group]
+            self._observe(Fold(units, items, time.perf_counter() - started, "split"))
+            for settle in settles:
+                settle()
             return
+        self._observe(Fold(units, items, time.perf_counter() - started, "committed"))
         for unit, result in zip(group, results, strict=True):
             _settle(unit, result=result)
-        self._observe(Fold(len(group), items, time.perf_counter() - started, "committed"))
 
     async def _together(self, group: list[_Unit]) -> list[Any]:
         async with sqlite_writer_turn(self.engine), transaction(self.engine) as session:
             return await _fold_in(session, group)
 
-    async def _alone(self, unit: _Unit) -> None:
-        """The unit in a transaction of its own, run again once after a lost race (`write`)."""
+    async def _alone(self, unit: _Unit) -> Callable[[], None]:
+        """The unit in a transaction of its own, run again once after a lost race (`write`);
+        returns what answers it (the fold is observed before any of its units is answered)."""
         try:
             result = await write(self.engine, lambda session: _fold_in(session, [unit]))
         except Exception as error:
-            _settle(unit, error=error)
-        else:
-            _settle(unit, result=result[0])
+            return partial(_settle, unit, error=error)
+        return partial(_settle, unit, result=result[0])
 
     def _observe(self, fold: Fold) -> None:
+        if not fold.units:
+            return  # bookkeeping alone
         self.statistics.committed(fold.items)
         if self.on_fold is not None:
             self.on_fold(fold)
