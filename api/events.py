@@ -36,7 +36,7 @@ async def post_events(request: Request) -> Response:
         count_ingested("event", "unauthorized")
         return _error(403, "FORBIDDEN", f"this operation needs the scope {SCOPE!r}", scope=SCOPE)
     request.state.principal = principal  # the access log line names the account
-    limited = await ratelimit.enforce(request, principal)
+    limited = await ratelimit.enforce(request, principal, graphql=False)
     if limited is not None:
         return limited
     body = await read_body(request, request.app.state.settings.max_body_bytes)

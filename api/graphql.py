@@ -5,9 +5,10 @@ from functools import lru_cache
 from typing import Any
 
 import strawberry
+from cross_web import HTTPException as StrawberryHTTPException
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
@@ -70,7 +71,29 @@ def schema_for(limits: QueryLimits, introspection: bool) -> strawberry.Schema:
     return build_schema(limits, introspection=introspection)
 
 
+# Strawberry's own refusals (no query, an unknown operationName, a mutation over GET) are plain
+# text; every /graphql error is a GraphQL error with a code instead.
+HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+METHODS = ("GET", "HEAD", "POST")
+
+
+def graphql_error(status_code: int, message: str, **headers: str) -> JSONResponse:
+    code = HTTP_CODES.get(status_code, "BAD_REQUEST")
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status_code,
+        headers=headers or None,
+    )
+
+
 class WareportsGraphQL(GraphQL[Context, None]):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self.run(Request(scope, receive))
+        except StrawberryHTTPException as error:
+            response = graphql_error(error.status_code, error.reason)
+        await response(scope, receive, send)
+
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.state
         return Context(
@@ -99,9 +122,13 @@ class GraphQLEndpoint:
         state = request.state
         if not hasattr(state, "request_id"):
             state.request_id = uuid.uuid4().hex
+        if request.method not in METHODS:
+            refused = graphql_error(405, "use GET or POST", Allow=", ".join(METHODS))
+            await refused(scope, receive, send)
+            return
         if self._is_ide_page(request):
             if not self.graphiql:
-                await Response("GraphiQL is disabled", status_code=404)(scope, receive, send)
+                await graphql_error(404, "GraphiQL is disabled")(scope, receive, send)
                 return
             await HTMLResponse(self.graphql.graphql_ide_html)(scope, receive, send)
             return

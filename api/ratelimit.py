@@ -78,23 +78,20 @@ def token_key(principal: Principal) -> str:
     return str(principal.token_id)
 
 
-def rate_limited(retry_after: int) -> JSONResponse:
+def rate_limited(retry_after: int, graphql: bool = True) -> JSONResponse:
+    """429 in the endpoint's error shape: GraphQL's (`extensions.code`) or /v1/events' (`code`)."""
+    error: dict[str, object] = {
+        "message": f"rate limit exceeded for this token; retry in {retry_after} s"
+    }
+    details = {"code": "RATE_LIMITED", "retryAfter": retry_after}
+    error.update({"extensions": details} if graphql else details)
     return JSONResponse(
-        {
-            "errors": [
-                {
-                    "message": f"rate limit exceeded for this token; retry in {retry_after} s",
-                    "extensions": {"code": "RATE_LIMITED", "retryAfter": retry_after},
-                }
-            ]
-        },
-        status_code=429,
-        headers={"Retry-After": str(retry_after)},
+        {"errors": [error]}, status_code=429, headers={"Retry-After": str(retry_after)}
     )
 
 
-async def enforce(request: Request, principal: Principal) -> Response | None:
+async def enforce(request: Request, principal: Principal, graphql: bool = True) -> Response | None:
     """A 429 response when the principal's token is over its limit, else None (hit counted)."""
     limiter: RateLimiter = request.app.state.rate_limiter
     retry_after = await limiter.retry_after(token_key(principal))
-    return None if retry_after is None else rate_limited(retry_after)
+    return None if retry_after is None else rate_limited(retry_after, graphql)

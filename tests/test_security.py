@@ -508,6 +508,7 @@ async def test_introspection_and_graphiql_can_be_turned_off(database_url: str) -
         assert await graphql(http, account, "{ __typename }") == {"data": {"__typename": "Query"}}
         page = await http.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code == 404
+        assert coded(page) == "NOT_FOUND"
         # Nor do errors suggest names: "Did you mean 'agents'?" would give the schema away.
         body = await graphql(http, account, "{ agentz { id } }")
         assert body["errors"][0]["message"] == "Cannot query field 'agentz' on type 'Query'."
@@ -571,6 +572,33 @@ async def test_malformed_requests_get_a_clear_4xx(
     assert message in error["message"]
 
 
+def coded(response: httpx.Response) -> str:
+    """The code of a GraphQL-shaped error answer (one error, `extensions.code`)."""
+    assert response.headers["content-type"] == "application/json", response.text
+    (error,) = response.json()["errors"]
+    assert error["message"]
+    return str(error["extensions"]["code"])
+
+
+async def test_every_graphql_refusal_is_a_graphql_error_with_a_code(
+    client: httpx.AsyncClient, account: TestAccount
+) -> None:
+    """Strawberry's own refusals were plain text (issue 12, item 10)."""
+    for body in (
+        {"query": None},
+        {},
+        {"query": "{ agents { id } }", "operationName": "Missing"},
+    ):
+        response = await client.post("/graphql", json=body, headers=account.headers)
+        assert response.status_code == 400, body
+        assert coded(response) == "BAD_REQUEST", body
+    for method in ("PUT", "DELETE", "PATCH"):
+        response = await client.request(method, "/graphql", headers=account.headers)
+        assert response.status_code == 405
+        assert coded(response) == "METHOD_NOT_ALLOWED"
+        assert response.headers["allow"] == "GET, HEAD, POST"
+
+
 async def test_bad_get_parameters_get_a_400(
     client: httpx.AsyncClient, account: TestAccount
 ) -> None:
@@ -582,7 +610,8 @@ async def test_bad_get_parameters_get_a_400(
         {"query": "{ agents { id } }", "operationName": "Missing"},
     ):
         response = await client.get("/graphql", params=params, headers=account.headers)
-        assert 400 <= response.status_code < 500, (params, response.text)
+        assert response.status_code == 400, (params, response.text)
+        assert coded(response) == "BAD_REQUEST", params
     response = await client.get(
         "/graphql", params={"query": "{ agents { id } }"}, headers=account.headers
     )
@@ -759,8 +788,12 @@ async def test_events_are_rate_limited_per_token(database_url: str, storage: str
             "/v1/events", json={"events": [agent_event("e9")]}, headers=first.headers
         )
         assert response.status_code == 429
-        assert 1 <= int(response.headers["retry-after"]) <= 60
-        assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        retry_after = int(response.headers["retry-after"])
+        assert 1 <= retry_after <= 60
+        # /v1/events' own error shape, as for its 401, 403, 400 and 503 (not GraphQL's).
+        (error,) = response.json()["errors"]
+        assert (error["code"], error["retryAfter"]) == ("RATE_LIMITED", retry_after)
+        assert "extensions" not in error
         response = await http.post(
             "/v1/events", json={"events": [agent_event("e9")]}, headers=second.headers
         )
