@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bind_metrics(metrics)  # the background tasks started below count into this app
         # Built inside the running loop: the in-memory store schedules its expiry there.
         app.state.rate_limiter = RateLimiter.from_settings(settings)
+        app.state.click_limiter = RateLimiter(
+            settings.click_rate_limit, settings.redis_url, namespace="click"
+        )
         writer_engine = create_writer_engine(settings.database_url)
         writer = GroupWriter(
             writer_engine,

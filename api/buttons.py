@@ -6,6 +6,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from api.observability import count_ingested
+from api.ratelimit import RateLimiter
 from api.writing import busy, store
 from ingest import buttons
 from ingest.writer import WriterBusy
@@ -26,6 +27,14 @@ async def click(request: Request) -> Response:
         count_ingested("click", "unknown_button")
         return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
     button, display_number = found
+    if request.method == "HEAD":  # link checkers and previews: answered, not a click
+        return _redirect(buttons.whatsapp_link(display_number, button.prefill, None))
+    address = request.client.host if request.client else "unknown"
+    limiter: RateLimiter = request.app.state.click_limiter
+    if await limiter.retry_after(address) is not None:
+        # The visitor still reaches WhatsApp; the click is not recorded (bots, floods).
+        count_ingested("click", "rate_limited")
+        return _redirect(buttons.whatsapp_link(display_number, button.prefill, None))
     details = buttons.click_details(request.headers.get("referer"), dict(request.query_params))
 
     async def work(session: AsyncSession) -> str:
@@ -37,7 +46,10 @@ async def click(request: Request) -> Response:
     except WriterBusy as error:
         return busy(error)
     count_ingested("click", "stored")
-    link = buttons.whatsapp_link(display_number, button.prefill, code)
+    return _redirect(buttons.whatsapp_link(display_number, button.prefill, code))
+
+
+def _redirect(link: str) -> Response:
     # Every visit must reach us to be counted: no caching of the redirect.
     return RedirectResponse(
         link, status_code=302, headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}

@@ -32,10 +32,14 @@ def storage_uri(redis_url: str | None) -> str:
 
 
 class RateLimiter:
-    """A moving window per token: at most N requests in any period, whatever the worker."""
+    """A moving window per key (a token, a client address): at most N requests in any period,
+    whatever the worker. `namespace` keeps the kinds of keys apart in a shared storage."""
 
-    def __init__(self, rate_limit: str, redis_url: str | None = None) -> None:
+    def __init__(
+        self, rate_limit: str, redis_url: str | None = None, namespace: str = "token"
+    ) -> None:
         self.items: list[RateLimitItem] = parse_many(rate_limit)
+        self.namespace = namespace
         uri = storage_uri(redis_url)
         options: dict[str, Any] = {}
         if not uri.startswith("async+memory"):
@@ -56,8 +60,8 @@ class RateLimiter:
             return None
         try:
             for item in self.items:
-                if not await self.strategy.hit(item, "token", key):
-                    stats = await self.strategy.get_window_stats(item, "token", key)
+                if not await self.strategy.hit(item, self.namespace, key):
+                    stats = await self.strategy.get_window_stats(item, self.namespace, key)
                     return max(1, math.ceil(stats.reset_time - time.time()))
         except StorageError:
             # The limiter protects the service; an outage of its storage must not take the API
@@ -71,7 +75,7 @@ class RateLimiter:
 
     async def reset(self, key: str) -> None:
         for item in self.items:
-            await self.strategy.clear(item, "token", key)
+            await self.strategy.clear(item, self.namespace, key)
 
 
 def token_key(principal: Principal) -> str:

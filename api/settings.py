@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         default="600/minute",
         description='Requests per token, `limits` notation ("600/minute", "10/second;600/minute").',
     )
+    click_rate_limit: str = Field(
+        default="60/minute",
+        description="Clicks recorded per client address on /w/{key}, `limits` notation; beyond, "
+        "the visitor is still sent to WhatsApp but the click is not recorded.",
+    )
     max_query_depth: int = Field(default=10, ge=2)
     max_query_aliases: int = Field(default=20, ge=0)
     max_query_tokens: int = Field(default=5000, ge=100)
@@ -64,7 +69,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "click_rate_limit")
     @classmethod
     def _rate_limit_notation(cls, value: str) -> str:
         try:

@@ -90,6 +90,13 @@ async def receive(request: Request) -> Response:
         if not whatsapp.signature_matches(body, signature, channel.app_secret):
             count_ingested("webhook", "unauthorized")
             return _error(401, "missing or invalid X-Hub-Signature-256")
+    if batch.implausible and channels:  # signed: worth a line in the log
+        count_ingested("webhook", "implausible_time", batch.implausible)
+        log.warning(
+            "webhook: %d message(s) or status(es) dated before 1970 or more than a day ahead: "
+            "not stored",
+            batch.implausible,
+        )
     unknown = batch.numbers - set(channels)
     if unknown:
         log.warning("webhook for unknown phone_number_id(s) %s: not stored", sorted(unknown))

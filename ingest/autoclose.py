@@ -1,4 +1,5 @@
-"""The auto-close job: close each account's idle conversations at last message + delay."""
+"""The auto-close job: close each account's idle conversations at last message + delay, and
+forget the pending statuses whose message never came (`ingest.statuses.prune_pending`)."""
 
 import asyncio
 import logging
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import conversations
+from ingest import conversations, statuses
 from ingest.transactions import sqlite_writer_turn
 from models import Account
 from models.db import session_factory, transaction
@@ -38,6 +39,11 @@ async def close_due(
             overdue = await conversations.close_overdue(
                 session, clock, until=clock.now, skip_locked=True
             )
+            forgotten = await statuses.prune_pending(session, account_id, clock.now)
+            if forgotten:
+                log.info(
+                    "account %s: forgot %d pending status(es) past 7 days", account_id, forgotten
+                )
             return len(overdue)
 
         if submit is not None:

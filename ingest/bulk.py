@@ -90,6 +90,7 @@ class Fold:
     stored: list[Arrival] = field(default_factory=list)
     duplicates: list[Arrival] = field(default_factory=list)
     general: list[Arrival | Tagging] = field(default_factory=list)
+    tagged: list[tuple[int, int]] = field(default_factory=list)  # (item, conversation id)
 
 
 def needs_general_path(body: str | None, referral: bool) -> bool:
@@ -110,7 +111,7 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
     changed: dict[int, dict[str, Any]] = {}  # stored conversations that change
     started: list[dict[str, Any]] = []  # new conversations, inserted once the run is folded
     rows: list[tuple[Arrival, dict[str, Any]]] = []
-    tags: list[tuple[dict[str, Any], int]] = []
+    tags: list[tuple[dict[str, Any], int, int]] = []  # (conversation, tag id, item)
 
     def note_changed(conversation: dict[str, Any]) -> None:
         if conversation["id"] is not None:  # a new one is inserted as it ends
@@ -127,7 +128,7 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
                 if _overdue(clock, current):  # as the general path's recompute would close it
                     _close(clock, current)
                     note_changed(current)
-                tags.append((current, arrival.tag_id))
+                tags.append((current, arrival.tag_id, arrival.item))
             continue
         if arrival.wamid in stored_before or arrival.wamid in seen:
             result.duplicates.append(arrival)
@@ -182,10 +183,11 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
             _tag_insert(session),
             [
                 {"account_id": clock.account_id, "conversation_id": c["id"], "tag_id": tag_id}
-                for c, tag_id in tags
+                for c, tag_id, _ in tags
             ],
         )
-    touched = set(changed) | {c["id"] for c in started} | {c["id"] for c, _ in tags}
+        result.tagged = [(item, c["id"]) for c, _, item in tags]
+    touched = set(changed) | {c["id"] for c in started} | {c["id"] for c, _, _ in tags}
     await aggregates.sync_conversations(session, clock.account_id, touched)
     return result
 

@@ -44,10 +44,14 @@ def button_url(public_url: str, key: str) -> str:
     return f"{public_url}/w/{key}"
 
 
-def whatsapp_link(display_number: str, prefill: str, code: str) -> str:
+def whatsapp_link(display_number: str, prefill: str, code: str | None) -> str:
+    """The wa.me link with the prefilled text and the click's reference code (none for a visit
+    that was not recorded)."""
     digits = "".join(char for char in display_number if char.isdigit())
-    text = f"{prefill} {marker(code)}" if prefill.strip() else marker(code)
-    return f"https://wa.me/{digits}?text={quote(text, safe='')}"
+    parts = [part for part in (prefill.strip() and prefill, code and marker(code)) if part]
+    if not parts:
+        return f"https://wa.me/{digits}"
+    return f"https://wa.me/{digits}?text={quote(' '.join(parts), safe='')}"
 
 
 def click_details(referer: str | None, query: dict[str, str]) -> ClickDetails:

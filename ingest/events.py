@@ -15,7 +15,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import bulk, conversations
@@ -33,13 +33,13 @@ from ingest.contacts import (
     upsert_tag,
 )
 from ingest.conversations import Clock, NewMessage
-from models import Contact, Conversation, IngestedEvent
-from models.db import now
+from models import Contact, ContactTag, Conversation, ConversationTag, IngestedEvent
+from models.db import now, plausible_instant
 from models.errors import BadInput
 from models.ids import parse_id
 
 MAX_EVENTS = 1000
-MAX_INSTANT = 2**40  # far beyond any real date; keeps BigInteger arithmetic safe
+MAX_TAGS = 100  # per conversation and per contact: bounds what one tagging costs
 
 
 def _instant(value: Any) -> int:
@@ -58,8 +58,10 @@ def _instant(value: Any) -> int:
         instant = int(moment.timestamp())
     else:
         raise ValueError("must be an ISO 8601 instant with offset or epoch seconds")
-    if not 0 <= instant < MAX_INSTANT:
-        raise ValueError("is out of range")
+    if instant < 0:
+        raise ValueError("is before 1970-01-01")
+    if not plausible_instant(instant):
+        raise ValueError("is more than a day in the future")
     return instant
 
 
@@ -296,6 +298,7 @@ async def apply_batch(
         session, account_id, [e for e in events if e.id in fresh]
     )
     errors: list[EventError] = []
+    tagged: Tagged = {}
     run: list[bulk.Arrival | bulk.Tagging] = []  # consecutive foldable events, folded together
     for index, event in enumerate(events):
         if event.id not in fresh:
@@ -303,19 +306,23 @@ async def apply_batch(
         if isinstance(event, MessageSent):
             run.append(await _arrival(session, clock, contact_ids, index, event))
             if not in_bulk:
-                errors += await _store_run(session, clock, contact_ids, run, in_bulk=False)
+                errors += await _store_run(session, clock, contact_ids, run, tagged, in_bulk=False)
             continue
         if in_bulk and _foldable(event, contact_ids):
             assert isinstance(event, ConversationTagged) and event.phone is not None
             tag_id = await upsert_tag(session, clock.account_id, "conversation", event.tag)
             run.append(bulk.Tagging(index, contact_ids[event.phone], tag_id, origin=event))
             continue
-        errors += await _store_run(session, clock, contact_ids, run)
+        errors += await _store_run(session, clock, contact_ids, run, tagged)
         try:
-            await _apply(session, clock, contact_ids, event)
+            target = await _apply(session, clock, contact_ids, event)
         except BadInput as exc:
             errors.append(EventError(index, exc.field, exc.reason))
-    errors += await _store_run(session, clock, contact_ids, run)
+        else:
+            if target is not None:
+                tagged[target] = index
+    errors += await _store_run(session, clock, contact_ids, run, tagged)
+    errors += await _over_the_tag_limit(session, tagged)
     if errors:
         raise BatchRejected(errors)
     return BatchResult(
@@ -369,9 +376,14 @@ async def _lock_batch_contacts(
     return await lock_contacts(session, account_id, phones, create=creating)
 
 
+# What a batch tagged, by ("conversation" | "contact", id): the index of the last event that did.
+Tagged = dict[tuple[str, int], int]
+
+
 async def _apply(
     session: AsyncSession, clock: Clock, contact_ids: dict[str, int], event: _Event
-) -> None:
+) -> tuple[str, int] | None:
+    """Apply one event; what it tagged, if it did (for the tag limits)."""
     account_id = clock.account_id
     match event:
         case AgentUpserted():
@@ -381,6 +393,7 @@ async def _apply(
                 await rename_contact(session, contact_ids[event.phone], event.name)
         case ContactTagged(type="contact.tagged"):
             await tag_contact(session, account_id, contact_ids[event.phone], event.tag)
+            return ("contact", contact_ids[event.phone])
         case ContactTagged():
             if event.phone in contact_ids:
                 await untag_contact(session, account_id, contact_ids[event.phone], event.tag)
@@ -392,6 +405,36 @@ async def _apply(
         case _ConversationEvent():
             conversation = await _addressed(session, clock, contact_ids, event)
             await _apply_to_conversation(session, clock, conversation, event)
+            if isinstance(event, ConversationTagged) and event.type == "conversation.tagged":
+                assert conversation.id is not None
+                return ("conversation", conversation.id)
+    return None
+
+
+async def _over_the_tag_limit(session: AsyncSession, tagged: Tagged) -> list[EventError]:
+    """An error on the last event that tagged each conversation or contact now holding more than
+    MAX_TAGS tags (the whole batch is then refused, before the aggregates are brought up to
+    date)."""
+    errors = []
+    for kind, table, key in (
+        ("conversation", ConversationTag, ConversationTag.conversation_id),
+        ("contact", ContactTag, ContactTag.contact_id),
+    ):
+        ids = {target for what, target in tagged if what == kind}
+        if not ids:
+            continue
+        counted = col(key)
+        crowded = await session.scalars(
+            select(counted)
+            .select_from(table)
+            .where(counted.in_(ids))
+            .group_by(counted)
+            .having(func.count() > MAX_TAGS)
+        )
+        for target in crowded:
+            reason = f"a {kind} has at most {MAX_TAGS} tags; untag one first"
+            errors.append(EventError(tagged[kind, target], "tag", reason))
+    return sorted(errors, key=lambda error: error.index or 0)
 
 
 async def _arrival(
@@ -425,14 +468,20 @@ async def _store_run(
     clock: Clock,
     contact_ids: dict[str, int],
     run: list[bulk.Arrival | bulk.Tagging],
+    tagged: Tagged,
     *,
     in_bulk: bool = True,
 ) -> list[EventError]:
     """Store the run, in bulk where it can be (`ingest.bulk`), the rest one by one, in order
-    (all of it one by one without `in_bulk`); `run` is emptied. The refusals of the rest."""
+    (all of it one by one without `in_bulk`); `run` is emptied, what it tagged noted in
+    `tagged`. The refusals of the rest."""
     if not run:
         return []
-    left = (await bulk.fold(session, clock, run)).general if in_bulk else list(run)
+    left: list[bulk.Arrival | bulk.Tagging] = list(run)
+    if in_bulk:
+        folded = await bulk.fold(session, clock, run)
+        left = folded.general
+        tagged.update((("conversation", key), item) for item, key in folded.tagged)
     run.clear()
     errors = []
     for item in left:
@@ -440,9 +489,12 @@ async def _store_run(
             await conversations.record_message(session, clock, item.message)
             continue
         try:
-            await _apply(session, clock, contact_ids, item.origin)
+            target = await _apply(session, clock, contact_ids, item.origin)
         except BadInput as exc:
             errors.append(EventError(item.item, exc.field, exc.reason))
+        else:
+            if target is not None:
+                tagged[target] = item.item
     return errors
 
 

@@ -166,3 +166,17 @@ FORGET_WAITING = delete(PENDING).where(
     PENDING.c.account_id == bindparam("account_id"),
     one_of(PENDING.c.wamid, values_of("wamids", String())),
 )
+
+
+PENDING_TTL_SECONDS = 7 * 86_400  # a status whose message is not recorded within 7 days is dropped
+
+
+async def prune_pending(session: AsyncSession, account_id: int, now: int) -> int:
+    """Forget the account's pending statuses dated more than `PENDING_TTL_SECONDS` before `now`:
+    their message is not coming (a status of a message sent from elsewhere, or a probe), and
+    kept they would pile up for ever. Returns how many were forgotten."""
+    cutoff = now - PENDING_TTL_SECONDS
+    result = await session.execute(
+        delete(PENDING).where(PENDING.c.account_id == account_id, PENDING.c.at < cutoff)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from ingest.contacts import lock_contacts
 from ingest.conversations import Clock, NewMessage
 from ingest.statuses import DeliveryStatus, apply_status
 from models import Channel
+from models.db import plausible_instant
 from models.ids import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class WaError(_Lenient):
 class WaMessage(_Lenient):
     id: str = Field(min_length=1, max_length=512)
     from_: str = Field(alias="from", pattern=r"^[0-9]{6,15}$")
-    timestamp: int = Field(ge=0, lt=2**40)
+    timestamp: int
     type: str = "unsupported"
     referral: dict[str, Any] | None = None
 
@@ -61,7 +62,7 @@ class WaMessage(_Lenient):
 class WaStatus(_Lenient):
     id: str = Field(min_length=1, max_length=512)
     status: str
-    timestamp: int = Field(ge=0, lt=2**40)
+    timestamp: int
     errors: list[WaError] = []
 
 
@@ -94,6 +95,7 @@ class Batch:
     """The `messages` changes of a payload, by the phone_number_id they name."""
 
     changes: list[tuple[str, MessagesValue]]
+    implausible: int = 0  # messages and statuses left out: instants outside plausible_instant
 
     @property
     def numbers(self) -> set[str]:
@@ -127,7 +129,23 @@ def parse(body: bytes) -> Batch:
         ]
     except ValidationError as exc:
         raise MalformedPayload(f"not a WhatsApp webhook payload: {_describe(exc)}") from exc
-    return Batch(changes)
+    return _plausible(changes)
+
+
+def _plausible(changes: list[tuple[str, MessagesValue]]) -> Batch:
+    """The batch without the messages and statuses whose timestamp is before 1970 or more than
+    a day ahead (`models.db.plausible_instant`): they are skipped, not refused, so that Meta
+    does not retry the rest of the delivery for ever."""
+    kept, implausible = [], 0
+    for number, value in changes:
+        messages = [m for m in value.messages if plausible_instant(m.timestamp)]
+        statuses = [s for s in value.statuses if plausible_instant(s.timestamp)]
+        dropped = len(value.messages) - len(messages) + len(value.statuses) - len(statuses)
+        if dropped:
+            implausible += dropped
+            value = value.model_copy(update={"messages": messages, "statuses": statuses})
+        kept.append((number, value))
+    return Batch(kept, implausible)
 
 
 def _without_nul(value: Any) -> Any:

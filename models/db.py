@@ -22,6 +22,16 @@ def now() -> int:
     return int(time.time())
 
 
+FUTURE_LEEWAY_SECONDS = 86_400  # a sender's clock may run ahead, by up to a day
+
+
+def plausible_instant(instant: int) -> bool:
+    """Whether an instant a sender gives (an event's `at`, a webhook's `timestamp`) may be
+    stored: from 1970-01-01 to a day from now. Anything else is a bug or a probe; kept, it would
+    skew every report and overflow dates (year 36812)."""
+    return 0 <= instant <= now() + FUTURE_LEEWAY_SECONDS
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 

@@ -9,6 +9,7 @@ and cheap enough to group millions of rows by. Python keeps only the calendar: w
 bound the range, and which date a day or week number stands for.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property, lru_cache
@@ -33,15 +34,28 @@ def _integer(value: int) -> ColumnElement[int]:
     return literal_column(str(int(value)), BigInteger)
 
 
+# IANA's geographic areas: a zone is "UTC" or Area/Location ("America/Argentina/Salta").
+# Legacy and system names ("EST5EDT", "US/Eastern", "Etc/GMT+5", "Factory", "localtime",
+# "posix/Europe/Paris") load too, but mean something else than users think or nothing at all.
+CANONICAL_ZONE = re.compile(
+    r"UTC|(?:Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific)"
+    r"(?:/[A-Za-z0-9_+-]+)+"
+)
+
+
 def require_zone(name: str, field: str) -> str:
-    """`name` when it is a known IANA zone; otherwise BadInput naming `field`."""
+    """`name` when it is a known IANA zone named the canonical way; otherwise BadInput naming
+    `field`."""
+    unknown = BadInput(
+        field, f"unknown time zone {name[:100]!r}; use an IANA name such as Europe/Paris"
+    )
+    if len(name) > 64 or not CANONICAL_ZONE.fullmatch(name):
+        raise unknown
     try:
         ZoneInfo(name)
     # A directory ("Europe") or an over-long name surfaces as an OSError, not a lookup error.
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise BadInput(
-            field, f"unknown time zone {name[:100]!r}; use an IANA name such as Europe/Paris"
-        ) from exc
+        raise unknown from exc
     return name
 
 

@@ -3,11 +3,12 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, ScalarSelect
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from models import Agent, Contact, Conversation, Tag
+from models import Agent, Contact, Conversation, Tag, WidgetButton
 
 
 @dataclass(frozen=True)
@@ -155,3 +156,34 @@ async def tags_by_owner(
     for owner_id, tag_id, name in rows:
         found.setdefault(owner_id, []).append(TagRow(tag_id, name))
     return found
+
+
+async def list_sizes(session: AsyncSession, account_id: int) -> dict[str, int]:
+    """The lengths, at most, of the lists whose length the account's rows fix, by
+    `Type.field`: what the query cost estimate multiplies by (`schema.limits`). One statement,
+    counts by the account's indexes."""
+
+    def counted(table: type, *where: ColumnElement[bool]) -> ScalarSelect[int]:
+        return (
+            select(func.count())
+            .select_from(table)
+            .where(col(table.account_id) == account_id, *where)  # type: ignore[attr-defined]
+            .scalar_subquery()
+        )
+
+    agents, tags, buttons = (
+        await session.execute(
+            select(
+                counted(Agent),
+                counted(Tag, col(Tag.kind) == "conversation"),
+                counted(WidgetButton),
+            )
+        )
+    ).one()
+    return {
+        "Query.agents": agents,
+        "AgentReport.rows": agents,
+        "Query.tags": tags,
+        "TagReport.rows": tags,
+        "WidgetReport.byButton": buttons,
+    }

@@ -29,8 +29,11 @@ from resolvers.tags import tag_report
 from resolvers.widget import ClickCount, widget_report
 
 REPORT_KINDS = ("SUMMARY", "AGENTS", "TAGS", "DETAILS", "WIDGET")
-# A spreadsheet reads a cell that starts with one of these as a formula (or a DDE command).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet reads a cell as a formula (or a DDE command) when its first non-blank character
+# is one of these, full-width forms included (some spreadsheets fold them), or when it starts
+# with a control character that can shift what follows into another cell.
+FORMULA_SIGNS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+CONTROL_STARTS = ("\t", "\r", "\n")
 DETAILS_PAGE_SIZE = export_details.PAGE_SIZE
 
 Row = Sequence[str]
@@ -79,7 +82,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 def escape_cell(text: str) -> str:
     """Neutralise formula injection: a cell a spreadsheet would evaluate gets a leading `'`."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    unblank = text.lstrip()
+    if text.startswith(CONTROL_STARTS) or (unblank and unblank[0] in FORMULA_SIGNS):
+        return "'" + text
+    return text
 
 
 def text_cell(value: str | None) -> str:

@@ -13,7 +13,7 @@ from schema.entities import EntityQuery
 from schema.errors import ErrorCodes
 from schema.export import ExportMutation
 from schema.introspection import HideSuggestions
-from schema.limits import QueryLimits, limit_extensions
+from schema.limits import QueryLimits, limit_extensions, paced_execution
 from schema.scalars import SCALAR_OVERRIDES
 from schema.summary import SummaryQuery
 from schema.tags import TagQuery
@@ -45,6 +45,7 @@ def build_schema(
         mutation=mutation,
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
         extensions=extensions,
+        execution_context_class=paced_execution(limits),
     )
 
 

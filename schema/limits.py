@@ -1,9 +1,12 @@
 """Query limits (depth, aliases, tokens, estimated cost), each refused as QUERY_TOO_COMPLEX before
 any resolver runs, so a refused query never reaches the database."""
 
+import asyncio
+import logging
+import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -15,6 +18,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLNamedType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLSyntaxError,
     InlineFragmentNode,
@@ -35,14 +39,32 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from resolvers.entities import list_sizes
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+log = logging.getLogger(__name__)
 
 # A page of `conversationDetails` holds at most this many edges (API.md); a larger `first` is
 # costed at this size and left to the resolver, which answers BAD_USER_INPUT without SQL.
 MAX_PAGE_SIZE = 500
-# Report rows, tags, agents and click groups: their length is known only after SQL runs.
+# Lists whose length the account's rows do not bound cheaply (click groups by referrer or UTM
+# value; a conversation's or contact's tags, at most 100 each): a nominal length. Agents, tags,
+# report rows and buttons are costed at the account's real counts (`resolvers.entities.
+# list_sizes`); a list of the schema not named in either place counts as UNKNOWN_LIST_SIZE.
 UNKNOWN_LIST_SIZE = 10
+# The lists whose length the account's real counts give: as none at all (a lower bound), and
+# as many as most accounts hold at most.
+COUNTED_LISTS = (
+    "Query.agents",
+    "AgentReport.rows",
+    "Query.tags",
+    "TagReport.rows",
+    "WidgetReport.byButton",
+)
+EMPTY_COUNTED_LISTS = dict.fromkeys(COUNTED_LISTS, 0)
+GENEROUS_COUNTED_LISTS = dict.fromkeys(COUNTED_LISTS, 100)
 FIXED_LIST_SIZES = {"bySource": 3}
 # Fragments can expand a short document exponentially (a fragment spreading another twice, ...);
 # these bounds are checked before validation, whose rules walk the expanded document.
@@ -238,6 +260,8 @@ class CostEstimate:
     fragments: dict[str, FragmentDefinitionNode]
     variables: VariableValues
     max_range_days: int
+    sizes: dict[str, int] = field(default_factory=dict)  # list lengths by `Type.field`
+    counted: set[str] = field(default_factory=set)  # the paths of `sizes` the operation selects
 
     def selections(
         self, selection_set: SelectionSetNode, parent: GraphQLNamedType, days: int, page: int
@@ -265,7 +289,7 @@ class CostEstimate:
         page = self._page(arguments.get("first"), page)
         size = 1
         if is_list_type(get_nullable_type(definition.type)):
-            size = self._list_size(node.name.value, days, page)
+            size = self._list_size(f"{parent.name}.{node.name.value}", days, page)
         if node.selection_set is None:
             return size
         inner = self.selections(node.selection_set, get_named_type(definition.type), days, page)
@@ -285,8 +309,11 @@ class CostEstimate:
             return current
         return min(max(value, 0), MAX_PAGE_SIZE)
 
-    @staticmethod
-    def _list_size(name: str, days: int, page: int) -> int:
+    def _list_size(self, path: str, days: int, page: int) -> int:
+        if path in self.sizes:
+            self.counted.add(path)
+            return self.sizes[path]
+        name = path.rpartition(".")[2]
         if name == "daily":
             return days
         if name == "weekly":
@@ -302,9 +329,12 @@ def estimate_cost(
     operation_name: str | None,
     variables: dict[str, Any] | None,
     max_range_days: int,
+    sizes: dict[str, int] | None = None,
+    counted: set[str] | None = None,
 ) -> int | None:
     """The estimated cost of the operation to execute; None when execution will refuse it anyway
-    (no such operation, invalid variables or arguments)."""
+    (no such operation, invalid variables or arguments). `sizes`: list lengths by `Type.field`;
+    `counted` receives those the operation selects."""
     operation = get_operation_ast(document, operation_name)
     root = None if operation is None else schema.get_root_type(operation.operation)
     if operation is None or root is None:
@@ -321,6 +351,8 @@ def estimate_cost(
         },
         variables=coerced,
         max_range_days=max_range_days,
+        sizes=sizes or {},
+        counted=set() if counted is None else counted,
     )
     try:
         return estimate.selections(operation.selection_set, root, max_range_days, MAX_PAGE_SIZE)
@@ -334,15 +366,31 @@ class QueryCost(SchemaExtension):
     def __init__(self, limits: QueryLimits) -> None:
         self.limits = limits
 
-    def on_execute(self) -> Iterator[None]:
+    async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
-        cost = estimate_cost(
-            context.schema._schema,
-            context.graphql_document,
-            context.operation_name,
-            context.variables,
-            self.limits.max_range_days,
-        )
+
+        def estimate(sizes: dict[str, int], counted: set[str] | None = None) -> int | None:
+            return estimate_cost(
+                context.schema._schema,
+                context.graphql_document,
+                context.operation_name,
+                context.variables,
+                self.limits.max_range_days,
+                sizes,
+                counted,
+            )
+
+        # First with the counted lists empty, a lower bound: what is too costly whatever the
+        # account holds is refused without a statement. Then, if the operation selects such a
+        # list, with a generous length for each: within the bound, it runs (ExecutionBudget
+        # stops it should an account hold more); else with the account's real counts (one
+        # statement), which refuse a year of 383 tags' daily figures before any report SQL.
+        counted: set[str] = set()
+        cost = estimate(EMPTY_COUNTED_LISTS, counted)
+        if cost is not None and cost <= self.limits.max_cost and counted:
+            cost = estimate(GENEROUS_COUNTED_LISTS)
+            if cost is not None and cost > self.limits.max_cost:
+                cost = estimate(await _list_sizes(context.context))
         if cost is not None and cost > self.limits.max_cost:
             # A result set before execution replaces it: no resolver runs.
             context.result = ExecutionResult(
@@ -356,6 +404,80 @@ class QueryCost(SchemaExtension):
                 ],
             )
         yield
+
+
+async def _list_sizes(request_context: Any) -> dict[str, int]:
+    """The account's real list lengths, for an operation run with a request's context (a
+    session and a principal); else none (nominal lengths)."""
+    session = getattr(request_context, "session", None)
+    principal = getattr(request_context, "principal", None)
+    # Every counted list is under a `reports:read` field: a caller without the scope is refused
+    # by the field, and need not cost a statement.
+    if session is None or principal is None or not principal.has("reports:read"):
+        return {}
+    try:
+        return await list_sizes(session, principal.account_id)
+    except Exception:
+        # The resolvers meet the same failure, and answer it masked (INTERNAL_SERVER_ERROR).
+        log.exception("could not count the account's lists for the query cost")
+        return {}
+
+
+TURN_SECONDS = 0.05  # execution holds the event loop at most about this long at a time
+LONG_LIST = 500  # a list longer than this is completed item by item, giving the loop turns
+
+
+class PacedExecution(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's execution, watched at each list it completes: it stops with
+    QUERY_TOO_COMPLEX once the lists' items (each counting one value per field selected in it)
+    pass `value_limit` (the estimate guesses some lists' lengths), and completes a long list as
+    an asynchronous iterable that gives the event loop a turn about every TURN_SECONDS, where
+    graphql-core completes a plain list in one synchronous pass that held every other request
+    (`/healthz` included) for as long. Only lists are looked at: a hook on every field (a
+    Strawberry `resolve` extension) cost a details page of 500 rows a third more."""
+
+    value_limit: int = QueryLimits().max_cost
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.values = 0
+        self.turn_began = time.monotonic()
+
+    def complete_list_value(
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        if isinstance(result, list):
+            selection_set = field_details_list[0].node.selection_set
+            width = len(selection_set.selections) if selection_set is not None else 0
+            self.values += len(result) * (1 + width)
+            if self.values > self.value_limit:
+                raise too_complex(
+                    f"The query resolved more than {self.value_limit} values, the limit; ask "
+                    "for fewer days, a smaller page or fewer fields."
+                )
+            if len(result) > LONG_LIST:
+                result = self._with_turns(result)
+        return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    async def _with_turns(self, items: list[Any]) -> AsyncIterator[Any]:
+        for index, item in enumerate(items):
+            if index % 64 == 0 and time.monotonic() - self.turn_began > TURN_SECONDS:
+                await asyncio.sleep(0)
+                self.turn_began = time.monotonic()
+            yield item
+
+
+def paced_execution(limits: QueryLimits) -> type[PacedExecution]:
+    """The execution context class for a schema with these limits."""
+    return type("PacedExecution", (PacedExecution,), {"value_limit": limits.max_cost})
 
 
 class ValidatedQueries:

@@ -1,5 +1,6 @@
 """The `Date` and `DateTime` scalars of the contract: instants are output in UTC with a `Z`."""
 
+import re
 from datetime import UTC, date, datetime
 
 import strawberry
@@ -20,11 +21,19 @@ def _parse_instant(value: object) -> datetime:
     return parsed
 
 
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _parse_date(value: object) -> date:
+    """Only the extended calendar form: Python also reads "20260201" and "2026-W05-1" (and an
+    integer would pass through str()), which a typo or another convention can produce."""
+    problem = GraphQLError(f"Date must be ISO 8601 YYYY-MM-DD, got {str(value)[:40]!r}")
+    if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
+        raise problem
     try:
-        return date.fromisoformat(str(value))
+        return date.fromisoformat(value)
     except ValueError as exc:
-        raise GraphQLError(f"Date must be ISO 8601 (YYYY-MM-DD), got {value!r}") from exc
+        raise problem from exc
 
 
 DateTime = strawberry.scalar(

@@ -102,6 +102,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "secret_key": SECRET_KEY,
         "public_url": "http://testserver",
         "rate_limit": "100000/minute",
+        "click_rate_limit": "100000/minute",
     }
     values.update(overrides)
     return Settings(**values)

@@ -15,14 +15,18 @@ from api.app import create_app
 from api.cli import app as cli
 from api.settings import get_settings
 from ingest.autoclose import close_due
+from models import PendingStatus
+from models.db import transaction
 from tests.conftest import TestAccount, create_test_account, make_settings
 from tests.ingest_support import (
     add_channel,
     conversations,
     figures,
     inbound,
+    messages,
     post_events,
     post_webhook,
+    rows,
 )
 
 HOUR = 3600
@@ -64,6 +68,31 @@ async def test_job_closes_at_last_message_plus_delay(
         True,
     )
     assert conversation.closed_by_id is None
+
+
+async def test_job_forgets_pending_statuses_older_than_seven_days(
+    client: httpx.AsyncClient, engine: AsyncEngine, hourly: TestAccount
+) -> None:
+    """A status whose message never comes (sent from elsewhere, or a probe) was kept for ever."""
+    now = int(time.time())
+    other = await create_test_account(engine, "Other")
+    async with transaction(engine) as session:
+        for account_id, wamid, at in (
+            (hourly.id, "old", now - 7 * 86_400 - 1),
+            (hourly.id, "recent", now - 7 * 86_400 + 60),
+            (other.id, "other-old", now - 30 * 86_400),
+        ):
+            session.add(PendingStatus(account_id=account_id, wamid=wamid, status="read", at=at))
+    await close_due(engine, now=now)
+    left = await rows(engine, PendingStatus, PendingStatus.id)
+    assert [row.wamid for row in left] == ["recent"]
+    # The recent one is still applied when its message is recorded.
+    sent = {"id": "e1", "type": "message.sent", "at": now - 8 * 86_400, "phone": "+" + WA_ID}
+    response = await post_events(client, hourly, [sent | {"messageId": "recent"}])
+    assert response.status_code == 200, response.text
+    assert await rows(engine, PendingStatus, PendingStatus.id) == []
+    [stored] = await messages(engine)
+    assert (stored.wamid, stored.status) == ("recent", "read")
 
 
 async def test_job_uses_each_accounts_delay(

@@ -3,7 +3,7 @@
 import json
 import re
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
@@ -11,12 +11,13 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
+from api.app import create_app
 from api.cli import app as cli
 from api.settings import get_settings
 from ingest.buttons import create_button
 from models import WidgetButton, WidgetClick
 from models.db import transaction
-from tests.conftest import TestAccount
+from tests.conftest import TestAccount, make_settings
 from tests.ingest_support import (
     PNID,
     add_channel,
@@ -130,6 +131,37 @@ async def test_click_is_recorded_and_redirected(
         None,
     )
     assert before <= row.clicked_at <= int(time.time())
+
+
+async def test_a_head_request_is_answered_but_not_a_click(
+    client: httpx.AsyncClient, engine: AsyncEngine, button: WidgetButton
+) -> None:
+    """Link checkers and chat previews ask with HEAD: each was stored as a click."""
+    response = await client.head(f"/w/{button.key}")
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://wa.me/972123456789?text=Hello%20there"
+    assert await clicks(engine) == []
+
+
+async def test_clicks_are_recorded_up_to_a_rate_per_client_address(
+    database_url: str, engine: AsyncEngine, button: WidgetButton
+) -> None:
+    """One address could store any number of anonymous clicks (300 in 4.9 s); beyond the rate
+    the visitor still reaches WhatsApp, and nothing is stored. Other addresses are not held."""
+    application = create_app(make_settings(database_url, click_rate_limit="3/minute"))
+    coded: list[bool] = []
+    async with application.router.lifespan_context(application):
+        for address, visits in (("203.0.113.7", 5), ("198.51.100.9", 1)):
+            transport = httpx.ASGITransport(app=application, client=(address, 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+                for _ in range(visits):
+                    response = await web.get(f"/w/{button.key}")
+                    assert response.status_code == 302
+                    location = unquote(response.headers["location"])
+                    assert location.startswith("https://wa.me/972123456789?text=Hello there")
+                    coded.append(MARKER.search(location) is not None)
+    assert coded == [True, True, True, False, False, True]
+    assert len(await clicks(engine)) == 4
 
 
 async def test_nul_characters_in_a_link_are_dropped_and_the_click_counts(

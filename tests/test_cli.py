@@ -109,6 +109,12 @@ def test_bad_input_exits_with_a_clear_message(database: str) -> None:
         2,
         "error: timezone: unknown time zone 'Europe'; use an IANA name such as Europe/Paris",
     )
+    # A legacy name loads, but is not what people mean by a place (issue 12).
+    fails(
+        run("account", "create", "--name", "Acme", "--timezone", "EST5EDT"),
+        2,
+        "error: timezone: unknown time zone 'EST5EDT'; use an IANA name such as Europe/Paris",
+    )
     fails(run("account", "create", "--name", " "), 2, "error: name: must not be empty")
     account = json_line(run("account", "create", "--name", "Acme"))
     fails(

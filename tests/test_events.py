@@ -652,3 +652,73 @@ async def test_a_conversation_id_is_ascii_digits_within_range(
     assert [(error["index"], error["field"]) for error in errors] == [(0, "conversationId")]
     assert "must be a conversation id" in errors[0]["reason"]
     assert await count_rows(engine) == NOTHING_STORED
+
+
+@pytest.mark.parametrize(
+    ("at", "reason"),
+    [
+        (1099511627775, "is more than a day in the future"),  # year 36812
+        (int(time.time()) + 2 * 86400, "is more than a day in the future"),
+        ("2999-01-01T00:00:00Z", "is more than a day in the future"),
+        (-1, "is before 1970-01-01"),
+        ("1969-12-31T23:59:59Z", "is before 1970-01-01"),
+    ],
+)
+async def test_an_instant_before_1970_or_more_than_a_day_ahead_is_refused(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount, at: Any, reason: str
+) -> None:
+    """Stored, such an instant skewed every report and broke dates (year 36812: a 500 on
+    startedAt, on conversationDetails and on the CSV)."""
+    errors = await reject(
+        client,
+        account,
+        event("ok", "message.sent", T, phone=ANA, messageId="w-ok"),
+        event("far", "message.sent", at, phone=ANA, messageId="w-far"),
+    )
+    assert [(e["index"], e["field"], e["reason"]) for e in errors] == [(1, "at", reason)]
+    assert await count_rows(engine) == NOTHING_STORED
+    # Clocks run a little ahead: up to a day from now is taken.
+    ahead = int(time.time()) + 3600
+    await accept(client, account, event("soon", "message.sent", ahead, phone=ANA, messageId="w"))
+
+
+def tagging(prefix: str, kind: str, count: int, **target: Any) -> list[dict[str, Any]]:
+    return [event(f"{prefix}{n}", kind, T + 1, tag=f"{prefix}-{n}", **target) for n in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [
+        ("conversation.tagged", {"phone": ANA}),  # folded in bulk
+        ("conversation.tagged", {"conversationId": "first"}),  # one by one
+        ("contact.tagged", {"phone": ANA}),
+    ],
+)
+async def test_at_most_a_hundred_tags_per_conversation_and_per_contact(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount, kind: str, target: Any
+) -> None:
+    """Each tag made the next one cost more: one batch of 1,000 tags on one conversation ran for
+    minutes and held every other request of the process (issue 12, item 1)."""
+    await accept(client, account, event("m1", "message.sent", T, phone=ANA, messageId="w1"))
+    if target.get("conversationId") == "first":
+        [conversation] = await conversations(engine)
+        target = {"conversationId": str(conversation.id)}
+    before = await count_rows(engine)
+    errors = await reject(client, account, *tagging("a", kind, 1000, **target))
+    what = kind.split(".")[0]
+    assert errors == [
+        {"index": 999, "field": "tag", "reason": f"a {what} has at most 100 tags; untag one first"}
+    ]
+    assert await count_rows(engine) == before
+    await accept(client, account, *tagging("b", kind, 100, **target))
+    errors = await reject(client, account, *tagging("c", kind, 1, **target))
+    assert [(error["index"], error["field"]) for error in errors] == [(0, "tag")]
+    # Tagging with a tag it already has, or after untagging one, is fine.
+    untag = kind.replace("tagged", "untagged")
+    await accept(
+        client,
+        account,
+        event("d0", kind, T + 2, tag="b-0", **target),
+        event("d1", untag, T + 2, tag="b-1", **target),
+        event("d2", kind, T + 2, tag="another", **target),
+    )

@@ -96,6 +96,8 @@ HOSTILE_NAMES = [
     'Dupont, "Jo"\nsecond line',
     "\tTabbed",
     "\rReturned",
+    " =1+1",
+    "\uff1d1+1",  # a full-width equals sign
 ]
 
 
@@ -654,6 +656,8 @@ async def test_hostile_names_are_escaped_quoted_and_read_back(
     names = [row[2] for row in rows[1:]]
     # Newest first, so the names come back in reverse order of creation, each intact.
     assert names == [
+        "'\uff1d1+1",
+        "' =1+1",
         "'\rReturned",
         "'\tTabbed",
         'Dupont, "Jo"\nsecond line',
@@ -669,6 +673,27 @@ async def test_hostile_names_are_escaped_quoted_and_read_back(
         assert row[5] == "'=evil@acme.test"
     agents = await export_rows(client, account, "AGENTS", flt)
     assert agents[1][:2] == ["'=evil@acme.test", '\'@agent, "the" one']
+
+
+@pytest.mark.parametrize(
+    ("cell", "escaped"),
+    [
+        ("=1+1", "'=1+1"),
+        ("  =1+1", "'  =1+1"),
+        ("\u3000\uff0bcmd", "'\u3000\uff0bcmd"),  # ideographic space, full-width plus
+        ("\uff0d1", "'\uff0d1"),
+        ("\uff20SUM(A1)", "'\uff20SUM(A1)"),
+        ("\n=1+1", "'\n=1+1"),
+        ("\nline", "'\nline"),
+        ("\tTab", "'\tTab"),
+        ("a=1", "a=1"),
+        ("Ana", "Ana"),
+        ("   ", "   "),
+        ("", ""),
+    ],
+)
+def test_cells_a_spreadsheet_would_evaluate_are_neutralised(cell: str, escaped: str) -> None:
+    assert resolvers.export.escape_cell(cell) == escaped
 
 
 # -- streaming by pages --------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schema import schema
 from tests.conftest import TestAccount, create_test_account
 from tests.factories import at, automation, building, inbound, reply
+from tests.ingest_support import PNID, add_channel, count_rows, post_webhook
 from tests.schema_walk import strings_in
 
 # Every run is bounded: a few dozen examples per property, no deadline (first requests warm
@@ -237,3 +239,155 @@ async def test_huge_headers_never_get_a_500(client: httpx.AsyncClient, fuzzed: F
     ):
         response = await client.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
         assert response.status_code < 500, response.text
+
+
+# --- ingestion: shaped like what the routes take, with odd values everywhere ----------------
+
+ODD_NUMBERS = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([0, -1, 2**31, 2**63, 10**30, 1099511627775, -(2**63)]),
+    st.floats(),
+)
+ODD_STRINGS = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ["", "\x00", "²", "١٢", "\U0001d7d0\U0001d7ce", "+33612345678", "2026-02-31T00:00:00Z"]
+    ),
+    st.text(st.characters(codec="utf-8"), min_size=300, max_size=600),
+)
+ODD_VALUES = st.one_of(ODD_NUMBERS, ODD_STRINGS, st.none(), st.booleans(), JSON_VALUES)
+EVENT_TYPES = [
+    "agent.upserted",
+    "contact.upserted",
+    "contact.tagged",
+    "contact.untagged",
+    "conversation.started",
+    "message.sent",
+    "conversation.assigned",
+    "conversation.tagged",
+    "conversation.untagged",
+    "conversation.closed",
+    "conversation.rated",
+]
+EVENT_LIKE = st.fixed_dictionaries(
+    {"id": st.one_of(st.text(min_size=1, max_size=12), ODD_VALUES)},
+    optional={
+        "type": st.one_of(st.sampled_from(EVENT_TYPES), ODD_VALUES),
+        "at": ODD_VALUES,
+        "phone": st.one_of(st.just("+33612345678"), ODD_VALUES),
+        "conversationId": ODD_VALUES,
+        "messageId": ODD_VALUES,
+        "agentEmail": st.one_of(st.just("ana@a.test"), ODD_VALUES),
+        "email": ODD_VALUES,
+        "name": ODD_VALUES,
+        "tag": ODD_VALUES,
+        "source": st.one_of(st.sampled_from(["FLOW", "INBOX"]), ODD_VALUES),
+        "rating": ODD_VALUES,
+        "text": ODD_VALUES,
+    },
+)
+WA_MESSAGE_LIKE = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": ODD_VALUES,
+        "from": st.one_of(st.just("33612345678"), ODD_VALUES),
+        "timestamp": ODD_VALUES,
+        "type": ODD_VALUES,
+        "text": st.one_of(st.fixed_dictionaries({"body": ODD_VALUES}), ODD_VALUES),
+        "referral": ODD_VALUES,
+    },
+)
+WA_STATUS_LIKE = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": ODD_VALUES,
+        "status": st.one_of(st.sampled_from(["sent", "delivered", "read", "failed"]), ODD_VALUES),
+        "timestamp": ODD_VALUES,
+        "errors": st.one_of(
+            st.lists(st.fixed_dictionaries({}, optional={"code": ODD_VALUES, "title": ODD_VALUES})),
+            ODD_VALUES,
+        ),
+    },
+)
+
+
+def signed_delivery(messages: list[Any], statuses: list[Any], contacts: Any) -> dict[str, Any]:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "33100000000", "phone_number_id": PNID},
+        "contacts": contacts,
+        "messages": messages,
+        "statuses": statuses,
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+@pytest.fixture
+async def ingesting(engine: AsyncEngine, fuzzed: Fuzzed) -> Fuzzed:
+    """The fuzzed accounts, the caller with a WhatsApp number and a token that may ingest."""
+    await add_channel(engine, fuzzed.caller.id)
+    return fuzzed
+
+
+async def assert_refused_stores_nothing(
+    engine: AsyncEngine, response: httpx.Response, before: dict[str, int], sent: Any
+) -> None:
+    assert response.status_code < 500, (sent, response.text)
+    if response.status_code != 200:
+        assert await count_rows(engine) == before, (sent, response.text)
+
+
+@BOUNDED
+@given(batch=st.one_of(st.lists(EVENT_LIKE, min_size=1, max_size=4), ODD_VALUES))
+async def test_odd_event_batches_never_get_a_500_and_a_refused_one_stores_nothing(
+    client: httpx.AsyncClient, engine: AsyncEngine, ingesting: Fuzzed, batch: Any
+) -> None:
+    before = await count_rows(engine)
+    # json.dumps writes NaN and Infinity, which Python's parser (the server's) reads back.
+    body = json.dumps({"events": batch}).encode()
+    headers = {**ingesting.caller.headers, "Content-Type": "application/json"}
+    response = await client.post("/v1/events", content=body, headers=headers)
+    await assert_refused_stores_nothing(engine, response, before, batch)
+
+
+@BOUNDED
+@given(
+    messages=st.one_of(st.lists(WA_MESSAGE_LIKE, max_size=3), ODD_VALUES),
+    statuses=st.one_of(st.lists(WA_STATUS_LIKE, max_size=3), ODD_VALUES),
+    contacts=st.one_of(
+        st.lists(st.fixed_dictionaries({"wa_id": ODD_VALUES, "profile": ODD_VALUES}), max_size=2),
+        ODD_VALUES,
+    ),
+)
+async def test_odd_signed_deliveries_never_get_a_500_and_a_refused_one_stores_nothing(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    ingesting: Fuzzed,
+    messages: Any,
+    statuses: Any,
+    contacts: Any,
+) -> None:
+    payload = signed_delivery(messages, statuses, contacts)
+    before = await count_rows(engine)
+    response = await post_webhook(client, payload)
+    await assert_refused_stores_nothing(engine, response, before, payload)
+
+
+@BOUNDED
+@given(
+    key=st.one_of(st.text(max_size=30), st.sampled_from(["leak-button", "%00", "..", "a" * 500])),
+    params=st.dictionaries(
+        st.sampled_from(["utm_campaign", "utm_source", "utm_medium", "utm_term", "x"]),
+        st.text(max_size=300),
+        max_size=5,
+    ),
+    method=st.sampled_from(["GET", "HEAD", "POST"]),
+)
+async def test_odd_button_links_never_get_a_500(
+    client: httpx.AsyncClient, fuzzed: Fuzzed, key: str, params: dict[str, str], method: str
+) -> None:
+    response = await client.request(method, "/w/" + quote(key, safe=""), params=params)
+    assert response.status_code < 500, (key, params, response.text)

@@ -2,6 +2,7 @@
 case-insensitive), and every BAD_USER_INPUT it raises, naming the field, on every report."""
 
 import base64
+import json
 from typing import Any
 
 import httpx
@@ -135,6 +136,11 @@ BAD_FILTERS = [
     pytest.param({**RANGE, "timezone": "Europe"}, "filter.timezone", id="directory-zone"),
     pytest.param({**RANGE, "timezone": "z" * 5000}, "filter.timezone", id="long-zone"),
     pytest.param({**RANGE, "timezone": "Europe/Paris\u0000"}, "filter.timezone", id="nul-zone"),
+    # Names that load but are not canonical IANA Area/Location zones (nor UTC).
+    pytest.param({**RANGE, "timezone": "EST5EDT"}, "filter.timezone", id="legacy-zone"),
+    pytest.param({**RANGE, "timezone": "Factory"}, "filter.timezone", id="factory-zone"),
+    pytest.param({**RANGE, "timezone": "localtime"}, "filter.timezone", id="localtime-zone"),
+    pytest.param({**RANGE, "timezone": "US/Eastern"}, "filter.timezone", id="backward-zone"),
     # 2026-01-01 .. 2027-01-02 is 367 days, one more than the default maximum.
     pytest.param({"from": "2026-01-01", "to": "2027-01-02"}, "filter.to", id="range-too-long"),
     pytest.param({"from": "1969-12-31", "to": "1970-01-02"}, "filter.from", id="before-1970"),
@@ -282,3 +288,37 @@ async def test_a_malformed_date_variable_is_bad_user_input(
     [error] = body["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "from" in error["message"] and "2026-13-01" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    ["20260201", "2026-W05-1", 20260201, "2026-032", "\uff12026-02-01", "2026-02-01T00:00"],
+)
+async def test_a_date_is_only_yyyy_mm_dd(
+    client: httpx.AsyncClient, account: TestAccount, spelled: Any
+) -> None:
+    """Python's date.fromisoformat also reads the basic and week forms (and str() made an integer
+    a date): all of them were taken as dates."""
+    body = await graphql(
+        client,
+        account,
+        "query ($f: ReportFilter!) { summaryReport(filter: $f) { totals { conversations } } }",
+        {"f": {"from": spelled, "to": "2026-02-28"}},
+    )
+    error = error_of(body)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "YYYY-MM-DD" in error["message"]
+    literal = json.dumps(spelled) if isinstance(spelled, str) else str(spelled)
+    selection = "{ totals { conversations } }"
+    query = f'{{ summaryReport(filter: {{from: {literal}, to: "2026-02-28"}}) {selection} }}'
+    body = await graphql(client, account, query)
+    error = error_of(body)  # a literal is refused while validating the document
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "YYYY-MM-DD" in error["message"]
+    zones = await graphql(
+        client,
+        account,
+        '{ summaryReport(filter: {from: "2026-02-01", to: "2026-02-28", timezone: "UTC"})'
+        " { totals { conversations } } }",
+    )
+    assert zones == {"data": {"summaryReport": {"totals": {"conversations": 0}}}}

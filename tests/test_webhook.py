@@ -10,8 +10,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.app import create_app
 from models import Contact, Conversation, PendingStatus
-from tests.conftest import TestAccount
+from tests.conftest import TestAccount, make_settings
 from tests.ingest_support import (
     APP_SECRET,
     PNID,
@@ -558,3 +559,32 @@ async def test_an_error_code_no_integer_column_holds_is_not_kept_and_the_status_
             None,
             "Something odd",
         )
+
+
+async def test_messages_and_statuses_dated_before_1970_or_a_day_ahead_are_skipped(
+    database_url: str, engine: AsyncEngine, channel: int
+) -> None:
+    """Answered 200 (Meta would retry a refused delivery for days), counted, never stored:
+    year 36812 broke every date of the conversation afterwards."""
+    now = int(time.time())
+    line = 'wareports_ingested_total{kind="webhook",outcome="implausible_time"} '
+    payload = inbound("wamid.ok", "33612345678", now - 60)
+    value = payload["entry"][0]["changes"][0]["value"]
+    for wamid, timestamp in (("wamid.far", 1099511627775), ("wamid.old", -5)):
+        value["messages"].append({**value["messages"][0], "id": wamid, "timestamp": timestamp})
+    late = status_payload("wamid.ok", "read", now + 3 * 86400)
+    value["statuses"] = late["entry"][0]["changes"][0]["value"]["statuses"]
+    application = create_app(make_settings(database_url, metrics="open"))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await post_webhook(http, payload)
+            assert response.status_code == 200, response.text
+            assert response.json() == {"messages": 1, "duplicates": 0, "statuses": 0}
+            scraped = (await http.get("/metrics")).text.splitlines()
+            assert [row.removeprefix(line) for row in scraped if row.startswith(line)] == ["3.0"]
+            # A sender's clock a little ahead (up to a day) is taken as it is.
+            response = await post_webhook(http, inbound("wamid.soon", "33612345678", now + 3600))
+            assert response.json() == {"messages": 1, "duplicates": 0, "statuses": 0}
+    stored = {row.wamid: (row.sent_at, row.status) for row in await messages(engine)}
+    assert stored == {"wamid.ok": (now - 60, None), "wamid.soon": (now + 3600, None)}
