@@ -5,8 +5,13 @@ SQLite and PostgreSQL (durations are plain subtractions, local days are `(t + of
 and integer keys make the report indexes smaller and faster than text or timestamp columns.
 """
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+# Ids that grow with traffic (messages, clicks, pending statuses) and the columns holding them:
+# BIGINT on PostgreSQL, where a SERIAL stops at 2,147,483,647; SQLite's INTEGER PRIMARY KEY
+# holds 64 bits already, and only that spelling is its row id.
+GROWING_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def _instant() -> object:
@@ -124,7 +129,7 @@ class Conversation(SQLModel, table=True):
     message_count: int = 0
     inbound_count: int = 0
     outbound_count: int = 0
-    widget_click_id: int | None = None
+    widget_click_id: int | None = Field(default=None, sa_type=GROWING_ID)
     referral_source_url: str | None = None
     referral_source_id: str | None = None
     referral_source_type: str | None = None
@@ -149,7 +154,7 @@ class Message(SQLModel, table=True):
         Index("ix_message_agent", "account_id", "agent_id", "sent_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=GROWING_ID)
     account_id: int = Field(foreign_key="account.id")
     conversation_id: int = Field(foreign_key="conversation.id")
     wamid: str
@@ -171,7 +176,7 @@ class PendingStatus(SQLModel, table=True):
     __tablename__ = "pending_status"
     __table_args__ = (Index("ix_pending_status_wamid", "account_id", "wamid"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=GROWING_ID)
     account_id: int = Field(foreign_key="account.id")
     wamid: str
     status: str
@@ -198,7 +203,7 @@ class WidgetClick(SQLModel, table=True):
         UniqueConstraint("account_id", "ref_code"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=GROWING_ID)
     account_id: int = Field(foreign_key="account.id")
     button_id: int = Field(foreign_key="widget_button.id")
     clicked_at: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -362,7 +367,7 @@ class AggregatedConversation(_ConversationFigures, table=True):
     day: int
     source: str
     assignee_id: int
-    last_message_id: int = 0
+    last_message_id: int = Field(default=0, sa_type=GROWING_ID)
 
 
 class AggregatedConversationTag(SQLModel, table=True):

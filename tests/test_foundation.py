@@ -1,17 +1,42 @@
 """Migrations on both engines, token auth, health, the entity queries and the schema file."""
 
+import asyncio
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from sqlalchemy import inspect
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from api import accounts
-from models import Agent, Contact, ContactTag, Conversation, ConversationTag, Tag
+from ingest.buttons import create_button
+from models import (
+    Agent,
+    Contact,
+    ContactTag,
+    Conversation,
+    ConversationTag,
+    PendingStatus,
+    Tag,
+    WidgetClick,
+)
 from models.db import transaction
-from models.migrate import current_revision, head_revision
+from models.migrate import alembic_config, current_revision, head_revision
 from schema import schema
 from tests.conftest import TestAccount, create_test_account, graphql
+from tests.ingest_support import (
+    PNID,
+    add_channel,
+    inbound,
+    messages,
+    post_webhook,
+    rows,
+    status_payload,
+)
 
 SCHEMA_FILE = Path(__file__).parent.parent / "schema.graphql"
 
@@ -208,3 +233,82 @@ async def test_conversation_of_another_account_is_null(
     assert body == {"data": {"agents": []}}
     body = await graphql(client, account, CONVERSATION_QUERY, {"id": "not-a-number"})
     assert body == {"data": {"conversation": None}}
+
+
+GROWING = {
+    ("message", "id"),
+    ("widget_click", "id"),
+    ("pending_status", "id"),
+    ("conversation", "widget_click_id"),
+    ("aggregated_conversation", "last_message_id"),
+}
+
+
+async def column_types(engine: AsyncEngine) -> dict[tuple[str, str], str]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = 'public'"
+            )
+        )
+        columns = {(table, column): kind for table, column, kind in rows}
+        sequences = await connection.execute(
+            text("SELECT sequence_name, data_type FROM information_schema.sequences")
+        )
+        columns |= {(name, "sequence"): kind for name, kind in sequences}
+    return columns
+
+
+async def test_ids_that_grow_with_traffic_pass_integer_on_postgresql(
+    database_url: str,
+    app: Starlette,
+    engine: AsyncEngine,
+    client: httpx.AsyncClient,
+    account: TestAccount,
+) -> None:
+    """A SERIAL stopped at 2,147,483,647 messages, clicks or pending statuses (issue 12). The
+    migration retypes a database filled at the previous head, keeping its rows; then ids go
+    past INTEGER and every path still stores and reports them."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's INTEGER PRIMARY KEY holds 64 bits")
+    config = alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "0004_clicks")
+    assert {
+        (t, c): k for (t, c), k in (await column_types(engine)).items() if (t, c) in GROWING
+    } == (dict.fromkeys(GROWING, "integer"))
+    await add_channel(engine, account.id)
+    t = int(time.time()) - 3600
+    assert (await post_webhook(client, inbound("w-before", "33612345678", t))).status_code == 200
+    await asyncio.to_thread(command.upgrade, config, "head")
+    # As `wareports migrate` before `serve`: no connection keeps statements prepared before.
+    await engine.dispose()
+    await app.state.writer.engine.dispose()
+    types = await column_types(engine)
+    assert {key: types[key] for key in GROWING} == dict.fromkeys(GROWING, "bigint")
+    for sequence in ("message_id_seq", "widget_click_id_seq", "pending_status_id_seq"):
+        assert types[sequence, "sequence"] == "bigint"
+    async with engine.begin() as connection:
+        for table in ("message", "widget_click", "pending_status"):
+            await connection.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 2147483647)")
+            )
+    for wamid, at in (("w-after", t + 60), ("w-later", t + 120)):
+        assert (await post_webhook(client, inbound(wamid, "33612345678", at))).status_code == 200
+    assert (await post_webhook(client, status_payload("out-1", "read", t + 130))).status_code == 200
+    async with transaction(engine) as session:
+        button = await create_button(session, account.id, PNID, "Pricing", "Hi")
+    assert (await client.get(f"/w/{button.key}")).status_code == 302
+    ids = {row.wamid: row.id for row in await messages(engine)}
+    assert ids == {"w-before": 1, "w-after": 2**31, "w-later": 2**31 + 1}
+    [pending] = await rows(engine, PendingStatus, PendingStatus.id)
+    [click] = await rows(engine, WidgetClick, WidgetClick.id)
+    assert (pending.id, click.id) == (2**31, 2**31)
+    day = datetime.fromtimestamp(t, UTC).date().isoformat()
+    body = await graphql(
+        client,
+        account,
+        f'{{ summaryReport(filter: {{from: "{day}", to: "{day}", timezone: "UTC"}})'
+        " { totals { messages } } }",
+    )
+    assert body == {"data": {"summaryReport": {"totals": {"messages": 3}}}}
