@@ -1,9 +1,7 @@
 """Accounts, channels and API tokens: what `wareports account|channel|token` manage."""
 
-import dataclasses
 import hashlib
 import secrets
-from dataclasses import dataclass
 
 from sqlalchemy import update
 from sqlmodel import select
@@ -13,26 +11,12 @@ from ingest import aggregates
 from models import Account, ApiToken, Channel
 from models.db import now
 from models.errors import BadInput, NotFound
+from models.principal import Principal
 from resolvers.buckets import require_zone
 
 SCOPES = ("reports:read", "reports:export", "ingest:write", "admin")
 TOKEN_PREFIX = "wr_"  # noqa: S105  (a prefix, not a secret)
 LAST_USED_RESOLUTION_SECONDS = 60  # last_used_at is refreshed at most once a minute per token
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the token's account (with its zone) and scopes."""
-
-    account_id: int
-    token_id: int
-    scopes: frozenset[str]
-    timezone: str
-    # The token's last_used_at as read when authenticated (`use_to_record`).
-    last_used_at: int | None = dataclasses.field(default=None, compare=False)
-
-    def has(self, scope: str) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
 
 
 def hash_token(token: str) -> str:

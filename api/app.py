@@ -20,10 +20,10 @@ from api.observability import (
     metrics_endpoint,
 )
 from api.ratelimit import RateLimiter
-from api.settings import Settings, get_settings
 from ingest.autoclose import run_periodically
 from ingest.writer import GroupWriter
 from models.db import create_engine, create_writer_engine
+from models.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -31,12 +31,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import accounts
 from api.app import create_app
-from api.settings import Settings
 from ingest import demo
 from ingest.aggregates import rebuild_aggregates_of
 from models import Agent, Conversation, ConversationTag, Tag
 from models.db import create_engine, is_sqlite, session_factory, transaction
 from models.migrate import upgrade_to_head
+from models.settings import Settings
 from resolvers import details, entities
 from resolvers.agents import agent_report
 from resolvers.aggregates import aggregate_zone, read_aggregates

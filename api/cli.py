@@ -15,12 +15,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import accounts, observability
-from api.settings import get_settings
 from ingest import demo as demo_data
 from ingest.demo import DemoResult
 from models.db import create_engine, transaction
 from models.errors import BadInput, NotFound
 from models.migrate import upgrade_to_head
+from models.settings import get_settings
 
 T = TypeVar("T")
 DEMO_ACCOUNT = "Demo"

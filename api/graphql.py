@@ -13,12 +13,14 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from api import ratelimit
-from api.accounts import Principal, authenticate, use_to_record
+from api.accounts import authenticate, use_to_record
 from api.body import replay
+from api.observability import OperationMetrics
 from api.security import checked_body, error_response
-from api.settings import Settings
 from api.writing import record_use_later
 from models.db import session_factory
+from models.principal import Principal
+from models.settings import Settings
 from resolvers.aggregates import read_aggregates
 from schema import build_schema
 from schema.context import Context
@@ -68,7 +70,7 @@ def query_limits(settings: Settings) -> QueryLimits:
 @lru_cache
 def schema_for(limits: QueryLimits, introspection: bool) -> strawberry.Schema:
     """One schema per configuration (apps built with the same settings share it)."""
-    return build_schema(limits, introspection=introspection)
+    return build_schema(limits, introspection=introspection, observers=[OperationMetrics])
 
 
 # Strawberry's own refusals (no query, an unknown operationName, a mutation over GET) are plain

@@ -38,8 +38,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
-from api.settings import Settings
 from ingest.writer import Fold, GroupWriter
+from models.settings import Settings
 
 access_log = logging.getLogger("wareports.access")
 log = logging.getLogger("wareports.errors")

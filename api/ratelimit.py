@@ -13,8 +13,8 @@ from limits.storage import storage_from_string
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.accounts import Principal
-from api.settings import Settings
+from models.principal import Principal
+from models.settings import Settings
 
 log = logging.getLogger("wareports.ratelimit")
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.body import read_body
-from api.settings import Settings
+from models.settings import Settings
 
 # What a front end sends and may read; tokens travel in `Authorization`, never in cookies, so
 # credentials (cookies) stay off.

@@ -9,9 +9,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from api.accounts import Principal, record_use
+from api.accounts import record_use
 from api.observability import current_metrics
 from ingest.writer import Bulk, GroupWriter, WriterBusy
+from models.principal import Principal
 
 T = TypeVar("T")
 log = logging.getLogger("wareports.auth")

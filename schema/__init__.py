@@ -1,12 +1,12 @@
 """The Strawberry schema: each module contributes its root fields, merged here."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
-from strawberry.extensions import DisableIntrospection
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.tools import merge_types
 
-from api.observability import OperationMetrics
 from schema.agents import AgentQuery
 from schema.details import DetailsQuery
 from schema.entities import EntityQuery
@@ -31,13 +31,16 @@ MUTATION_TYPES: tuple[type, ...] = (ExportMutation,)
 
 
 def build_schema(
-    limits: QueryLimits = QueryLimits(), introspection: bool = True
+    limits: QueryLimits = QueryLimits(),
+    introspection: bool = True,
+    observers: Sequence[type[SchemaExtension]] = (),
 ) -> strawberry.Schema:
-    """The schema with its query limits; without introspection when GraphiQL is off."""
+    """The schema with its query limits; without introspection when GraphiQL is off.
+    `observers`: extensions that watch each operation (the web layer's metrics), placed first:
+    extensions unwind in reverse, so they see the coded errors."""
     query = merge_types("Query", QUERY_TYPES)
     mutation = merge_types("Mutation", MUTATION_TYPES) if MUTATION_TYPES else None
-    # OperationMetrics first: extensions unwind in reverse, so it sees the coded errors.
-    extensions: list[Any] = [OperationMetrics, ErrorCodes, *limit_extensions(limits)]
+    extensions: list[Any] = [*observers, ErrorCodes, *limit_extensions(limits)]
     if not introspection:
         extensions += [DisableIntrospection, HideSuggestions]
     return strawberry.Schema(

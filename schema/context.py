@@ -12,8 +12,8 @@ from strawberry.dataloader import DataLoader
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from api.accounts import Principal
-from api.settings import Settings
+from models.principal import Principal
+from models.settings import Settings
 from resolvers.entities import AgentRow, ContactRow, TagRow
 from resolvers.loaders import Batches
 

@@ -5,7 +5,7 @@ from datetime import datetime
 import strawberry
 from graphql import GraphQLError
 
-from api.exports import ExportNotConfigured, create_export
+from resolvers.export_links import ExportNotConfigured, create_export
 from schema.context import CanExportReports, WareportsInfo
 from schema.enums import ReportKind
 from schema.filters import ReportFilter

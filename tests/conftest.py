@@ -18,9 +18,9 @@ from starlette.applications import Starlette
 
 from api import accounts
 from api.app import create_app
-from api.settings import Settings
 from models.db import create_engine, transaction
 from models.migrate import upgrade_to_head
+from models.settings import Settings
 
 POSTGRES_URL = os.environ.get("WAREPORTS_TEST_POSTGRES_URL")
 ENGINES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]

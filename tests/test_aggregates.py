@@ -28,11 +28,11 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
-from api.settings import get_settings
 from ingest import aggregates as maintenance
 from ingest.autoclose import close_due
 from ingest.buttons import click_details, create_button, record_click
 from models.db import create_engine, session_factory, transaction
+from models.settings import get_settings
 from resolvers import aggregates
 from resolvers.filters import Filter
 from tests.conftest import TestAccount, create_test_account, graphql, make_settings

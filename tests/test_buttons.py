@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
-from api.settings import get_settings
 from ingest.buttons import create_button
 from models import WidgetButton, WidgetClick
 from models.db import transaction
+from models.settings import get_settings
 from tests.conftest import TestAccount, make_settings
 from tests.ingest_support import (
     PNID,

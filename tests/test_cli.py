@@ -20,8 +20,8 @@ from typer.testing import CliRunner, Result
 
 from api.app import create_app
 from api.cli import app
-from api.settings import get_settings
 from models.db import create_engine
+from models.settings import get_settings
 from tests.conftest import make_settings
 
 runner = CliRunner()

@@ -22,12 +22,12 @@ from starlette.applications import Starlette
 
 import resolvers.export
 from api.app import create_app
-from api.exports import ExportLink, sign_link
-from api.settings import Settings
 from models import Account, ApiToken, Conversation, ConversationTag
 from models.db import now, session_factory, transaction
+from models.settings import Settings
 from resolvers import export_details
 from resolvers.export_details import InstantFormat
+from resolvers.export_links import ExportLink, sign_link
 from resolvers.filters import parse_filter
 from tests.conftest import SECRET_KEY, TestAccount, create_test_account, graphql, make_settings
 from tests.factories import at, building, inbound, reply

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.settings import Settings
 from ingest.writer import GroupWriter
 from models.inline_sqlite import InlineConnection
+from models.settings import Settings
 from tests.conftest import TestAccount
 from tests.ingest_support import add_channel, count_rows, inbound, post_webhook
 

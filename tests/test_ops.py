@@ -39,8 +39,8 @@ from api.observability import (
     logging_config,
     report_sql_timer,
 )
-from api.settings import Settings
 from models.migrate import alembic_config, head_revision
+from models.settings import Settings
 from tests.conftest import TestAccount, create_test_account, make_settings
 
 METRICS_TOKEN = "metrics-scraper-secret-0123456789"

@@ -22,9 +22,9 @@ from starlette.applications import Starlette
 from api import accounts
 from api.app import create_app
 from api.ratelimit import RateLimiter
-from api.settings import Settings
 from models import Agent, ApiToken
 from models.db import transaction
+from models.settings import Settings
 from schema import schema
 from tests.conftest import ALL_SCOPES, TestAccount, create_test_account, graphql, make_settings
 from tests.factories import at, building, inbound
