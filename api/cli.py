@@ -1,4 +1,5 @@
-"""The `wareports` command line: serve, migrate, demo and the admin commands of API.md §5."""
+"""The `wareports` command line: serve, migrate, demo and the admin commands (README: Command
+line)."""
 
 import asyncio
 import json

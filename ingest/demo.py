@@ -3,9 +3,9 @@
 `generate` walks the chosen period hour by hour in chronological order, gives each hour its share
 of the conversations (busier weekdays, office hours in the account's zone), simulates each
 conversation's messages, and derives the conversation row from those messages with the very rules
-ingestion applies (COMMON.md), so the invariants hold by construction. Rows are written with
-SQLAlchemy Core `insert()` executemany, one chunk of conversations per transaction; memory is
-bounded by the chunk size, never by the number of conversations.
+ingestion applies (README: Conversation rules), so the invariants hold by construction. Rows are
+written with SQLAlchemy Core `insert()` executemany, one chunk of conversations per transaction;
+memory is bounded by the chunk size, never by the number of conversations.
 """
 
 import math

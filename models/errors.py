@@ -10,13 +10,5 @@ class BadInput(ValueError):
         self.reason = reason
 
 
-class Forbidden(PermissionError):
-    """The token lacks the scope an operation needs."""
-
-    def __init__(self, scope: str) -> None:
-        super().__init__(f"this operation needs the scope {scope!r}")
-        self.scope = scope
-
-
 class NotFound(LookupError):
     """A named object that does not exist in the account."""

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from models.errors import BadInput, Forbidden
+from models.errors import BadInput
 
 log = logging.getLogger("wareports.graphql")
 
@@ -38,8 +38,6 @@ class ErrorCodes(SchemaExtension):
             return error
         if isinstance(original, BadInput):
             return self._replace(error, str(original), code="BAD_USER_INPUT", field=original.field)
-        if isinstance(original, Forbidden):
-            return self._replace(error, str(original), code="FORBIDDEN", scope=original.scope)
         request_id = self._request_id()
         log.error(
             "unexpected error in %s (request %s)",

@@ -46,8 +46,8 @@ from resolvers.entities import list_sizes
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 log = logging.getLogger(__name__)
 
-# A page of `conversationDetails` holds at most this many edges (API.md); a larger `first` is
-# costed at this size and left to the resolver, which answers BAD_USER_INPUT without SQL.
+# A page of `conversationDetails` holds at most this many edges (README: Reports); a larger
+# `first` is costed at this size and left to the resolver, which answers BAD_USER_INPUT without SQL.
 MAX_PAGE_SIZE = 500
 # Lists whose length the account's rows do not bound cheaply (click groups by referrer or UTM
 # value; a conversation's or contact's tags, at most 100 each): a nominal length. Agents, tags,

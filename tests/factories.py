@@ -1,5 +1,6 @@
 """Row factories: datasets written straight into the tables, with conversation rows that obey the
-semantics ingestion maintains (COMMON.md), so report tests depend on the tables alone.
+semantics ingestion maintains (README: Conversation rules), so report tests depend on the tables
+alone.
 
     async with building(engine, account.id) as make:
         alice = await make.agent("alice@acme.test", "Alice")
