@@ -130,13 +130,13 @@ async def revoke_token(session: AsyncSession, token_id: int) -> ApiToken:
     return row
 
 
-def use_to_record(principal: "Principal") -> bool:
+def use_to_record(principal: Principal) -> bool:
     """Whether the token's `last_used_at` is due (it is refreshed at most once a minute)."""
     last = principal.last_used_at
     return last is None or last < now() - LAST_USED_RESOLUTION_SECONDS
 
 
-async def record_use(session: AsyncSession, principal: "Principal") -> None:
+async def record_use(session: AsyncSession, principal: Principal) -> None:
     """Sets the token's `last_used_at` to now, in the caller's transaction (the ingestion
     writer's: a write of its own would wait for the writer's lock on SQLite)."""
     await session.execute(

@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         writer.start()
         app.state.writer = metrics.writer = writer
+        app.state.recording_use = {}  # api.writing.record_use_later
         app.state.channels = webhooks.ChannelCache(engine)
         autoclose = asyncio.create_task(
             run_periodically(

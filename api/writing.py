@@ -16,7 +16,6 @@ from models.principal import Principal
 
 T = TypeVar("T")
 log = logging.getLogger("wareports.auth")
-_recording: set[asyncio.Task[None]] = set()  # strong references until each is done
 
 
 async def store(
@@ -48,7 +47,13 @@ def record_use_later(request: Request, principal: Principal) -> None:
     """Sets the token's `last_used_at` in the writer's next transaction, without making the
     request wait for it: a write of its own would wait for the writer's lock on SQLite (up to
     the busy timeout while ingestion keeps it busy). Best effort: a token that is valid is not
-    refused because this bookkeeping could not be written."""
+    refused because this bookkeeping could not be written. A burst of requests with the same
+    token, all reading it as due before the first record commits, records it once."""
+    token_id = principal.token_id
+    # The app's records in progress, by token id (strong references until each is done).
+    recording: dict[int, asyncio.Task[None]] = request.app.state.recording_use
+    if token_id in recording:
+        return
     writer: GroupWriter = request.app.state.writer
 
     async def work(session: AsyncSession) -> None:
@@ -58,8 +63,8 @@ def record_use_later(request: Request, principal: Principal) -> None:
         try:
             await writer.submit(work, accounts=[principal.account_id], bookkeeping=True)
         except Exception:
-            log.warning("could not record the use of token %s", principal.token_id, exc_info=True)
+            log.warning("could not record the use of token %s", token_id, exc_info=True)
+        finally:
+            del recording[token_id]
 
-    task = asyncio.create_task(submit(), name="record-token-use")
-    _recording.add(task)
-    task.add_done_callback(_recording.discard)
+    recording[token_id] = asyncio.create_task(submit(), name="record-token-use")

@@ -314,13 +314,7 @@ async def apply_batch(
             run.append(bulk.Tagging(index, contact_ids[event.phone], tag_id, origin=event))
             continue
         errors += await _store_run(session, clock, contact_ids, run, tagged)
-        try:
-            target = await _apply(session, clock, contact_ids, event)
-        except BadInput as exc:
-            errors.append(EventError(index, exc.field, exc.reason))
-        else:
-            if target is not None:
-                tagged[target] = index
+        errors += await _apply_noted(session, clock, contact_ids, index, event, tagged)
     errors += await _store_run(session, clock, contact_ids, run, tagged)
     errors += await _over_the_tag_limit(session, tagged)
     if errors:
@@ -378,6 +372,25 @@ async def _lock_batch_contacts(
 
 # What a batch tagged, by ("conversation" | "contact", id): the index of the last event that did.
 Tagged = dict[tuple[str, int], int]
+
+
+async def _apply_noted(
+    session: AsyncSession,
+    clock: Clock,
+    contact_ids: dict[str, int],
+    index: int,
+    event: _Event,
+    tagged: Tagged,
+) -> list[EventError]:
+    """Apply the batch's `index`th event, noting in `tagged` what it tagged; its refusal, if
+    any."""
+    try:
+        target = await _apply(session, clock, contact_ids, event)
+    except BadInput as exc:
+        return [EventError(index, exc.field, exc.reason)]
+    if target is not None:
+        tagged[target] = index
+    return []
 
 
 async def _apply(
@@ -488,13 +501,7 @@ async def _store_run(
         if isinstance(item, bulk.Arrival):
             await conversations.record_message(session, clock, item.message)
             continue
-        try:
-            target = await _apply(session, clock, contact_ids, item.origin)
-        except BadInput as exc:
-            errors.append(EventError(item.item, exc.field, exc.reason))
-        else:
-            if target is not None:
-                tagged[target] = item.item
+        errors += await _apply_noted(session, clock, contact_ids, item.item, item.origin, tagged)
     return errors
 
 

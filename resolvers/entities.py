@@ -158,10 +158,10 @@ async def tags_by_owner(
     return found
 
 
-async def list_sizes(session: AsyncSession, account_id: int) -> dict[str, int]:
-    """The lengths, at most, of the lists whose length the account's rows fix, by
-    `Type.field`: what the query cost estimate multiplies by (`schema.limits`). One statement,
-    counts by the account's indexes."""
+async def account_counts(session: AsyncSession, account_id: int) -> dict[str, int]:
+    """How many agents, conversation tags and buttons the account holds: what the query cost
+    estimate multiplies their lists by (`schema.limits`). One statement, counts by the
+    account's indexes."""
 
     def counted(table: type, *where: ColumnElement[bool]) -> ScalarSelect[int]:
         return (
@@ -180,10 +180,4 @@ async def list_sizes(session: AsyncSession, account_id: int) -> dict[str, int]:
             )
         )
     ).one()
-    return {
-        "Query.agents": agents,
-        "AgentReport.rows": agents,
-        "Query.tags": tags,
-        "TagReport.rows": tags,
-        "WidgetReport.byButton": buttons,
-    }
+    return {"agents": agents, "tags": tags, "buttons": buttons}

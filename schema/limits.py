@@ -41,7 +41,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from resolvers.entities import list_sizes
+from resolvers.entities import account_counts
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 log = logging.getLogger(__name__)
@@ -51,18 +51,18 @@ log = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 500
 # Lists whose length the account's rows do not bound cheaply (click groups by referrer or UTM
 # value; a conversation's or contact's tags, at most 100 each): a nominal length. Agents, tags,
-# report rows and buttons are costed at the account's real counts (`resolvers.entities.
-# list_sizes`); a list of the schema not named in either place counts as UNKNOWN_LIST_SIZE.
+# report rows and buttons are costed at the account's real counts (`COUNTED_LISTS`); a list of
+# the schema not named in either place counts as UNKNOWN_LIST_SIZE.
 UNKNOWN_LIST_SIZE = 10
-# The lists whose length the account's real counts give: as none at all (a lower bound), and
-# as many as most accounts hold at most.
-COUNTED_LISTS = (
-    "Query.agents",
-    "AgentReport.rows",
-    "Query.tags",
-    "TagReport.rows",
-    "WidgetReport.byButton",
-)
+# The lists whose length one of the account's counts (`resolvers.entities.account_counts`)
+# gives; as none at all (a lower bound), and as many as most accounts hold at most.
+COUNTED_LISTS = {
+    "Query.agents": "agents",
+    "AgentReport.rows": "agents",
+    "Query.tags": "tags",
+    "TagReport.rows": "tags",
+    "WidgetReport.byButton": "buttons",
+}
 EMPTY_COUNTED_LISTS = dict.fromkeys(COUNTED_LISTS, 0)
 GENEROUS_COUNTED_LISTS = dict.fromkeys(COUNTED_LISTS, 100)
 FIXED_LIST_SIZES = {"bySource": 3}
@@ -416,11 +416,12 @@ async def _list_sizes(request_context: Any) -> dict[str, int]:
     if session is None or principal is None or not principal.has("reports:read"):
         return {}
     try:
-        return await list_sizes(session, principal.account_id)
+        counts = await account_counts(session, principal.account_id)
     except Exception:
         # The resolvers meet the same failure, and answer it masked (INTERNAL_SERVER_ERROR).
         log.exception("could not count the account's lists for the query cost")
         return {}
+    return {path: counts[count] for path, count in COUNTED_LISTS.items()}
 
 
 TURN_SECONDS = 0.05  # execution holds the event loop at most about this long at a time
