@@ -535,18 +535,34 @@ def _sync_statements(
             },
         )
     )
+    current_tags = select(
+        CONVERSATION_TAG.c.conversation_id, CONVERSATION_TAG.c.tag_id, CONVERSATION_TAG.c.account_id
+    ).where(one_of(CONVERSATION_TAG.c.conversation_id, IDS))
+    tag_columns = ["conversation_id", "tag_id", "account_id"]
+    if dialect == "postgresql":
+        # One round trip: every step reads the tables as they were before the statement, as each
+        # statement above reads them before the next one runs (the record last), so the result
+        # is the same. The record of tags keeps its rows that still hold and gains the new ones.
+        if tagged:
+            kept = select(CONVERSATION_TAG.c.tag_id).where(
+                CONVERSATION_TAG.c.conversation_id == LEDGER_TAG.c.conversation_id,
+                CONVERSATION_TAG.c.tag_id == LEDGER_TAG.c.tag_id,
+            )
+            statements.insert(
+                -1,
+                delete(LEDGER_TAG).where(one_of(LEDGER_TAG.c.conversation_id, IDS), ~kept.exists()),
+            )
+            statements.insert(
+                -1,
+                insert_for(dialect, LEDGER_TAG)
+                .from_select(tag_columns, current_tags)
+                .on_conflict_do_nothing(),
+            )
+        *steps, last = statements
+        return (last.add_cte(*(step.cte(f"step_{n}") for n, step in enumerate(steps))),)  # type: ignore[attr-defined]
     if tagged:
         statements.append(delete(LEDGER_TAG).where(one_of(LEDGER_TAG.c.conversation_id, IDS)))
-        statements.append(
-            LEDGER_TAG.insert().from_select(
-                ["conversation_id", "tag_id", "account_id"],
-                select(
-                    CONVERSATION_TAG.c.conversation_id,
-                    CONVERSATION_TAG.c.tag_id,
-                    CONVERSATION_TAG.c.account_id,
-                ).where(one_of(CONVERSATION_TAG.c.conversation_id, IDS)),
-            )
-        )
+        statements.append(LEDGER_TAG.insert().from_select(tag_columns, current_tags))
     return tuple(statements)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, Select, bindparam, func, select
+from sqlalchemy import Engine, Select, bindparam, func, select, true
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -102,17 +102,42 @@ def _settings_statement() -> Select[Any]:
 
 SETTINGS = _settings_statement()
 
+LOCK_NAMESPACE = 0x5752  # "WR": the advisory locks' first key, the account id the second
+
+
+def _locked_settings_statement() -> Select[Any]:
+    """The account's ingestion lock, then its settings (`SETTINGS`), in one round trip: the
+    lateral subquery is scanned after the lock is granted."""
+    lock = select(
+        func.pg_advisory_xact_lock(bindparam("namespace"), bindparam("account_id")).label("locked")
+    ).subquery("ingestion_lock")
+    settings = SETTINGS.lateral("settings")
+    return select(lock.c.locked, *settings.c).select_from(lock.outerjoin(settings, true()))
+
+
+LOCKED_SETTINGS = _locked_settings_statement()
+
+
+async def lock_account(session: AsyncSession, account_id: int) -> None:
+    """PostgreSQL: take the account's ingestion lock (a transaction-level advisory lock, see
+    `ingest.writer`) and read its settings for the transaction (`account_settings`) at once."""
+    bound = {"namespace": LOCK_NAMESPACE, "account_id": account_id}
+    row = (await session.execute(LOCKED_SETTINGS, bound)).one()
+    if row[1] is not None:  # else no such account: `account_settings` says so if asked
+        remembered(session, "account settings")[account_id] = AccountSettings(*row[1:])
+
 
 def lost_a_race(error: DBAPIError) -> bool:
-    """A unique violation (another writer inserted the same key first) or a deadlock victim."""
-    if isinstance(error, IntegrityError):
+    """A unique violation (another writer inserted the same key first), a deadlock victim, or
+    a connection lost (the database restarted; the pool then connects anew)."""
+    if isinstance(error, IntegrityError) or error.connection_invalidated:
         return True
     return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 async def write(engine: AsyncEngine, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in one committed transaction; after a lost race, run it once more from scratch
-    (its first attempt was rolled back, so nothing is applied twice)."""
+    """Run `work` in one committed transaction; after a lost race (or connection), run it once
+    more from scratch (its first attempt was rolled back, so nothing is applied twice)."""
     try:
         return await _once(engine, work)
     except DBAPIError as error:

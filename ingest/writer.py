@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import aggregates, statuses
 from ingest.statistics import PlannerStatistics
-from ingest.transactions import sqlite_writer_turn, write
+from ingest.transactions import lock_account, sqlite_writer_turn, write
 from models.db import transaction
 
 log = logging.getLogger(__name__)
@@ -364,11 +363,7 @@ async def _lock(session: AsyncSession, accounts: list[int]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     for account_id in accounts:
-        await session.execute(ADVISORY_LOCK, {"namespace": LOCK_NAMESPACE, "account": account_id})
-
-
-LOCK_NAMESPACE = 0x5752  # "WR": the advisory locks' first key, the account id the second
-ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:namespace, :account)")
+        await lock_account(session, account_id)
 
 
 def _settle(unit: _Unit, *, result: Any = None, error: BaseException | None = None) -> None:

@@ -52,12 +52,19 @@ def create_writer_engine(url: str) -> AsyncEngine:
     connection that calls SQLite on the event loop's thread (`models.inline_sqlite`), waiting
     for another process's write lock with asyncio sleeps. On PostgreSQL: a pool of its own
     (two transactions at once, see `GroupWriter._fold_aside`, and a statistics refresh), so
-    that requests never wait for the writer's connections nor the writer for theirs."""
+    that requests never wait for the writer's connections nor the writer for theirs.
+
+    Every transaction of this engine writes (`transaction` needs no engine with options of its
+    own for each). On PostgreSQL it does not ping a connection before each transaction (one
+    round trip of the few a transaction takes): a connection lost meanwhile fails the
+    transaction, which `ingest.transactions.write` runs again once on a new one."""
     if not is_sqlite(url):
-        return create_engine(url, pool_size=3, max_overflow=1)
-    path = make_url(url).database or ":memory:"
-    connect = inline_sqlite.connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000)
-    return _sqlite_engine(url, 0, async_creator=connect, pool_size=1, max_overflow=0)
+        engine = create_engine(url, pool_size=3, max_overflow=1, pool_pre_ping=False)
+    else:
+        path = make_url(url).database or ":memory:"
+        connect = inline_sqlite.connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000)
+        engine = _sqlite_engine(url, 0, async_creator=connect, pool_size=1, max_overflow=0)
+    return engine.execution_options(write=True)
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int, **kwargs: Any) -> AsyncEngine:
@@ -129,6 +136,7 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     queue on the busy timeout instead of failing on a lock upgrade mid-transaction; readers are
     never blocked (WAL).
     """
-    writer = engine.execution_options(write=True)
+    writing = engine.get_execution_options().get("write", False)
+    writer = engine if writing else engine.execution_options(write=True)
     async with session_factory(writer)() as session, session.begin():
         yield session

@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import case, func, select
+import pytest
+from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
@@ -134,3 +135,28 @@ async def _assert_figures_per_contact(engine: AsyncEngine) -> None:
         assert (conversation.source, conversation.status) == ("INBOUND", "PENDING")
     assert len(await rows(engine, ContactTag)) == CONTACTS
     assert len(await rows(engine, ConversationTag)) == CONTACTS * 4
+
+
+async def test_the_writer_connects_anew_after_losing_its_connections(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """The writer does not ping its connections before each transaction: when the database
+    drops them (a restart, a failover), the transaction that finds one dead runs again on a new
+    one, and the request is answered 200, not 500."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the writer's SQLite connection is a file, not a server's session")
+    await add_channel(engine, account.id)
+    first = await post_webhook(client, inbound("before-restart", wa_id(1), T))
+    assert first.status_code == 200
+    async with engine.connect() as connection:
+        dropped = await connection.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert dropped >= 1  # the writer's idle connection
+    second = await post_webhook(client, inbound("after-restart", wa_id(1), T + 60))
+    assert second.status_code == 200, second.text
+    stored = await rows(engine, Message, Message.wamid)
+    assert [message.wamid for message in stored] == ["after-restart", "before-restart"]
