@@ -28,6 +28,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
+from strawberry.utils.str_converters import to_camel_case
 
 from api import accounts
 from api.app import create_app
@@ -35,6 +36,7 @@ from ingest import demo
 from ingest.aggregates import rebuild_aggregates_of
 from models import Agent, Conversation, ConversationTag, Tag
 from models.db import create_engine, is_sqlite, session_factory, transaction
+from models.metrics import METRICS
 from models.migrate import upgrade_to_head
 from models.settings import Settings
 from resolvers import details, entities
@@ -59,9 +61,13 @@ CONTACT_TAGS = tuple(f"segment-{number:02d}" for number in range(1, 21))
 MESSAGES_PER_CONVERSATION = (7, 13)  # the dialogue's target length: about 8 messages on average
 CLICKS_PER_CONVERSATION = 0.3
 
-METRICS = """fragment M on Metrics { conversations inboundConversations distinctContacts messages
-  inboundMessages outboundMessages closedConversations avgDurationSeconds
-  avgFirstResponseSeconds avgRating ratedConversations }"""
+
+def metrics_fragment(distinct_contacts: bool) -> str:
+    """Every metric of `models.metrics`; the distinct counts only when asked for (Options)."""
+    names = [m.name for m in METRICS if distinct_contacts or m.aggregated]
+    return "fragment M on Metrics { " + " ".join(to_camel_case(n) for n in names) + " }"
+
+
 QUERIES = {
     "summary": """query($f: ReportFilter!) { summaryReport(filter: $f) { totals { ...M }
       daily { start metrics { ...M } } weekly { start metrics { ...M } }
@@ -382,7 +388,7 @@ async def measure_reports(
     use_aggregates: bool = True,
 ) -> list[Timing]:
     timings = []
-    fragment = METRICS if distinct_contacts else METRICS.replace(" distinctContacts", "")
+    fragment = metrics_fragment(distinct_contacts)
     halves = BOTH_HALVES if distinct_contacts else BOTH_HALVES - {Half.CONTACTS}
     # A document may not define a fragment it does not use (the widget report has no Metrics).
     query_of = {

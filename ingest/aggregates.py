@@ -59,6 +59,7 @@ from ingest.contacts import insert_for
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.db import now, transaction
+from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
 from models.sql import one_of, values_of
 from models.tables import (
     AgentDailyMessages,
@@ -73,17 +74,9 @@ from models.tables import (
     TagPairDailyFigures,
 )
 
-CONVERSATION_SUMS = (
-    "conversations",
-    "inbound_conversations",
-    "closed_conversations",
-    "duration_sum",
-    "first_response_sum",
-    "first_response_count",
-    "rating_sum",
-    "rated_conversations",
-)
-MESSAGE_COUNTS = ("messages", "inbound_messages", "outbound_messages")
+# The figure columns (`models.metrics`): sums over the conversations, counts of the messages.
+CONVERSATION_SUMS = tuple(figure.name for figure in CONVERSATION_FIGURES)
+MESSAGE_COUNTS = tuple(figure.name for figure in MESSAGE_FIGURES)
 FIGURES = CONVERSATION_SUMS + MESSAGE_COUNTS
 
 DAY_SECONDS = 86_400
@@ -218,23 +211,9 @@ def day_number(instant: Any, periods: Periods) -> ColumnElement[int]:
 # --- contributions ---------------------------------------------------------------------------
 
 
-def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, _integer(1)), else_=_integer(0))
-
-
 def current_figures(c: Table) -> dict[str, ColumnElement[Any]]:
     """A conversation's figures from its row, as the aggregates sum them."""
-    response = c.c.first_response_at - c.c.first_inbound_at
-    return {
-        "conversations": _integer(1),
-        "inbound_conversations": _flag(c.c.source == "INBOUND"),
-        "closed_conversations": _flag(c.c.closed_at.is_not(None)),
-        "duration_sum": func.coalesce(c.c.closed_at - c.c.started_at, _integer(0)),
-        "first_response_sum": func.coalesce(response, _integer(0)),
-        "first_response_count": _flag(response.is_not(None)),
-        "rating_sum": func.coalesce(c.c.rating, _integer(0)),
-        "rated_conversations": _flag(c.c.rating.is_not(None)),
-    }
+    return {figure.name: figure.contribution(c) for figure in CONVERSATION_FIGURES}
 
 
 @dataclass(frozen=True)
@@ -319,8 +298,6 @@ def conversation_part(aggregate: Aggregate, side: Side) -> Select[Any]:
 def message_part(aggregate: Aggregate, side: Side, periods: Periods) -> Select[Any]:
     """The conversations' messages in the cells of the day each was sent (one row each)."""
     m = MESSAGE
-    inbound = _flag(m.c.direction == "INBOUND")
-    outbound = _flag(m.c.direction == "OUTBOUND")
     rows, keys = _cells(
         aggregate,
         side,
@@ -331,9 +308,10 @@ def message_part(aggregate: Aggregate, side: Side, periods: Periods) -> Select[A
         select(
             *keys,
             *(_integer(0).label(name) for name in CONVERSATION_SUMS),
-            _integer(side.sign).label("messages"),
-            (inbound * _integer(side.sign)).label("inbound_messages"),
-            (outbound * _integer(side.sign)).label("outbound_messages"),
+            *(
+                (figure.contribution(m) * _integer(side.sign)).label(figure.name)
+                for figure in MESSAGE_FIGURES
+            ),
         )
         .select_from(rows)
         .where(side.where)

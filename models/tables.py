@@ -5,8 +5,12 @@ SQLite and PostgreSQL (durations are plain subtractions, local days are `(t + of
 and integer keys make the report indexes smaller and faster than text or timestamp columns.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES, Figure
 
 # Ids that grow with traffic (messages, clicks, pending statuses) and the columns holding them:
 # BIGINT on PostgreSQL, where a SERIAL stops at 2,147,483,647; SQLite's INTEGER PRIMARY KEY
@@ -246,25 +250,35 @@ class AggregateState(SQLModel, table=True):
     rebuilt_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-class _ConversationFigures(SQLModel):
-    """Sums over the conversations that started on a day (see resolvers.metrics.Metrics)."""
+def _figures(name: str, doc: str, figures: tuple[Figure, ...]) -> Any:
+    """A mixin with one integer column per figure of `models.metrics`."""
+    namespace: dict[str, Any] = {
+        "__doc__": doc,
+        "__module__": __name__,
+        "__annotations__": {figure.name: int for figure in figures},
+    }
+    for figure in figures:
+        namespace[figure.name] = Field(default=0, sa_type=figure.sql_type)
+    return type(name, (SQLModel,), namespace)
 
-    conversations: int = 0
-    inbound_conversations: int = 0
-    closed_conversations: int = 0
-    duration_sum: int = Field(default=0, sa_type=BigInteger)  # closed_at - started_at, closed only
-    first_response_sum: int = Field(default=0, sa_type=BigInteger)
-    first_response_count: int = 0
-    rating_sum: int = 0
-    rated_conversations: int = 0
 
+if TYPE_CHECKING:  # (what mypy knows of the mixins made from the registry below)
 
-class _MessageFigures(SQLModel):
-    """Counts of the messages sent on a day."""
+    class _ConversationFigures(SQLModel):
+        pass
 
-    messages: int = 0
-    inbound_messages: int = 0
-    outbound_messages: int = 0
+    class _MessageFigures(SQLModel):
+        pass
+
+else:
+    _ConversationFigures = _figures(
+        "_ConversationFigures",
+        "Sums over the conversations that started on a day (`models.metrics`).",
+        CONVERSATION_FIGURES,
+    )
+    _MessageFigures = _figures(
+        "_MessageFigures", "Counts of the messages sent on a day.", MESSAGE_FIGURES
+    )
 
 
 class DailyFigures(_ConversationFigures, _MessageFigures, table=True):

@@ -6,7 +6,7 @@ zone they were built in and it does not ask for contact tags or several conversa
 conversation with two of them would count twice); `resolvers.metrics.compute_metrics` picks this
 path then, and the raw rows otherwise (also for a tag report filtered by a tag and by agents).
 The figures come back under the names and with the arithmetic of the raw path (averages are
-sums / counts, as floats), so both paths give the same `Metrics`. Distinct contacts do not add
+sums / counts, as floats), so both paths give the same `Metrics`. Distinct counts do not add
 up across days; they stay with the raw path.
 """
 
@@ -17,6 +17,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Agent, Tag
+from models.metrics import METRICS, Kind
 from models.tables import (
     AgentDailyMessages,
     AggregateState,
@@ -41,21 +42,8 @@ UNASSIGNED = 0
 # (WAREPORTS_REPORT_AGGREGATES=false, `wareports bench --no-aggregates`).
 READ_KEY = "report_aggregates"
 
-# The Metrics fields this path answers (all but distinct_contacts).
-FIELDS = frozenset(
-    {
-        "conversations",
-        "inbound_conversations",
-        "closed_conversations",
-        "avg_duration_seconds",
-        "avg_first_response_seconds",
-        "avg_rating",
-        "rated_conversations",
-        "messages",
-        "inbound_messages",
-        "outbound_messages",
-    }
-)
+# The Metrics fields this path answers (all but the distinct counts).
+FIELDS = frozenset(metric.name for metric in METRICS if metric.aggregated)
 
 
 async def aggregate_zone(session: AsyncSession, account_id: int) -> str | None:
@@ -106,24 +94,14 @@ def _average(table: Table, total: str, count: str) -> ColumnElement[Any]:
 
 
 def figures(table: Table) -> list[ColumnElement[Any]]:
-    """The Metrics columns (but distinct_contacts) summed over a table's rows."""
-    counts = (
-        "conversations",
-        "inbound_conversations",
-        "closed_conversations",
-        "rated_conversations",
-        "messages",
-        "inbound_messages",
-        "outbound_messages",
-    )
-    return [
-        *(_total(table, name).label(name) for name in counts),
-        _average(table, "duration_sum", "closed_conversations").label("avg_duration_seconds"),
-        _average(table, "first_response_sum", "first_response_count").label(
-            "avg_first_response_seconds"
-        ),
-        _average(table, "rating_sum", "rated_conversations").label("avg_rating"),
-    ]
+    """The Metrics columns (but the distinct counts) summed over a table's rows."""
+    columns: list[ColumnElement[Any]] = []
+    for metric in METRICS:
+        if metric.kind is Kind.COUNT:
+            columns.append(_total(table, metric.name).label(metric.name))
+        elif metric.kind is Kind.AVERAGE:
+            columns.append(_average(table, metric.total, metric.count).label(metric.name))
+    return columns
 
 
 def figures_query(

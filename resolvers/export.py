@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Account
 from models.errors import BadInput
+from models.metrics import METRICS, NAMES, Kind
 from resolvers import export_details
 from resolvers.agents import agent_report
 from resolvers.filters import Filter, parse_filter
@@ -39,20 +40,8 @@ DETAILS_PAGE_SIZE = export_details.PAGE_SIZE
 Row = Sequence[str]
 Page = Sequence[Row]
 
-METRIC_COLUMNS = (
-    "conversations",
-    "inbound_conversations",
-    "distinct_contacts",
-    "messages",
-    "inbound_messages",
-    "outbound_messages",
-    "closed_conversations",
-    "avg_duration_seconds",
-    "avg_first_response_seconds",
-    "avg_rating",
-    "rated_conversations",
-)
-AVERAGE_COLUMNS = frozenset({"avg_duration_seconds", "avg_first_response_seconds", "avg_rating"})
+METRIC_COLUMNS = NAMES  # every metric of `models.metrics`, in its order
+AVERAGE_COLUMNS = frozenset(metric.name for metric in METRICS if metric.kind is Kind.AVERAGE)
 SUMMARY_COLUMNS = ("section", "start", "source", *METRIC_COLUMNS)
 AGENTS_COLUMNS = ("agent_email", "agent_name", "sent_messages", *METRIC_COLUMNS)
 TAGS_COLUMNS = ("tag", *METRIC_COLUMNS)

@@ -10,35 +10,44 @@ come from the raw rows.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, make_dataclass
 from datetime import date
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Float, Select, case, cast, func, select
+from sqlalchemy import ColumnElement, Float, Select, Table, case, cast, func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, ConversationTag, Message
+from models.metrics import BY_NAME, METRICS, NAMES, Kind, Metric, Rows
 from resolvers import aggregates
 from resolvers.filters import Filter, conversation_conditions, started_in_range
 
 
-@dataclass(frozen=True)
-class Metrics:
-    """The figures of one bucket or row; averages are None when there is nothing to average."""
+def _metrics_class() -> Any:
+    return make_dataclass(
+        "Metrics",
+        [(metric.name, metric.python_type, field(default=metric.default)) for metric in METRICS],
+        frozen=True,
+        namespace={
+            "__doc__": "The figures of one bucket or row, one attribute per metric of "
+            "`models.metrics`; averages are None when there is nothing to average.",
+            "__module__": __name__,
+        },
+    )
 
-    conversations: int = 0
-    inbound_conversations: int = 0
-    distinct_contacts: int = 0
-    messages: int = 0
-    inbound_messages: int = 0
-    outbound_messages: int = 0
-    closed_conversations: int = 0
-    avg_duration_seconds: float | None = None
-    avg_first_response_seconds: float | None = None
-    avg_rating: float | None = None
-    rated_conversations: int = 0
+
+if TYPE_CHECKING:
+
+    class Metrics:
+        """(What mypy knows of the class made from the registry below.)"""
+
+        def __init__(self, **values: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    Metrics = _metrics_class()
 
 
 EMPTY = Metrics()
@@ -52,9 +61,9 @@ class MetricsBucket:
     metrics: Metrics
 
 
-MESSAGE_FIELDS = frozenset({"messages", "inbound_messages", "outbound_messages"})
-CONTACT_FIELDS = frozenset({"distinct_contacts"})
-CONVERSATION_FIELDS = frozenset(field.name for field in fields(Metrics)) - MESSAGE_FIELDS
+MESSAGE_FIELDS = frozenset(metric.name for metric in METRICS if metric.rows is Rows.MESSAGES)
+CONTACT_FIELDS = frozenset(metric.name for metric in METRICS if not metric.aggregated)
+CONVERSATION_FIELDS = frozenset(NAMES) - MESSAGE_FIELDS
 
 
 class Half(Enum):
@@ -67,6 +76,8 @@ class Half(Enum):
 
 
 BOTH_HALVES = frozenset(Half)
+CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
+MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 
 
 def halves_for(metric_fields: Iterable[str]) -> frozenset[Half]:
@@ -174,19 +185,21 @@ def _as_float(value: Any) -> ColumnElement[float]:
     return func.avg(cast(value, Float))
 
 
+def _raw(metric: Metric, rows: Table) -> ColumnElement[Any]:
+    """The metric over raw rows, as one aggregate function of a GROUP BY."""
+    if metric.kind is Kind.COUNT:
+        return func.count() if metric.when is None else func.count(case((metric.when(rows), 1)))
+    assert metric.value is not None
+    if metric.kind is Kind.AVERAGE:
+        return _as_float(metric.value(rows))
+    return func.count(metric.value(rows).distinct())
+
+
 def _conversation_aggregates() -> list[ColumnElement[Any]]:
-    closed_at, started_at = col(Conversation.closed_at), col(Conversation.started_at)
     return [
-        func.count().label("conversations"),
-        func.count(case((col(Conversation.source) == "INBOUND", 1))).label("inbound_conversations"),
-        func.count(col(Conversation.contact_id).distinct()).label("distinct_contacts"),
-        func.count(closed_at).label("closed_conversations"),
-        _as_float(closed_at - started_at).label("avg_duration_seconds"),
-        _as_float(col(Conversation.first_response_at) - col(Conversation.first_inbound_at)).label(
-            "avg_first_response_seconds"
-        ),
-        _as_float(col(Conversation.rating)).label("avg_rating"),
-        func.count(col(Conversation.rating)).label("rated_conversations"),
+        _raw(metric, CONVERSATION).label(metric.name)
+        for metric in METRICS
+        if metric.name in CONVERSATION_FIELDS
     ]
 
 
@@ -194,15 +207,15 @@ def _contact_aggregates() -> list[ColumnElement[Any]]:
     """The raw statement's columns when the aggregates answer the rest."""
     return [
         func.count().label("conversations"),
-        func.count(col(Conversation.contact_id).distinct()).label("distinct_contacts"),
+        *(_raw(BY_NAME[name], CONVERSATION).label(name) for name in sorted(CONTACT_FIELDS)),
     ]
 
 
 def _message_aggregates() -> list[ColumnElement[Any]]:
     return [
-        func.count().label("messages"),
-        func.count(case((col(Message.direction) == "INBOUND", 1))).label("inbound_messages"),
-        func.count(case((col(Message.direction) == "OUTBOUND", 1))).label("outbound_messages"),
+        _raw(metric, MESSAGE).label(metric.name)
+        for metric in METRICS
+        if metric.name in MESSAGE_FIELDS
     ]
 
 

@@ -3,82 +3,55 @@
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 from strawberry.utils.str_converters import to_snake_case
 
+from models.metrics import METRICS, NAMES
 from resolvers import metrics as computed
 from resolvers.filters import Filter, parse_filter
 from schema.context import WareportsInfo
 from schema.filters import ReportFilter
 
-
-@strawberry.type(
-    description="The figures of a bucket or row; one shape and one computation for every "
-    "grouping. Conversation figures count the conversations that STARTED in the bucket or row "
-    "(local day of startedAt in the filter's zone) and match the filter. Message figures count "
-    "the messages SENT during the bucket (or the range, for rows and totals) whose "
-    "conversation matches the filter and the row, wherever that conversation started."
+METRICS_DESCRIPTION = (
+    "The figures of a bucket or row; one shape and one computation for every grouping. "
+    "Conversation figures count the conversations that STARTED in the bucket or row (local day "
+    "of startedAt in the filter's zone) and match the filter. Message figures count the "
+    "messages SENT during the bucket (or the range, for rows and totals) whose conversation "
+    "matches the filter and the row, wherever that conversation started."
 )
-class Metrics:
-    conversations: int = strawberry.field(
-        description="Conversations that started in the bucket and match the filter."
-    )
-    inbound_conversations: int = strawberry.field(
-        description="Of those, the conversations started by the contact (source INBOUND)."
-    )
-    distinct_contacts: int = strawberry.field(
-        description="Distinct contacts of those conversations; de-duplicated over the whole "
-        "bucket or range, so totals are not the sum of the days."
-    )
-    messages: int = strawberry.field(
-        description="Messages sent during the bucket (both directions) in conversations that "
-        "match the filter and the row, including conversations started earlier."
-    )
-    inbound_messages: int = strawberry.field(
-        description="Of those messages, the ones sent by the contact."
-    )
-    outbound_messages: int = strawberry.field(
-        description="Of those messages, the ones sent by the business (agents and automations)."
-    )
-    closed_conversations: int = strawberry.field(
-        description="Conversations started in the bucket that are closed (by an agent or "
-        "automatically)."
-    )
-    avg_duration_seconds: float | None = strawberry.field(
-        description="Average of closedAt - startedAt over the closed conversations started in "
-        "the bucket, in seconds; null when none is closed."
-    )
-    avg_first_response_seconds: float | None = strawberry.field(
-        description="Average time from the contact's first message to the first reply of a "
-        "human agent after it (automation messages are not replies), over the conversations "
-        "started in the bucket that have both; unanswered ones are left out; null when none."
-    )
-    avg_rating: float | None = strawberry.field(
-        description="Average of the latest rating (1 to 5) of the rated conversations started "
-        "in the bucket; null when none is rated."
-    )
-    rated_conversations: int = strawberry.field(
-        description="Conversations started in the bucket that have a rating."
-    )
 
-    @classmethod
-    def of(cls, figures: computed.Metrics) -> "Metrics":
-        return cls(
-            conversations=figures.conversations,
-            inbound_conversations=figures.inbound_conversations,
-            distinct_contacts=figures.distinct_contacts,
-            messages=figures.messages,
-            inbound_messages=figures.inbound_messages,
-            outbound_messages=figures.outbound_messages,
-            closed_conversations=figures.closed_conversations,
-            avg_duration_seconds=figures.avg_duration_seconds,
-            avg_first_response_seconds=figures.avg_first_response_seconds,
-            avg_rating=figures.avg_rating,
-            rated_conversations=figures.rated_conversations,
-        )
+
+def _metrics_type() -> Any:
+    """The GraphQL type, one field per metric of `models.metrics`, in its order."""
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__annotations__": {metric.name: metric.python_type for metric in METRICS},
+    }
+    for metric in METRICS:
+        namespace[metric.name] = strawberry.field(description=metric.description)
+
+    def of(cls: Any, figures: computed.Metrics) -> Any:
+        return cls(**{name: getattr(figures, name) for name in NAMES})
+
+    namespace["of"] = classmethod(of)
+    return strawberry.type(type("Metrics", (), namespace), description=METRICS_DESCRIPTION)
+
+
+if TYPE_CHECKING:
+
+    class Metrics:
+        """(What mypy knows of the type made from the registry below.)"""
+
+        def __init__(self, **values: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+        @classmethod
+        def of(cls, figures: computed.Metrics) -> "Metrics": ...
+
+else:
+    Metrics = _metrics_type()
 
 
 @strawberry.type(description="The metrics of one local day or ISO week of the range.")

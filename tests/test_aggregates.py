@@ -392,6 +392,7 @@ async def test_each_change_moves_exact_figures(
         rated_conversations=1,
         messages=2,
         inbound_messages=2,
+        message_count_sum=3,  # w1, w2 and w3, whichever day each was sent
     )
     replied = figures(messages=1, outbound_messages=1)
     d10, d11 = day("2026-03-10"), day("2026-03-11")
@@ -499,7 +500,13 @@ async def test_the_auto_close_job_moves_the_figures_of_what_it_closes(
     payload = inbound("wamid.idle", ANA, sent, phone_number_id=pnid)
     assert (await post_webhook(client, payload)).status_code == 200
     today = (datetime.fromtimestamp(sent, ZoneInfo("UTC")).date() - date(1970, 1, 1)).days
-    opened = figures(conversations=1, inbound_conversations=1, messages=1, inbound_messages=1)
+    opened = figures(
+        conversations=1,
+        inbound_conversations=1,
+        messages=1,
+        inbound_messages=1,
+        message_count_sum=1,
+    )
     assert (await cells(engine, who.id))["daily_figures"] == {(today, "INBOUND", 0): opened}
     assert await close_due(engine, now=NOW + 2 * HOUR) == 1
     closed = {**opened, "closed_conversations": 1, "duration_sum": HOUR}  # last message + 1 h

@@ -42,7 +42,7 @@ mutation Export($report: ReportKind!, $filter: ReportFilter!) {
 
 METRICS = """{ conversations inboundConversations distinctContacts messages inboundMessages
   outboundMessages closedConversations avgDurationSeconds avgFirstResponseSeconds avgRating
-  ratedConversations }"""
+  ratedConversations avgMessagesPerConversation }"""
 METRIC_FIELDS = [
     "conversations",
     "inboundConversations",
@@ -55,6 +55,7 @@ METRIC_FIELDS = [
     "avgFirstResponseSeconds",
     "avgRating",
     "ratedConversations",
+    "avgMessagesPerConversation",
 ]
 # The documented header rows, written out (README "CSV export").
 METRIC_HEADER = [
@@ -69,6 +70,7 @@ METRIC_HEADER = [
     "avg_first_response_seconds",
     "avg_rating",
     "rated_conversations",
+    "avg_messages_per_conversation",
 ]
 DETAILS_HEADER = [
     "started_at",
@@ -464,8 +466,9 @@ async def test_summary_rows_equal_the_graphql_report(
     for cells, values in zip(rows[1:], expected, strict=True):
         assert_cells(cells, values)
     # Figures worked out by hand: 4 conversations and 6 messages in range, 2 closed, 2 rated
-    # (4, and 2: the latest of 5 then 2), 2 answered after 300 s each.
+    # (4, and 2: the latest of 5 then 2), 2 answered after 300 s each; 2 + 2 + 1 + 1 messages.
     total = dict(zip(rows[0], rows[-1], strict=True))
+    assert total["avg_messages_per_conversation"] == "1.5"
     assert total["conversations"] == "4"
     assert total["messages"] == "6"
     assert total["closed_conversations"] == "2"

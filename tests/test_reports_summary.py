@@ -146,3 +146,81 @@ async def test_empty_range_is_zero_filled(client: httpx.AsyncClient, engine: Asy
             {"source": "INBOX", "metrics": ZERO},
         ],
     }
+
+
+PER_CONVERSATION = """
+query ($filter: ReportFilter!) {
+  summaryReport(filter: $filter) {
+    totals { avgMessagesPerConversation }
+    daily { start metrics { avgMessagesPerConversation } }
+    weekly { start metrics { avgMessagesPerConversation } }
+    bySource { source metrics { avgMessagesPerConversation } }
+  }
+  agentReport(filter: $filter) { rows { agent { email } metrics { avgMessagesPerConversation } } }
+  tagReport(filter: $filter) { rows { tag { name } metrics { avgMessagesPerConversation } } }
+}
+"""
+
+
+def _per_conversation(data: dict[str, Any]) -> dict[str, Any]:
+    summary = data["summaryReport"]
+
+    def value(metrics: dict[str, Any]) -> float | None:
+        return metrics["avgMessagesPerConversation"]  # type: ignore[no-any-return]
+
+    return {
+        "totals": value(summary["totals"]),
+        "daily": {day["start"]: value(day["metrics"]) for day in summary["daily"]},
+        "weekly": {week["start"]: value(week["metrics"]) for week in summary["weekly"]},
+        "bySource": {row["source"]: value(row["metrics"]) for row in summary["bySource"]},
+        "agents": {
+            row["agent"]["email"].split("@")[0]: value(row["metrics"])
+            for row in data["agentReport"]["rows"]
+        },
+        "tags": {row["tag"]["name"]: value(row["metrics"]) for row in data["tagReport"]["rows"]},
+    }
+
+
+async def test_messages_per_conversation(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    """avgMessagesPerConversation (the registry's example metric): all the messages of each
+    conversation started in the bucket, whenever sent. Messages per conversation: K0 4, K8 3,
+    K1 4, K2 2, K3 2, K4 3, K5 4, K6 3, K7 2. Paris reads the aggregates, UTC the raw rows."""
+    data = await build_dataset(engine)
+    paris = await graphql(client, data.account, PER_CONVERSATION, {"filter": RANGE})
+    assert _per_conversation(paris["data"]) == {
+        "totals": 3.0,  # K8 K1 K2 K3 K4 K5 K6: 21 / 7
+        "daily": {
+            "2026-03-27": 3.0,  # K8 K1 K2: 9 / 3
+            "2026-03-28": None,
+            "2026-03-29": 2.5,  # K3 K4
+            "2026-03-30": 4.0,  # K5
+            "2026-03-31": 3.0,  # K6
+            "2026-04-01": None,
+            "2026-04-02": None,
+        },
+        "weekly": {"2026-03-27": 2.8, "2026-03-30": 3.5},  # 14 / 5; K5 K6: 7 / 2
+        "bySource": {"FLOW": 3.0, "INBOUND": 3.0, "INBOX": 3.0},  # K3 K5; K8 K1 K2 K6; K4
+        # alice K1 K5; bob K2 K4 K6 (8 / 3); carol K8 (dave, with none, has no row).
+        "agents": {"alice": 4.0, "bob": 8 / 3, "carol": 3.0},
+        # Sales K8 K1 K5 (11 / 3); Billing K1 K4; Support K2.
+        "tags": {"Sales": 11 / 3, "Billing": 3.5, "Support": 2.0},
+    }
+    utc = await graphql(
+        client, data.account, PER_CONVERSATION, {"filter": {**RANGE, "timezone": "UTC"}}
+    )
+    assert _per_conversation(utc["data"]) == {
+        "totals": 20 / 7,  # K1 K2 K3 K4 K5 K6 K7 (K8 leaves, K7 enters)
+        "daily": {
+            "2026-03-27": 3.0,  # K1 K2
+            "2026-03-28": None,
+            "2026-03-29": 2.5,
+            "2026-03-30": 4.0,
+            "2026-03-31": 3.0,
+            "2026-04-01": None,
+            "2026-04-02": 2.0,  # K7
+        },
+        "weekly": {"2026-03-27": 2.75, "2026-03-30": 3.0},  # K1 K2 K3 K4: 11 / 4; K5 K6 K7
+        "bySource": {"FLOW": 3.0, "INBOUND": 2.75, "INBOX": 3.0},  # INBOUND: K1 K2 K6 K7
+        "agents": {"alice": 10 / 3, "bob": 8 / 3},  # alice K1 K5 K7
+        "tags": {"Sales": 4.0, "Billing": 3.5, "Support": 2.0},  # Support: K2 K7
+    }

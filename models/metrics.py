@@ -1,0 +1,252 @@
+"""The metrics of every report, declared once each (`METRICS`).
+
+Everything that names a metric is derived from this list: the GraphQL `Metrics` type and its
+descriptions (`schema.metrics`), the statements over raw rows (`resolvers.metrics`), the figure
+columns of the aggregate tables (`models.tables`), their deltas at ingestion and their rebuild
+(`ingest.aggregates`), the statements over the aggregates (`resolvers.aggregates`), the CSV
+columns (`resolvers.export`) and the benchmark's queries.
+
+A metric counts over one kind of rows: the conversations that STARTED in a bucket (local day of
+`started_at`) or the messages SENT in it (`sent_at`), both matching the report's filter and row.
+It is one of three kinds:
+
+- COUNT: how many of the rows meet `when` (every row when None). Aggregated as one figure column
+  with the metric's name, to which each row adds 1 or 0.
+- AVERAGE: the mean of `value` over the rows where it is not null (null when there is none).
+  Aggregated as two figure columns, `total` (the sum of the values) and `count` (how many there
+  are); `count` may be a COUNT metric's column when that metric counts exactly the rows whose
+  value is not null (closed conversations have a duration), else it is a column of its own.
+- DISTINCT: how many distinct values `value` takes. Distinct counts do not add up across cells:
+  always from the raw rows.
+
+A new summable metric is one declaration here plus a migration that adds (and fills) its figure
+columns in the aggregate tables and the record of each conversation (`aggregated_conversation`).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Integer, Table, case, func, literal_column
+from sqlalchemy.types import TypeEngine
+
+
+class Rows(Enum):
+    """What a metric counts: conversations by their start, or messages by when they were sent."""
+
+    CONVERSATIONS = "conversation"
+    MESSAGES = "message"
+
+
+class Kind(Enum):
+    COUNT = "count"
+    AVERAGE = "average"
+    DISTINCT = "distinct"
+
+
+Expression = Callable[[Table], ColumnElement[Any]]  # over the `conversation` or `message` table
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # python name; GraphQL camelCase, the CSV column as is
+    description: str  # the GraphQL field's
+    kind: Kind
+    rows: Rows
+    when: Expression | None = None  # COUNT: the rows counted; None: all of them
+    value: Expression | None = None  # AVERAGE and DISTINCT: the value per row
+    total: str = ""  # AVERAGE: the figure column of the sum of the values
+    count: str = ""  # AVERAGE: the figure column of how many values there are
+    total_type: type[TypeEngine[int]] = BigInteger  # AVERAGE: the sum column's SQL type
+
+    @property
+    def aggregated(self) -> bool:
+        """Whether the aggregate tables answer it (DISTINCT only the raw rows)."""
+        return self.kind is not Kind.DISTINCT
+
+    @property
+    def python_type(self) -> Any:
+        return float | None if self.kind is Kind.AVERAGE else int
+
+    @property
+    def default(self) -> int | None:
+        """Its value with no rows to count."""
+        return None if self.kind is Kind.AVERAGE else 0
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A column of the aggregate tables: the sum over a cell's rows of `contribution`."""
+
+    name: str
+    rows: Rows
+    contribution: Expression  # per row, never null
+    sql_type: type[TypeEngine[int]] = Integer
+
+
+def _one(_rows: Table) -> ColumnElement[int]:
+    # Inline literals keep the statements' text the same whatever the values (see
+    # `ingest.aggregates._integer`).
+    return literal_column("1", BigInteger)
+
+
+def _inbound(rows: Table) -> ColumnElement[bool]:
+    return rows.c.source == "INBOUND"  # type: ignore[no-any-return]
+
+
+def _first_response(rows: Table) -> ColumnElement[Any]:
+    return rows.c.first_response_at - rows.c.first_inbound_at  # type: ignore[no-any-return]
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric(
+        "conversations",
+        "Conversations that started in the bucket and match the filter.",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+    ),
+    Metric(
+        "inbound_conversations",
+        "Of those, the conversations started by the contact (source INBOUND).",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+        when=_inbound,
+    ),
+    Metric(
+        "distinct_contacts",
+        "Distinct contacts of those conversations; de-duplicated over the whole bucket or "
+        "range, so totals are not the sum of the days.",
+        Kind.DISTINCT,
+        Rows.CONVERSATIONS,
+        value=lambda rows: rows.c.contact_id,
+    ),
+    Metric(
+        "messages",
+        "Messages sent during the bucket (both directions) in conversations that match the "
+        "filter and the row, including conversations started earlier.",
+        Kind.COUNT,
+        Rows.MESSAGES,
+    ),
+    Metric(
+        "inbound_messages",
+        "Of those messages, the ones sent by the contact.",
+        Kind.COUNT,
+        Rows.MESSAGES,
+        when=lambda rows: rows.c.direction == "INBOUND",
+    ),
+    Metric(
+        "outbound_messages",
+        "Of those messages, the ones sent by the business (agents and automations).",
+        Kind.COUNT,
+        Rows.MESSAGES,
+        when=lambda rows: rows.c.direction == "OUTBOUND",
+    ),
+    Metric(
+        "closed_conversations",
+        "Conversations started in the bucket that are closed (by an agent or automatically).",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+        when=lambda rows: rows.c.closed_at.is_not(None),
+    ),
+    Metric(
+        "avg_duration_seconds",
+        "Average of closedAt - startedAt over the closed conversations started in the bucket, "
+        "in seconds; null when none is closed.",
+        Kind.AVERAGE,
+        Rows.CONVERSATIONS,
+        value=lambda rows: rows.c.closed_at - rows.c.started_at,
+        total="duration_sum",
+        count="closed_conversations",
+    ),
+    Metric(
+        "avg_first_response_seconds",
+        "Average time from the contact's first message to the first reply of a human agent "
+        "after it (automation messages are not replies), over the conversations started in "
+        "the bucket that have both; unanswered ones are left out; null when none.",
+        Kind.AVERAGE,
+        Rows.CONVERSATIONS,
+        value=_first_response,
+        total="first_response_sum",
+        count="first_response_count",
+    ),
+    Metric(
+        "avg_rating",
+        "Average of the latest rating (1 to 5) of the rated conversations started in the "
+        "bucket; null when none is rated.",
+        Kind.AVERAGE,
+        Rows.CONVERSATIONS,
+        value=lambda rows: rows.c.rating,
+        total="rating_sum",
+        count="rated_conversations",
+        total_type=Integer,
+    ),
+    Metric(
+        "rated_conversations",
+        "Conversations started in the bucket that have a rating.",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+        when=lambda rows: rows.c.rating.is_not(None),
+    ),
+    Metric(
+        "avg_messages_per_conversation",
+        "Average number of messages (both directions) of the conversations started in the "
+        "bucket: all the messages each holds, whenever sent; null when none started.",
+        Kind.AVERAGE,
+        Rows.CONVERSATIONS,
+        value=lambda rows: rows.c.message_count,
+        total="message_count_sum",
+        count="conversations",
+    ),
+)
+
+BY_NAME = {metric.name: metric for metric in METRICS}
+NAMES = tuple(BY_NAME)
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, literal_column("1", BigInteger)), else_=literal_column("0", BigInteger))
+
+
+def _count_figure(metric: Metric) -> Figure:
+    when = metric.when
+    contribution: Expression = _one if when is None else lambda rows: _flag(when(rows))
+    return Figure(metric.name, metric.rows, contribution)
+
+
+def _average_figures(metric: Metric, counted: dict[str, Figure]) -> list[Figure]:
+    value = metric.value
+    assert value is not None, metric.name
+    figures = [
+        Figure(
+            metric.total,
+            metric.rows,
+            lambda rows: func.coalesce(value(rows), literal_column("0", BigInteger)),
+            metric.total_type,
+        )
+    ]
+    if metric.count not in counted:
+        figures.append(
+            Figure(metric.count, metric.rows, lambda rows: _flag(value(rows).is_not(None)))
+        )
+    return figures
+
+
+def _figures() -> tuple[Figure, ...]:
+    counted = {
+        metric.name: _count_figure(metric) for metric in METRICS if metric.kind is Kind.COUNT
+    }
+    found: dict[str, Figure] = {}
+    for metric in METRICS:
+        if metric.kind is Kind.COUNT:
+            found[metric.name] = counted[metric.name]
+        elif metric.kind is Kind.AVERAGE:
+            for figure in _average_figures(metric, counted):
+                found.setdefault(figure.name, figure)
+    # A count column shared with a COUNT metric comes first, as that metric is declared.
+    return tuple(found.values())
+
+
+FIGURES: tuple[Figure, ...] = _figures()
+CONVERSATION_FIGURES = tuple(f for f in FIGURES if f.rows is Rows.CONVERSATIONS)
+MESSAGE_FIGURES = tuple(f for f in FIGURES if f.rows is Rows.MESSAGES)
