@@ -18,6 +18,7 @@ COPY schema ./schema
 COPY resolvers ./resolvers
 COPY models ./models
 COPY ingest ./ingest
+COPY benchmarks ./benchmarks
 RUN /opt/wareports/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim

@@ -352,7 +352,11 @@ def bench(
 ) -> None:
     """Generate (or reuse) a large account and time every report through HTTP + GraphQL and
     through its resolver alone; prints medians and p95 (exit code 1 when a target is missed)."""
-    from api import bench as benchmark
+    try:
+        from benchmarks import reports as benchmark
+    except ImportError as missing:  # httpx, psutil: the `bench` extra
+        typer.echo(f"wareports bench needs pip install 'wareports[bench]' ({missing})", err=True)
+        raise typer.Exit(2) from missing
 
     options = benchmark.Options(
         database_url=database_url or benchmark.default_url(),

@@ -331,7 +331,7 @@ def run_phase(name: str, port: int, requests: list[bytes], items: int, **options
     connections, rate = options["senders"], options.get("rate")
     processes = max(1, min(options["processes"], connections))
     context = mp.get_context("fork")
-    shared = {
+    shared: dict[str, Any] = {
         "ready": context.Barrier(processes + 1),
         "go": context.Event(),
         "t0": context.Value("d", 0.0),
@@ -351,7 +351,7 @@ def run_phase(name: str, port: int, requests: list[bytes], items: int, **options
     ]
     for process in workers:
         process.start()
-    results = []
+    results: list[dict[str, Any]] = []
     try:
         shared["ready"].wait(timeout=120)
         t0 = shared["t0"].value = time.monotonic() + 0.05
@@ -581,7 +581,10 @@ class Beside(threading.Thread):
             n = 0
             while not self.stopping.is_set():
                 contact = {"profile": {"name": "Other"}, "wa_id": f"3369000{n % 100:05d}"}
-                message = dict(id=f"wamid.beside.{n}", timestamp=str(int(time.time()) - 60))
+                message: dict[str, Any] = {
+                    "id": f"wamid.beside.{n}",
+                    "timestamp": str(int(time.time()) - 60),
+                }
                 message.update({"from": contact["wa_id"], "type": "text", "text": {"body": "hi"}})
                 body = envelope({"contacts": [contact], "messages": [message]}, OTHER_NUMBER_ID)
                 digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()

@@ -231,3 +231,26 @@ def test_demo_leaves_a_real_account_named_demo_alone(database: str) -> None:
         f"error: account: account {real['id']} is named 'Demo' but was not made by "
         "`wareports demo`",
     )
+
+
+def test_bench_times_every_report_of_a_small_account(database: str) -> None:
+    """`wareports bench` (code in benchmarks/, which the server never imports) generates an
+    account and times each report and details page; exit 1 only says a target was missed."""
+    result = run(
+        "bench",
+        "--conversations",
+        "300",
+        "--repeat",
+        "1",
+        "--no-warmup",
+        "--no-export",
+        "--database-url",
+        database,
+    )
+    assert isinstance(result.exception, SystemExit), result.output  # no escaped exception
+    assert result.exit_code in (0, 1), result.output
+    timed = [line.split()[0] for line in result.stdout.splitlines() if re.match(r"\w+ +\d", line)]
+    assert {"summary", "agents", "tags", "widget"} <= set(timed), result.stdout
+    assert re.search(r"^details 500 +365", result.stdout, re.MULTILINE), result.stdout
+    verdict = result.stdout.strip().splitlines()[-1]
+    assert verdict in ("every target met", "TARGETS MISSED (lines marked NO above)")

@@ -5,12 +5,11 @@ The HTTP figures go through the whole stack of a request (`create_app`: middlewa
 limit, query limits, Strawberry, the resolvers, JSON) over `httpx.ASGITransport`, in this process:
 no socket and no uvicorn, so the ratio HTTP / SQL is the cost of our own layers. The SQL figures
 call the same `resolvers` function with a session, computing the same parts. The CSV export runs
-the real server under uvicorn in a child process (benchmarks/export_memory.py) to measure its
+the real server under uvicorn in a child process (`benchmarks.export_memory`) to measure its
 resident memory apart from the benchmark's.
 """
 
 import asyncio
-import importlib.util
 import math
 import secrets
 import statistics
@@ -507,17 +506,11 @@ def markdown(timings: list[Timing]) -> str:
 # --- the CSV export --------------------------------------------------------------------------
 
 
-def export_csv(url: str, prepared: Prepared) -> bool | None:
-    """A year of details exported through uvicorn (benchmarks/export_memory.py measures rows/s
-    and the server's peak RSS); None when that script is not in this checkout."""
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "export_memory.py"
-    if not script.exists():
-        print("CSV export: benchmarks/export_memory.py not found, skipped")
-        return None
-    spec = importlib.util.spec_from_file_location("export_memory", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def export_csv(url: str, prepared: Prepared) -> bool:
+    """A year of details exported through uvicorn (`benchmarks.export_memory` measures rows/s
+    and the server's peak RSS)."""
+    from benchmarks import export_memory as module  # psutil: imported only here
+
     port = module.free_port()
     server = module.start_server(url, port)
     base = f"http://127.0.0.1:{port}"
