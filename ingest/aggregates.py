@@ -26,9 +26,7 @@ with the same contribution queries.
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
-from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,11 +38,9 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
-    case,
     cast,
     delete,
     func,
-    literal_column,
     or_,
     select,
     text,
@@ -58,6 +54,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ingest.contacts import insert_for
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
+from models.calendar import Periods, day_number, integer, local_day, zone_periods
 from models.db import now, transaction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
 from models.sql import one_of, values_of
@@ -79,16 +76,6 @@ CONVERSATION_SUMS = tuple(figure.name for figure in CONVERSATION_FIGURES)
 MESSAGE_COUNTS = tuple(figure.name for figure in MESSAGE_FIGURES)
 FIGURES = CONVERSATION_SUMS + MESSAGE_COUNTS
 
-DAY_SECONDS = 86_400
-# Added before the integer division and taken off after, so that the dividend is positive: both
-# engines truncate toward zero, and a floor is wanted (instants before 1970 in eastern zones).
-SHIFT_DAYS = 1 << 20
-# Offsets are probed at this step, then a change is located to the second by bisection.
-PROBE_SECONDS = 6 * 3600
-# datetime handles years 1..9999; instants outside get the offset at the nearest bound (their
-# local days are beyond anything a report filter can name).
-FIRST_PROBE = -(2**31)
-LAST_PROBE = 253_402_041_600  # 9999-12-29T00:00:00Z
 # A rebuild finds the zone's offsets only around the instants the account holds.
 REBUILD_WINDOW_SECONDS = 1 << 22  # about 48 days
 SYNC_CHUNK = 500  # conversations per statement: bound parameters stay far below the limits
@@ -120,7 +107,6 @@ CLICK_DIMENSIONS = (
     "utm_content",
 )
 
-Periods = tuple[tuple[int, int], ...]  # (since, UTC offset) pairs, ascending
 Selection = Callable[[Any, Any], ColumnElement[bool]]  # (conversation id, account id) -> WHERE
 
 
@@ -140,72 +126,6 @@ AGGREGATES = (
     Aggregate(TAG_AGENT_DAILY, ("assignee_id", "day", "tag_id", "source"), tagged=True),
     Aggregate(TAG_PAIR_DAILY, ("with_tag_id", "day", "tag_id", "source"), tagged=True),
 )
-
-
-# --- local days ------------------------------------------------------------------------------
-
-
-def _integer(value: int) -> ColumnElement[int]:
-    # Inline literals: PostgreSQL matches GROUP BY expressions textually, and bound parameters
-    # get distinct names.
-    return literal_column(str(int(value)), BigInteger)
-
-
-def _offset_at(instant: int, zone: ZoneInfo) -> int:
-    moment = datetime.fromtimestamp(min(max(instant, FIRST_PROBE), LAST_PROBE), zone)
-    offset = moment.utcoffset()
-    assert offset is not None
-    return int(offset.total_seconds())
-
-
-def zone_periods(zone: str, windows: Iterable[tuple[int, int]]) -> Periods:
-    """The zone's UTC offsets as `(since, offset)` pairs, exact for every instant inside one of
-    the `(low, high)` windows (inclusive)."""
-    tz = ZoneInfo(zone)
-    periods: list[tuple[int, int]] = []
-    for low, high in sorted(windows):
-        _add_period(periods, low, _offset_at(low, tz))
-        probe = low
-        while probe < high:
-            following = min(probe + PROBE_SECONDS, high)
-            if _offset_at(following, tz) != periods[-1][1]:
-                since = _first_change(probe, following, tz)
-                _add_period(periods, since, _offset_at(since, tz))
-                probe = since
-            else:
-                probe = following
-    return tuple(periods)
-
-
-def _add_period(periods: list[tuple[int, int]], since: int, offset: int) -> None:
-    if not periods or periods[-1][1] != offset:
-        periods.append((since, offset))
-
-
-def _first_change(low: int, high: int, zone: ZoneInfo) -> int:
-    """The first instant in (low, high] whose offset differs from the offset at `low`."""
-    before = _offset_at(low, zone)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if _offset_at(middle, zone) == before:
-            low = middle
-        else:
-            high = middle
-    return high
-
-
-def day_number(instant: Any, periods: Periods) -> ColumnElement[int]:
-    """SQL: the local day number (days since 1970-01-01) of an instant inside the periods."""
-    if len(periods) == 1:
-        offset: ColumnElement[int] = _integer(periods[0][1])
-    else:
-        branches = [
-            (instant < _integer(since), _integer(previous))
-            for (_, previous), (since, _) in pairwise(periods)
-        ]
-        offset = case(*branches, else_=_integer(periods[-1][1]))
-    shifted = instant + offset + _integer(SHIFT_DAYS * DAY_SECONDS)
-    return shifted // _integer(DAY_SECONDS) - _integer(SHIFT_DAYS)
 
 
 # --- contributions ---------------------------------------------------------------------------
@@ -239,7 +159,7 @@ def current_side(periods: Periods, selection: Selection) -> Side:
         conversation_id=c.c.id,
         tags=CONVERSATION_TAG,
         day=day_number(c.c.started_at, periods),
-        assignee_id=func.coalesce(c.c.assignee_id, _integer(0)),
+        assignee_id=func.coalesce(c.c.assignee_id, integer(0)),
         figures=current_figures(c),
         counted=None,
         where=selection(c.c.id, c.c.account_id),
@@ -288,7 +208,7 @@ def conversation_part(aggregate: Aggregate, side: Side) -> Select[Any]:
         select(
             *keys,
             *(value.label(name) for name, value in side.figures.items()),
-            *(_integer(0).label(name) for name in MESSAGE_COUNTS),
+            *(integer(0).label(name) for name in MESSAGE_COUNTS),
         )
         .select_from(rows)
         .where(side.where)
@@ -307,9 +227,9 @@ def message_part(aggregate: Aggregate, side: Side, periods: Periods) -> Select[A
     query = (
         select(
             *keys,
-            *(_integer(0).label(name) for name in CONVERSATION_SUMS),
+            *(integer(0).label(name) for name in CONVERSATION_SUMS),
             *(
-                (figure.contribution(m) * _integer(side.sign)).label(figure.name)
+                (figure.contribution(m) * integer(side.sign)).label(figure.name)
                 for figure in MESSAGE_FIGURES
             ),
         )
@@ -326,7 +246,7 @@ def summed(aggregate: Aggregate, account_id: int, parts: Sequence[Select[Any]]) 
     keys = [rows.c[key] for key in aggregate.keys]
     return (
         select(
-            _integer(account_id).label("account_id"),
+            integer(account_id).label("account_id"),
             *keys,
             *(cast(func.sum(rows.c[name]), BigInteger).label(name) for name in FIGURES),
         )
@@ -359,7 +279,7 @@ def agent_messages(
     m, ledger = MESSAGE, LEDGER
     day = day_number(m.c.sent_at, periods)
     query = select(
-        _integer(account_id).label("account_id"),
+        integer(account_id).label("account_id"),
         day.label("day"),
         m.c.agent_id.label("agent_id"),
         func.count().label("sent_messages"),
@@ -367,7 +287,7 @@ def agent_messages(
     if new_only:
         query = query.select_from(
             m.outerjoin(ledger, ledger.c.conversation_id == m.c.conversation_id)
-        ).where(m.c.id > func.coalesce(ledger.c.last_message_id, _integer(0)))
+        ).where(m.c.id > func.coalesce(ledger.c.last_message_id, integer(0)))
     return query.group_by(day, m.c.agent_id).order_by(day, m.c.agent_id)
 
 
@@ -480,7 +400,7 @@ def _sync_statements(
         # the ids up by primary key, and a transaction would cost as much as the account is
         # large: `+account_id` is not an indexed term.
         tenant = _not_indexed(account)
-        return and_(tenant == _integer(account_id), one_of(conversation_id, IDS))
+        return and_(tenant == integer(account_id), one_of(conversation_id, IDS))
 
     current, recorded = current_side(periods, selection), recorded_side(selection)
     statements: list[Executable] = []
@@ -681,7 +601,7 @@ async def count_click(
     zone = await _zone_for_writing(session, click.account_id)
     if zone is None:
         return
-    day = (click.clicked_at + _offset_at(click.clicked_at, ZoneInfo(zone))) // DAY_SECONDS
+    day = local_day(click.clicked_at, ZoneInfo(zone))
     values = {"button": button_name} | {name: getattr(click, name) for name in CLICK_DIMENSIONS[1:]}
     clicks, conversations = (0, 1) if attributed else (1, 0)
     cells = [
@@ -701,7 +621,7 @@ async def count_click(
 
 async def _occupied_windows(session: AsyncSession, account_id: int) -> list[tuple[int, int]]:
     """The windows of REBUILD_WINDOW_SECONDS that hold a conversation start or a message."""
-    width = _integer(REBUILD_WINDOW_SECONDS)
+    width = integer(REBUILD_WINDOW_SECONDS)
     c, m, w = CONVERSATION, MESSAGE, WIDGET_CLICK
     numbers = union_all(
         select((c.c.started_at // width).label("window")).where(c.c.account_id == account_id),

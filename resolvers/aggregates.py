@@ -17,6 +17,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Agent, Tag
+from models.calendar import week_of_day
 from models.metrics import METRICS, Kind
 from models.tables import (
     AgentDailyMessages,
@@ -116,7 +117,7 @@ def figures_query(
     if bucket == "day":
         keys.append(table.c.day.label("bucket_key"))
     elif bucket == "week":
-        keys.append(((table.c.day + 3) // 7).label("bucket_key"))
+        keys.append(week_of_day(table.c.day).label("bucket_key"))
     query = select(*keys, *figures(table)).where(
         table.c.account_id == account_id,
         table.c.day >= days.day_number_of(flt.first_day),

@@ -513,40 +513,6 @@ async def test_the_auto_close_job_moves_the_figures_of_what_it_closes(
     assert (await cells(engine, who.id))["daily_figures"] == {(today, "INBOUND", 0): closed}
 
 
-@pytest.mark.parametrize(
-    ("zone", "instants"),
-    [
-        # 25-hour day: both 02:30 of 2026-10-25 (CEST, then CET) and the midnights around it.
-        (
-            "Europe/Paris",
-            (
-                "2026-10-24 21:59:59",
-                "2026-10-24 22:00:00",
-                "2026-10-25 00:30:00",
-                "2026-10-25 01:30:00",
-                "2026-10-25 22:59:59",
-                "2026-10-25 23:00:00",
-            ),
-        ),
-        # Before 1970 in a zone east of UTC: the first local day is 1970-01-01, not day 0 - 1.
-        ("Asia/Tokyo", ("1969-12-31 14:59:59", "1969-12-31 15:00:00", "1970-01-01 00:00:00")),
-        ("America/Los_Angeles", ("1970-01-01 07:59:59", "1970-01-01 08:00:00")),
-    ],
-)
-async def test_local_day_numbers_follow_the_zone(
-    engine: AsyncEngine, zone: str, instants: tuple[str, ...]
-) -> None:
-    from sqlalchemy import literal
-
-    seconds = [utc(text) for text in instants]
-    periods = maintenance.zone_periods(zone, [(min(seconds), max(seconds))])
-    async with session_factory(engine)() as session:
-        for instant in seconds:
-            found = await session.scalar(select(maintenance.day_number(literal(instant), periods)))
-            local = datetime.fromtimestamp(instant, ZoneInfo(zone)).date()
-            assert found == (local - date(1970, 1, 1)).days, (zone, instant)
-
-
 # --- the command line ----------------------------------------------------------------------------
 
 
