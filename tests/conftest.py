@@ -5,6 +5,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -185,3 +187,29 @@ async def graphql(
 
 def create_isolated_engine(url: str) -> AsyncEngine:
     return create_engine(url)
+
+
+TRANSACTION_CONTROL = ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+
+
+@contextmanager
+def counting_statements(
+    engine: AsyncEngine, *, only: tuple[str, ...] = (), naming_not: str | None = None
+) -> Iterator[list[str]]:
+    """The SQL statements run on `engine` inside the block, transaction control left out;
+    `only`: those that start with one of these words; `naming_not`: without those that name
+    this (a table the caller does not count)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        text = statement.lstrip().upper()
+        if text.rstrip() in TRANSACTION_CONTROL or (only and not text.startswith(only)):
+            return
+        if naming_not is None or naming_not not in statement:
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)

@@ -35,7 +35,13 @@ from models.db import create_engine, session_factory, transaction
 from models.settings import get_settings
 from resolvers import aggregates
 from resolvers.filters import Filter
-from tests.conftest import TestAccount, create_test_account, graphql, make_settings
+from tests.conftest import (
+    TestAccount,
+    counting_statements,
+    create_test_account,
+    graphql,
+    make_settings,
+)
 from tests.ingest_support import add_channel, inbound, post_events, post_webhook
 
 HOUR = 3600
@@ -594,18 +600,10 @@ async def test_report_aggregates_off_reads_raw_rows(
     flt = {"from": "2026-03-10", "to": "2026-03-11"}
 
     async def statements_and_report(app_client: httpx.AsyncClient, app_engine: Any) -> Any:
-        seen: list[str] = []
-
-        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            seen.append(statement)
-
-        event.listen(app_engine.sync_engine, "before_cursor_execute", record)
-        try:
+        with counting_statements(app_engine) as seen:
             body = {
                 name: await report(app_client, who, name, flt) for name in ("summary", "agents")
             }
-        finally:
-            event.remove(app_engine.sync_engine, "before_cursor_execute", record)
         # The daily figures, and what agents sent (sentMessages).
         aggregate_tables = ("daily_figures", "agent_daily_messages")
         used = any(table in statement for statement in seen for table in aggregate_tables)

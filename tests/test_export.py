@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, event
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from starlette.applications import Starlette
@@ -29,7 +29,14 @@ from resolvers import export_details
 from resolvers.export_details import InstantFormat
 from resolvers.export_links import ExportLink, sign_link
 from resolvers.filters import parse_filter
-from tests.conftest import SECRET_KEY, TestAccount, create_test_account, graphql, make_settings
+from tests.conftest import (
+    SECRET_KEY,
+    TestAccount,
+    counting_statements,
+    create_test_account,
+    graphql,
+    make_settings,
+)
 from tests.factories import at, building, inbound, reply
 
 PARIS = "Europe/Paris"
@@ -722,17 +729,8 @@ async def test_details_stream_by_keyset_pages_with_batched_lookups(
             )
     monkeypatch.setattr(resolvers.export, "DETAILS_PAGE_SIZE", 2)
     made = await export(client, account, "DETAILS", {"from": "2026-02-01", "to": "2026-02-28"})
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with counting_statements(engine, only=("SELECT",)) as statements:
         rows = await download(client, made["url"])
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
     assert [row[2] for row in rows[1:]] == [
         "Contact 6",
         "Contact 5",

@@ -8,9 +8,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers.buckets import calendar
-from tests.conftest import TestAccount, graphql
+from tests.conftest import TestAccount, counting_statements, graphql
 from tests.factories import at, building, inbound
-from tests.test_reports_details import counting_statements
 
 
 def test_spring_forward_day_has_23_hours() -> None:

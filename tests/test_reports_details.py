@@ -1,15 +1,12 @@
 """conversationDetails: order, keyset pages and cursors, totalCount, nested fields, filters, and
 a constant number of SQL statements whatever the page size."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import TestAccount, create_test_account, graphql
+from tests.conftest import TestAccount, counting_statements, create_test_account, graphql
 from tests.factories import at, building, inbound, reply
 from tests.report_dataset import RANGE, build_dataset
 
@@ -186,22 +183,6 @@ async def test_equal_start_instants_page_by_id(
         after = body["data"]["conversationDetails"]["pageInfo"]["endCursor"]
     assert seen == [str(row_id) for row_id in [*tied, earlier]]
     assert body["data"]["conversationDetails"]["pageInfo"]["hasNextPage"] is False
-
-
-@contextmanager
-def counting_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements run on `engine` inside the block (transaction control left out)."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")):
-            statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_statement_count_does_not_grow_with_the_page(

@@ -9,8 +9,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -26,7 +26,14 @@ from models import Agent, ApiToken
 from models.db import transaction
 from models.settings import Settings
 from schema import schema
-from tests.conftest import ALL_SCOPES, TestAccount, create_test_account, graphql, make_settings
+from tests.conftest import (
+    ALL_SCOPES,
+    TestAccount,
+    counting_statements,
+    create_test_account,
+    graphql,
+    make_settings,
+)
 from tests.factories import at, building, inbound
 from tests.schema_walk import RootField, declared_scopes, operation, root_fields
 
@@ -67,24 +74,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@contextmanager
-def sql_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements run meanwhile, except the token look-up (with its last-used update)
-    and transaction control (SQLite's explicit BEGIN)."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        control = statement.strip().upper() in ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
-        if "api_token" not in statement and not control:
-            statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
-
-
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
     """An app with other settings than the `app` fixture's, and a client for it."""
@@ -118,7 +107,7 @@ async def test_a_token_without_the_scope_is_forbidden(
     others = [scope for scope in ALL_SCOPES if scope not in (needed, "admin")]
     token = await add_token(engine, account.id, others)
     await graphql(client, token, "{ __typename }")  # pool warmed, token's last use recorded
-    with sql_statements(engine) as statements:
+    with counting_statements(engine, naming_not="api_token") as statements:
         body = await graphql(client, token, operation(root, full=False))
     assert body["errors"][0]["extensions"] == {"code": "FORBIDDEN", "scope": needed}
     assert needed in body["errors"][0]["message"]
@@ -246,7 +235,7 @@ async def assert_refused_without_sql(
     gc.disable()
     try:
         started = time.process_time()
-        with sql_statements(engine) as statements:
+        with counting_statements(engine, naming_not="api_token") as statements:
             body = await graphql(client, account, query, variables)
         elapsed = time.process_time() - started
     finally:
@@ -860,7 +849,7 @@ async def test_events_need_the_ingest_scope(
     client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
 ) -> None:
     reader = await add_token(engine, account.id, ["reports:read", "reports:export"])
-    with sql_statements(engine) as statements:
+    with counting_statements(engine, naming_not="api_token") as statements:
         response = await client.post(
             "/v1/events", json={"events": [agent_event("e1")]}, headers=bearer(reader)
         )
