@@ -56,6 +56,7 @@ from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.calendar import Periods, day_number, integer, local_day, zone_periods
 from models.db import now, transaction
+from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
 from models.sql import one_of, values_of
 from models.tables import (
@@ -283,7 +284,7 @@ def agent_messages(
         day.label("day"),
         m.c.agent_id.label("agent_id"),
         func.count().label("sent_messages"),
-    ).where(where, m.c.direction == "OUTBOUND", m.c.agent_id.is_not(None))
+    ).where(where, m.c.direction == Direction.OUTBOUND, m.c.agent_id.is_not(None))
     if new_only:
         query = query.select_from(
             m.outerjoin(ledger, ledger.c.conversation_id == m.c.conversation_id)

@@ -33,6 +33,7 @@ from ingest.contacts import dialect_insert
 from ingest.conversations import DIRECTION_OF_SENDER, SOURCE_OF_SENDER, Clock, NewMessage
 from ingest.statuses import flush_statuses, take_waiting
 from models import Conversation, ConversationTag, Message
+from models.enums import Status
 from models.sql import one_of, values_of
 
 CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
@@ -267,7 +268,7 @@ def _start(clock: Clock, message: NewMessage, order: int) -> dict[str, Any]:
         "source": SOURCE_OF_SENDER[message.sender],
         "source_explicit": False,
         "direction": DIRECTION_OF_SENDER[message.sender],
-        "status": "OPEN",
+        "status": Status.OPEN,
         "started_at": message.sent_at,
         "first_inbound_at": message.sent_at if inbound else None,
         "first_response_at": None,
@@ -289,9 +290,11 @@ def _apply_auto_close(clock: Clock, conversation: dict[str, Any], last_sender: s
     after a message of `last_sender`."""
     due = conversation["last_message_at"] + clock.delay
     if due <= clock.now:
-        conversation.update(closed_at=due, auto_closed=True, closed_by_id=None, status="CLOSED")
+        conversation.update(
+            closed_at=due, auto_closed=True, closed_by_id=None, status=Status.CLOSED
+        )
     else:
-        status = "OPEN" if last_sender == "contact" else "PENDING"
+        status = Status.OPEN if last_sender == "contact" else Status.PENDING
         conversation.update(closed_at=None, auto_closed=False, status=status)
 
 
@@ -319,7 +322,10 @@ def _close_overdue(clock: Clock, mine: list[dict[str, Any]], until: int) -> list
     """`conversations.close_overdue` of one contact, in memory."""
     closed = []
     for conversation in mine:
-        open_ = conversation["status"] in ("OPEN", "PENDING") and conversation["closed_at"] is None
+        open_ = (
+            conversation["status"] in (Status.OPEN, Status.PENDING)
+            and conversation["closed_at"] is None
+        )
         if open_ and conversation["last_message_at"] <= until - clock.delay:
             _close(clock, conversation)
             closed.append(conversation)
@@ -336,7 +342,7 @@ def _close(clock: Clock, conversation: dict[str, Any]) -> None:
         closed_at=conversation["last_message_at"] + clock.delay,
         auto_closed=True,
         closed_by_id=None,
-        status="CLOSED",
+        status=Status.CLOSED,
     )
 
 

@@ -28,10 +28,15 @@ from ingest.statuses import apply_pending_statuses, flush_statuses
 from ingest.transactions import account_settings
 from models import Conversation, ConversationTag, Message, WidgetClick
 from models.db import now as current_instant
+from models.enums import Direction, Source, Status
 from models.errors import BadInput
 
-DIRECTION_OF_SENDER = {"contact": "INBOUND", "agent": "OUTBOUND", "automation": "OUTBOUND"}
-SOURCE_OF_SENDER = {"contact": "INBOUND", "agent": "INBOX", "automation": "FLOW"}
+DIRECTION_OF_SENDER = {
+    "contact": Direction.INBOUND,
+    "agent": Direction.OUTBOUND,
+    "automation": Direction.OUTBOUND,
+}
+SOURCE_OF_SENDER = {"contact": Source.INBOUND, "agent": Source.INBOX, "automation": Source.FLOW}
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,9 @@ async def record_message(
     )
     session.add(row)
     await session.flush()
-    if row.direction == "OUTBOUND":  # statuses only ever describe messages the business sent
+    if (
+        row.direction == Direction.OUTBOUND
+    ):  # statuses only ever describe messages the business sent
         await apply_pending_statuses(session, row)
     await recompute_figures(session, clock, conversation)
     return conversation
@@ -329,7 +336,7 @@ async def close_overdue(
     """
     overdue = select(Conversation.id).where(
         Conversation.account_id == clock.account_id,
-        col(Conversation.status).in_(("OPEN", "PENDING")),
+        col(Conversation.status).in_((Status.OPEN, Status.PENDING)),
         col(Conversation.closed_at).is_(None),
         col(Conversation.last_message_at) <= until - clock.delay,
     )
@@ -344,7 +351,7 @@ async def close_overdue(
             closed_at=col(Conversation.last_message_at) + clock.delay,
             auto_closed=True,
             closed_by_id=None,
-            status="CLOSED",
+            status=Status.CLOSED,
         )
         .returning(col(Conversation.id))
         .execution_options(synchronize_session="fetch")
@@ -371,14 +378,16 @@ async def recompute_figures(
     conversation.last_message_at = latest if latest is not None else conversation.started_at
     conversation.first_inbound_at = first_inbound
     conversation.first_response_at = first_response
-    conversation.direction = DIRECTION_OF_SENDER.get(first_sender, "OUTBOUND")
+    conversation.direction = DIRECTION_OF_SENDER.get(first_sender, Direction.OUTBOUND)
     if not conversation.source_explicit and first_sender is not None:
         conversation.source = SOURCE_OF_SENDER[first_sender]
     _apply_auto_close(clock, conversation)
     if conversation.closed_at is not None:
-        conversation.status = "CLOSED"
+        conversation.status = Status.CLOSED
     else:
-        conversation.status = "PENDING" if last_sender in ("agent", "automation") else "OPEN"
+        conversation.status = (
+            Status.PENDING if last_sender in ("agent", "automation") else Status.OPEN
+        )
     session.add(conversation)
     await session.flush()
     await aggregates.sync_conversations(session, clock.account_id, [conversation.id])
@@ -403,7 +412,7 @@ def _apply_auto_close(clock: Clock, conversation: Conversation) -> None:
 def _figures_statement() -> Select[Any]:  # type: ignore[type-arg]
     """The aggregates of one conversation's messages (`:conversation_id`), built once."""
     m = MESSAGE.alias("m")
-    inbound = m.c.direction == "INBOUND"
+    inbound = m.c.direction == Direction.INBOUND
     return select_columns(
         func.count(m.c.id),
         func.count(case((inbound, literal(1)))),
@@ -423,7 +432,7 @@ def _first_response() -> ScalarSelect[Any]:
     first_inbound = (
         select_columns(func.min(first.c.sent_at))
         .where(first.c.conversation_id == bindparam("conversation_id"))
-        .where(first.c.direction == "INBOUND")
+        .where(first.c.direction == Direction.INBOUND)
         .scalar_subquery()
     )
     return (
@@ -439,7 +448,7 @@ def _sender_at_end(*, latest: bool) -> ScalarSelect[Any]:
     not depend on arrival: instant, then the contact's message before a reply of the same
     second, then wamid."""
     s = MESSAGE.alias("latest" if latest else "earliest")
-    reply_last = case((s.c.direction == "INBOUND", 0), else_=1)
+    reply_last = case((s.c.direction == Direction.INBOUND, 0), else_=1)
     order = (s.c.sent_at, reply_last, s.c.wamid)
     return (
         select_columns(s.c.sender)
@@ -470,7 +479,7 @@ async def _new_conversation(
         channel_id=channel_id if channel_id is not None else clock.default_channel_id,
         assignee_id=assignee_id,
         source=source,
-        direction="OUTBOUND",
+        direction=Direction.OUTBOUND,
         started_at=at,
         last_message_at=at,
     )

@@ -25,6 +25,7 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables on the metadata)
 from ingest import aggregates
+from models.enums import Direction, Source, Status
 
 TABLES = SQLModel.metadata.tables
 ACCOUNT = TABLES["account"]
@@ -39,7 +40,7 @@ TAG = TABLES["tag"]
 WIDGET_BUTTON = TABLES["widget_button"]
 WIDGET_CLICK = TABLES["widget_click"]
 
-IN, OUT = "INBOUND", "OUTBOUND"
+IN, OUT = Direction.INBOUND, Direction.OUTBOUND
 CONTACT_SENDER, AGENT_SENDER, AUTOMATION = "contact", "agent", "automation"
 
 # Relative traffic by local weekday (Monday first) and local hour of day.
@@ -48,7 +49,7 @@ HOUR_WEIGHTS = (
     0.05, 0.03, 0.02, 0.02, 0.03, 0.06, 0.15, 0.35, 0.7, 1.0, 1.1, 1.05,
     0.8, 0.85, 1.0, 1.05, 1.0, 0.9, 0.75, 0.55, 0.45, 0.35, 0.2, 0.1,
 )  # fmt: skip
-SOURCES, SOURCE_WEIGHTS = ("INBOUND", "FLOW", "INBOX"), (0.55, 0.25, 0.20)
+SOURCES, SOURCE_WEIGHTS = (Source.INBOUND, Source.FLOW, Source.INBOX), (0.55, 0.25, 0.20)
 RATING_WEIGHTS = (0.05, 0.07, 0.13, 0.30, 0.45)  # ratings 1..5
 
 FIRST_NAMES = (
@@ -216,9 +217,9 @@ class _Simulator:
         rng = self.rng
         source = rng.choices(SOURCES, SOURCE_WEIGHTS)[0]
         agent = rng.choices(self.agents, self.agent_load)[0] if self.agents else None
-        if source == "INBOUND":
+        if source == Source.INBOUND:
             messages, assignee = self._inbound(start, slot, agent)
-        elif source == "FLOW":
+        elif source == Source.FLOW:
             messages, assignee = self._flow(start, slot, agent)
         else:
             messages, assignee = self._inbox(start, slot, agent)
@@ -494,16 +495,16 @@ class _Writer:
             )
         inbound = sum(1 for message in messages if message.direction == IN)
         source = (
-            "INBOUND"
+            Source.INBOUND
             if first.direction == IN
-            else "FLOW"
+            else Source.FLOW
             if first.sender == AUTOMATION
-            else "INBOX"
+            else Source.INBOX
         )
         if conversation.closed_at is not None:
-            status = "CLOSED"
+            status = Status.CLOSED
         else:
-            status = "PENDING" if last.direction == OUT else "OPEN"
+            status = Status.PENDING if last.direction == OUT else Status.OPEN
         return {
             "account_id": self.account_id,
             "contact_id": contact_id,

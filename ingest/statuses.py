@@ -10,6 +10,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Message, PendingStatus
+from models.enums import Direction
 from models.sql import one_of, values_of
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus
             message = found.get(status.wamid)
             if message is None:
                 waiting.append({"account_id": account_id, **_values(status), "wamid": status.wamid})
-            elif message[1] != "OUTBOUND":
+            elif message[1] != Direction.OUTBOUND:
                 log.info("ignoring a delivery status of inbound message %s", status.wamid)
             elif outranks(status.status, message[2]):
                 message[2] = status.status
@@ -125,7 +126,7 @@ SET_STATUS = (
 async def apply_pending_statuses(session: AsyncSession, message: Message) -> None:
     """Apply the best status that arrived before `message` was recorded, then forget them all."""
     waited = (await take_waiting(session, message.account_id, {message.wamid})).get(message.wamid)
-    if waited is None or message.direction != "OUTBOUND":
+    if waited is None or message.direction != Direction.OUTBOUND:
         return
     if outranks(waited.status, message.status):
         assert message.id is not None

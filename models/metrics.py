@@ -31,6 +31,8 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, Integer, Table, case, func, literal_column
 from sqlalchemy.types import TypeEngine
 
+from models.enums import Direction, Source
+
 
 class Rows(Enum):
     """What a metric counts: conversations by their start, or messages by when they were sent."""
@@ -92,7 +94,7 @@ def _one(_rows: Table) -> ColumnElement[int]:
 
 
 def _inbound(rows: Table) -> ColumnElement[bool]:
-    return rows.c.source == "INBOUND"  # type: ignore[no-any-return]
+    return rows.c.source == Source.INBOUND  # type: ignore[no-any-return]
 
 
 def _first_response(rows: Table) -> ColumnElement[Any]:
@@ -133,14 +135,14 @@ METRICS: tuple[Metric, ...] = (
         "Of those messages, the ones sent by the contact.",
         Kind.COUNT,
         Rows.MESSAGES,
-        when=lambda rows: rows.c.direction == "INBOUND",
+        when=lambda rows: rows.c.direction == Direction.INBOUND,
     ),
     Metric(
         "outbound_messages",
         "Of those messages, the ones sent by the business (agents and automations).",
         Kind.COUNT,
         Rows.MESSAGES,
-        when=lambda rows: rows.c.direction == "OUTBOUND",
+        when=lambda rows: rows.c.direction == Direction.OUTBOUND,
     ),
     Metric(
         "closed_conversations",

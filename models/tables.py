@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from models.enums import Status
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES, Figure
 
 # Ids that grow with traffic (messages, clicks, pending statuses) and the columns holding them:
@@ -120,7 +121,7 @@ class Conversation(SQLModel, table=True):
     source: str  # FLOW | INBOUND | INBOX
     source_explicit: bool = False  # set by a conversation.started event, not derived from messages
     direction: str  # INBOUND | OUTBOUND: who sent the first message
-    status: str = "OPEN"  # OPEN | PENDING | CLOSED
+    status: str = Status.OPEN  # models.enums.Status
     started_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     first_inbound_at: int | None = _instant()  # type: ignore[assignment]
     first_response_at: int | None = _instant()  # type: ignore[assignment]

@@ -7,6 +7,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Message
+from models.enums import Direction
 from resolvers import aggregates, entities
 from resolvers.filters import Filter
 from resolvers.metrics import (
@@ -94,7 +95,7 @@ async def sent_messages(
         .where(
             col(Message.account_id) == account_id,
             col(Message.agent_id).in_(agent_ids),
-            col(Message.direction) == "OUTBOUND",
+            col(Message.direction) == Direction.OUTBOUND,
             col(Message.sent_at) >= days.start,
             col(Message.sent_at) < days.end,
         )

@@ -14,10 +14,11 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from models import Agent, ContactTag, Conversation, ConversationTag, Tag
+from models.enums import Source
 from models.errors import BadInput
 from resolvers.buckets import Calendar, calendar, require_zone
 
-SOURCES = ("FLOW", "INBOUND", "INBOX")
+SOURCES = tuple(source.value for source in Source)
 MAX_LIST_ENTRIES = 100
 # Local day numbers must stay non-negative for the integer bucket arithmetic (see buckets.py).
 FIRST_DAY = date(1970, 1, 1)
