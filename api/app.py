@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         metrics.engine = engine
+        metrics.watch_sql(engine)
         bind_metrics(metrics)  # the background tasks started below count into this app
         # Built inside the running loop: the in-memory store schedules its expiry there.
         app.state.rate_limiter = RateLimiter.from_settings(settings)

@@ -1,7 +1,7 @@
 """Operations: request ids, one JSON access-log line per request, and Prometheus metrics.
 
 Each app owns a `Metrics` (its own `CollectorRegistry`, so tests and apps never collide). The
-helpers other layers call (`count_ingested`, `observe_report_sql`, `count_autoclose_run`) find
+helpers other layers call (`count_ingested`, `count_autoclose_run`) find
 the current app's metrics in a context variable that the middleware sets for every request and
 the lifespan sets for its background tasks; outside both (CLI, unit tests) they do nothing.
 """
@@ -30,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from pythonjsonlogger.core import RESERVED_ATTRS
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 from starlette.datastructures import MutableHeaders
@@ -40,6 +41,7 @@ from strawberry.extensions import SchemaExtension
 
 from ingest.writer import Fold, GroupWriter
 from models.settings import Settings
+from models.timing import current_report
 
 access_log = logging.getLogger("wareports.access")
 log = logging.getLogger("wareports.errors")
@@ -53,6 +55,7 @@ UNMATCHED_ROUTE = "unmatched"
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "httpx", "httpcore")
 
+SQL_STARTED = "wareports_sql_started"  # connection.info key: when its statement began
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -94,7 +97,7 @@ class Metrics:
         )
         self.report_sql = Histogram(
             "wareports_report_sql_duration_seconds",
-            "Time spent in the SQL of a report part, by report.",
+            "Time of each SQL statement a report runs, by report (see watch_sql).",
             ["report"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
@@ -137,6 +140,22 @@ class Metrics:
         self.writer: GroupWriter | None = None  # set by the lifespan, read by the queue gauge
         registry.register(PoolCollector(self))
         registry.register(QueueCollector(self))
+
+    def watch_sql(self, engine: AsyncEngine) -> None:
+        """Time every statement `engine` runs for a report (`models.timing.report_part`) into
+        `wareports_report_sql_duration_seconds`, labelled with the report."""
+
+        def started(connection: Any, *_args: Any) -> None:
+            connection.info[SQL_STARTED] = time.perf_counter()
+
+        def finished(connection: Any, *_args: Any) -> None:
+            report = current_report()
+            began = connection.info.pop(SQL_STARTED, None)
+            if report is not None and began is not None:
+                self.report_sql.labels(report).observe(time.perf_counter() - began)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", started)
+        event.listen(engine.sync_engine, "after_cursor_execute", finished)
 
     def child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """`metric.labels(*labels)`, remembered: the per-request counters skip the library's
@@ -241,23 +260,6 @@ def count_ingested(kind: str, outcome: str, amount: int = 1) -> None:
     metrics = _current.get()
     if metrics is not None and amount > 0:
         metrics.child(metrics.ingested, kind, outcome).inc(amount)
-
-
-def observe_report_sql(report: str, seconds: float) -> None:
-    """Record the SQL time of one report part (`report`: summary, agents, tags, details, ...)."""
-    metrics = _current.get()
-    if metrics is not None:
-        metrics.report_sql.labels(report).observe(seconds)
-
-
-@contextmanager
-def report_sql_timer(report: str) -> Iterator[None]:
-    """`with report_sql_timer("summary"): await session.execute(...)`"""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        observe_report_sql(report, time.perf_counter() - started)
 
 
 def count_autoclose_run(outcome: str, closed: int = 0) -> None:

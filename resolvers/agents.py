@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Message
 from models.enums import Direction
+from models.timing import report_part
 from resolvers import aggregates, entities
 from resolvers.filters import Filter
 from resolvers.metrics import (
@@ -42,6 +43,7 @@ class AgentReport:
 AGENT_PARTS = frozenset({"metrics", "sent_messages", "daily"})
 
 
+@report_part("agents")
 async def agent_report(
     session: AsyncSession,
     account_id: int,

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import Conversation
 from models.errors import BadInput
 from models.ids import MAX_ID
+from models.timing import report_part
 from resolvers import aggregates
 from resolvers.entities import ConversationRow, conversation_row, conversation_select
 from resolvers.filters import Filter, conversation_conditions, started_in_range
@@ -80,6 +81,7 @@ def parse_page(first: int | None, after: str | None) -> Page:
     return Page(size, None if after is None else decode_cursor(after))
 
 
+@report_part("details")
 async def conversation_details(
     session: AsyncSession, account_id: int, flt: Filter, page: Page = Page()
 ) -> ConversationPage:
@@ -105,6 +107,7 @@ async def conversation_details(
     )
 
 
+@report_part("details")
 async def count_conversations(session: AsyncSession, account_id: int, flt: Filter) -> int:
     """How many conversations started in range and match the filter (all pages)."""
     kept = await aggregates.count_conversations(session, account_id, flt)

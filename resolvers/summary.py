@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.timing import report_part
 from resolvers.filters import SOURCES, Filter
 from resolvers.metrics import (
     BOTH_HALVES,
@@ -35,6 +36,7 @@ class SummaryReport:
 SUMMARY_PARTS = frozenset({"totals", "daily", "weekly", "by_source"})
 
 
+@report_part("summary")
 async def summary_report(
     session: AsyncSession,
     account_id: int,

@@ -7,6 +7,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Tag
+from models.timing import report_part
 from resolvers import entities
 from resolvers.filters import Filter
 from resolvers.metrics import (
@@ -39,6 +40,7 @@ class TagReport:
 TAG_PARTS = frozenset({"metrics", "daily"})
 
 
+@report_part("tags")
 async def tag_report(
     session: AsyncSession,
     account_id: int,

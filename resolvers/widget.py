@@ -10,6 +10,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, WidgetButton, WidgetClick
+from models.timing import report_part
 from resolvers import aggregates
 from resolvers.filters import Filter, conversation_conditions
 
@@ -55,6 +56,7 @@ GROUP_KEYS: dict[str, Any] = {
 WIDGET_PARTS = frozenset({"totals", "daily", *GROUP_KEYS})
 
 
+@report_part("widget")
 async def widget_report(
     session: AsyncSession, account_id: int, flt: Filter, *, parts: frozenset[str] = WIDGET_PARTS
 ) -> WidgetReport:
