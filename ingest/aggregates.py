@@ -55,6 +55,7 @@ from ingest.contacts import insert_for
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.calendar import Periods, day_number, integer, local_day, zone_periods
+from models.cells import CONVERSATION_CELLS, Cells
 from models.db import now, transaction
 from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
@@ -111,22 +112,7 @@ CLICK_DIMENSIONS = (
 Selection = Callable[[Any, Any], ColumnElement[bool]]  # (conversation id, account id) -> WHERE
 
 
-@dataclass(frozen=True)
-class Aggregate:
-    """An aggregate table and the keys of its cells (besides `account_id`, in key order)."""
-
-    table: Table
-    keys: tuple[str, ...]
-    tagged: bool  # one cell per conversation tag
-
-
-AGGREGATES = (
-    Aggregate(DAILY, ("day", "source", "assignee_id"), tagged=False),
-    Aggregate(SOURCE_DAILY, ("day", "source"), tagged=False),
-    Aggregate(TAG_DAILY, ("day", "tag_id", "source"), tagged=True),
-    Aggregate(TAG_AGENT_DAILY, ("assignee_id", "day", "tag_id", "source"), tagged=True),
-    Aggregate(TAG_PAIR_DAILY, ("with_tag_id", "day", "tag_id", "source"), tagged=True),
-)
+AGGREGATES = CONVERSATION_CELLS  # models.cells: the tables of conversation figures
 
 
 # --- contributions ---------------------------------------------------------------------------
@@ -184,7 +170,7 @@ def recorded_side(selection: Selection) -> Side:
 
 
 def _cells(
-    aggregate: Aggregate, side: Side, rows: FromClause, day: ColumnElement[int]
+    aggregate: Cells, side: Side, rows: FromClause, day: ColumnElement[int]
 ) -> tuple[FromClause, list[ColumnElement[Any]]]:
     """The rows joined to the tags the aggregate splits by, and the cell's key columns."""
     columns: dict[str, ColumnElement[Any]] = {
@@ -202,7 +188,7 @@ def _cells(
     return rows, [columns[key].label(key) for key in aggregate.keys]
 
 
-def conversation_part(aggregate: Aggregate, side: Side) -> Select[Any]:
+def conversation_part(aggregate: Cells, side: Side) -> Select[Any]:
     """The conversations' figures in the cells of their start day (one row each)."""
     rows, keys = _cells(aggregate, side, side.conversation, side.day)
     return (
@@ -216,7 +202,7 @@ def conversation_part(aggregate: Aggregate, side: Side) -> Select[Any]:
     )
 
 
-def message_part(aggregate: Aggregate, side: Side, periods: Periods) -> Select[Any]:
+def message_part(aggregate: Cells, side: Side, periods: Periods) -> Select[Any]:
     """The conversations' messages in the cells of the day each was sent (one row each)."""
     m = MESSAGE
     rows, keys = _cells(
@@ -240,7 +226,7 @@ def message_part(aggregate: Aggregate, side: Side, periods: Periods) -> Select[A
     return query if side.counted is None else query.where(side.counted)
 
 
-def summed(aggregate: Aggregate, account_id: int, parts: Sequence[Select[Any]]) -> Select[Any]:
+def summed(aggregate: Cells, account_id: int, parts: Sequence[Select[Any]]) -> Select[Any]:
     """The parts summed per cell, without the cells they leave unchanged, in key order (so that
     concurrent writers lock the rows they share in one order)."""
     rows = union_all(*parts).subquery("contribution")

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Agent, Tag
 from models.calendar import week_of_day
+from models.cells import SMALLEST_FIRST
 from models.metrics import METRICS, Kind
 from models.tables import (
     AgentDailyMessages,
@@ -69,18 +70,18 @@ def read_aggregates(session: AsyncSession, enabled: bool) -> None:
 async def table_for(
     session: AsyncSession, account_id: int, flt: Filter, *, by_tag: bool, by_assignee: bool
 ) -> Table | None:
-    """The aggregate table that answers the filter and grouping exactly, or None."""
+    """The smallest aggregate table that answers the filter and grouping exactly, or None (the
+    raw rows): days in the zone the aggregates count in, no contact tag (cells do not split by
+    them) and at most one conversation tag (a conversation with two would count twice)."""
     if flt.contact_tags or len(flt.conversation_tags) > 1:
-        return None
-    if flt.conversation_tags and by_tag and flt.agent_emails:
         return None
     if await aggregate_zone(session, account_id) != flt.timezone:
         return None
-    if not (by_tag or flt.conversation_tags):
-        return DAILY if flt.agent_emails or by_assignee else SOURCE_DAILY
-    if flt.conversation_tags and by_tag:  # the tags of the conversations that have the filter's
-        return TAG_PAIR_DAILY
-    return TAG_AGENT_DAILY if flt.agent_emails or by_assignee else TAG_DAILY
+    for cells in SMALLEST_FIRST:
+        agents = bool(flt.agent_emails) or by_assignee
+        if cells.answers(agents=agents, tag_rows=by_tag, tag_filter=bool(flt.conversation_tags)):
+            return cells.table
+    return None
 
 
 def _total(table: Table, name: str) -> ColumnElement[int]:

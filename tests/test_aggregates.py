@@ -31,6 +31,7 @@ from api.cli import app as cli
 from ingest import aggregates as maintenance
 from ingest.autoclose import close_due
 from ingest.buttons import click_details, create_button, record_click
+from models.cells import SMALLEST_FIRST
 from models.db import create_engine, session_factory, transaction
 from models.settings import get_settings
 from resolvers import aggregates
@@ -686,3 +687,30 @@ async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
                 if detail.startswith("SEARCH conversation") and detail.endswith("(account_id=?)"):
                     walks.append((detail, " ".join(statement.split())[:120]))
     assert walks == []
+
+
+@pytest.mark.parametrize(
+    ("agents", "tag_rows", "tag_filter", "table"),
+    [
+        (False, False, False, "source_daily_figures"),
+        (True, False, False, "daily_figures"),
+        (False, True, False, "tag_daily_figures"),
+        (False, False, True, "tag_daily_figures"),
+        (True, True, False, "tag_agent_daily_figures"),
+        (True, False, True, "tag_agent_daily_figures"),
+        (False, True, True, "tag_pair_daily_figures"),
+        (True, True, True, None),  # no table splits by assignee and by pairs of tags
+    ],
+)
+def test_the_smallest_table_whose_cells_answer_is_read(
+    agents: bool, tag_rows: bool, tag_filter: bool, table: str | None
+) -> None:
+    chosen = next(
+        (
+            cells.table.name
+            for cells in SMALLEST_FIRST
+            if cells.answers(agents=agents, tag_rows=tag_rows, tag_filter=tag_filter)
+        ),
+        None,
+    )
+    assert chosen == table

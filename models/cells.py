@@ -1,0 +1,60 @@
+"""The aggregate tables of conversation figures, described once: the keys of their cells.
+
+Ingestion adds each conversation's figures to one cell per table (`ingest.aggregates`: the
+cell of its start day, source and assignee, of each of its tags, of each pair of its tags), in
+key order; a report reads the smallest table whose keys split conversations as it needs
+(`resolvers.aggregates.table_for`, through `answers`), or the raw rows when none does.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Table
+
+from models.tables import (
+    DailyFigures,
+    SourceDailyFigures,
+    TagAgentDailyFigures,
+    TagDailyFigures,
+    TagPairDailyFigures,
+)
+
+
+@dataclass(frozen=True)
+class Cells:
+    """An aggregate table and the keys of its cells (besides `account_id`, in key order)."""
+
+    table: Table
+    keys: tuple[str, ...]
+
+    @property
+    def tagged(self) -> bool:
+        """One cell per conversation tag (a conversation counts in each of its tags')."""
+        return "tag_id" in self.keys
+
+    def answers(self, *, agents: bool, tag_rows: bool, tag_filter: bool) -> bool:
+        """Whether its cells split conversations as a report needs them: by assignee (`agents`:
+        an agent filter or a row per agent), by tag (`tag_rows`: a row per tag), and by one
+        conversation tag (`tag_filter`; with tag rows, by the pairs of a conversation's
+        tags). Only keys the report needs matter: any other key is summed over."""
+        if agents and "assignee_id" not in self.keys:
+            return False
+        if tag_rows and "tag_id" not in self.keys:
+            return False
+        return not tag_filter or ("with_tag_id" if tag_rows else "tag_id") in self.keys
+
+
+def _table(model: type) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+# In the order ingestion writes them (every writer the same: rows are locked in one order).
+CONVERSATION_CELLS = (
+    Cells(_table(DailyFigures), ("day", "source", "assignee_id")),
+    Cells(_table(SourceDailyFigures), ("day", "source")),
+    Cells(_table(TagDailyFigures), ("day", "tag_id", "source")),
+    Cells(_table(TagAgentDailyFigures), ("assignee_id", "day", "tag_id", "source")),
+    Cells(_table(TagPairDailyFigures), ("with_tag_id", "day", "tag_id", "source")),
+)
+# Fewest keys first: the first table that answers a report has the fewest rows to sum.
+SMALLEST_FIRST = tuple(sorted(CONVERSATION_CELLS, key=lambda cells: len(cells.keys)))
