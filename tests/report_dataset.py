@@ -60,6 +60,7 @@ fragment M on Metrics {
 
 
 def m(
+    *,
     conversations: int,
     inbound_conversations: int,
     distinct_contacts: int,
@@ -72,7 +73,7 @@ def m(
     avg_rating: float | None,
     rated: int,
 ) -> dict[str, Any]:
-    """Expected Metrics, positional in the order of the GraphQL type."""
+    """Expected Metrics (their GraphQL names, from these shorter ones)."""
     return {
         "conversations": conversations,
         "inboundConversations": inbound_conversations,
@@ -88,7 +89,19 @@ def m(
     }
 
 
-ZERO = m(0, 0, 0, 0, 0, 0, 0, None, None, None, 0)
+ZERO = m(
+    conversations=0,
+    inbound_conversations=0,
+    distinct_contacts=0,
+    messages=0,
+    inbound_messages=0,
+    outbound_messages=0,
+    closed=0,
+    avg_duration=None,
+    avg_first_response=None,
+    avg_rating=None,
+    rated=0,
+)
 
 
 def daily(figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
