@@ -39,12 +39,12 @@ from models.metrics import METRICS
 from models.migrate import upgrade_to_head
 from models.settings import Settings
 from resolvers import details, entities
-from resolvers.agents import agent_report
+from resolvers.agents import AgentPart, agent_report
 from resolvers.aggregates import aggregate_zone, read_aggregates
 from resolvers.filters import Filter, parse_filter
 from resolvers.metrics import BOTH_HALVES, Half
 from resolvers.summary import summary_report
-from resolvers.tags import tag_report
+from resolvers.tags import TagPart, tag_report
 from resolvers.widget import widget_report
 
 ACCOUNT_NAME = "Benchmark"
@@ -348,10 +348,12 @@ async def resolve(
     if case.report == "summary":
         await summary_report(session, account_id, flt, halves=halves)
     elif case.report == "agents":
-        parts = frozenset({"metrics", "sent_messages"})
+        parts = frozenset({AgentPart.METRICS, AgentPart.SENT_MESSAGES})
         await agent_report(session, account_id, flt, parts=parts, halves=halves)
     elif case.report == "tags":
-        await tag_report(session, account_id, flt, parts=frozenset({"metrics"}), halves=halves)
+        await tag_report(
+            session, account_id, flt, parts=frozenset({TagPart.METRICS}), halves=halves
+        )
     else:
         await widget_report(session, account_id, flt)
 

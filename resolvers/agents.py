@@ -1,6 +1,8 @@
 """The agent report: one row per current assignee of the conversations in range."""
 
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -11,17 +13,8 @@ from models.enums import Direction
 from models.timing import report_part
 from resolvers import aggregates, entities
 from resolvers.filters import Filter
-from resolvers.metrics import (
-    BOTH_HALVES,
-    EMPTY,
-    Grouping,
-    Half,
-    Metrics,
-    MetricsBucket,
-    Period,
-    compute_metrics,
-    series,
-)
+from resolvers.grouped import groups
+from resolvers.metrics import BOTH_HALVES, Grouping, Half, Metrics, MetricsBucket
 
 
 @dataclass(frozen=True)
@@ -40,7 +33,15 @@ class AgentReport:
     rows: tuple[AgentRow, ...]  # most conversations first, then e-mail
 
 
-AGENT_PARTS = frozenset({"metrics", "sent_messages", "daily"})
+class AgentPart(Enum):
+    """What an agent row holds; each value is its field's name (GraphQL: camelCase)."""
+
+    METRICS = "metrics"
+    SENT_MESSAGES = "sent_messages"
+    DAILY = "daily"
+
+
+AGENT_PARTS = frozenset(AgentPart)
 
 
 @report_part("agents")
@@ -49,34 +50,39 @@ async def agent_report(
     account_id: int,
     flt: Filter,
     *,
-    parts: frozenset[str] = AGENT_PARTS,
+    parts: frozenset[AgentPart] = AGENT_PARTS,
     halves: frozenset[Half] = BOTH_HALVES,
 ) -> AgentReport:
     """Rows for the agents currently assigned to conversations that started in range and match
     the filter. Parts not in `parts` come back empty (zero metrics/count, no buckets)."""
-    # The conversation half is always needed: it decides which agents have a row, and the order.
-    wanted = (halves if "metrics" in parts else frozenset()) | {Half.CONVERSATIONS}
-    totals = await compute_metrics(
-        session, account_id, flt, grouping=Grouping.ASSIGNEE, halves=wanted
+
+    async def labels(ids: list[Any]) -> dict[Any, entities.AgentRow]:
+        return await entities.agents_by_id(session, account_id, ids)
+
+    rows = await groups(
+        session,
+        account_id,
+        flt,
+        Grouping.ASSIGNEE,
+        metrics=AgentPart.METRICS in parts,
+        daily=AgentPart.DAILY in parts,
+        halves=halves,
+        labels=labels,
+        rank=lambda _key, figures, agent: (-figures.conversations, agent.email),
     )
-    found = {key: metrics for (key, _), metrics in totals.items() if metrics.conversations}
-    agents = await entities.agents_by_id(session, account_id, list(found)) if found else {}
-    ranked = sorted(found, key=lambda key: (-found[key].conversations, agents[key].email))
-    sent = await sent_messages(session, account_id, flt, ranked) if "sent_messages" in parts else {}
-    daily = None
-    if "daily" in parts and ranked:
-        daily = await compute_metrics(
-            session, account_id, flt, grouping=Grouping.ASSIGNEE, period=Period.DAY, halves=halves
-        )
+    ranked = [row.key for row in rows]
+    sent = {}
+    if AgentPart.SENT_MESSAGES in parts:
+        sent = await sent_messages(session, account_id, flt, ranked)
     return AgentReport(
         tuple(
             AgentRow(
-                agent=agents[key],
-                metrics=found[key] if "metrics" in parts else EMPTY,
-                sent_messages=sent.get(key, 0),
-                daily=() if daily is None else series(daily, flt, Period.DAY, key),
+                agent=row.label,
+                metrics=row.metrics,
+                sent_messages=sent.get(row.key, 0),
+                daily=row.daily,
             )
-            for key in ranked
+            for row in rows
         )
     )
 

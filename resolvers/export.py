@@ -22,11 +22,11 @@ from models import Account
 from models.errors import BadInput
 from models.metrics import METRICS, NAMES, Kind
 from resolvers import export_details
-from resolvers.agents import agent_report
+from resolvers.agents import AgentPart, agent_report
 from resolvers.filters import Filter, parse_filter
 from resolvers.metrics import Metrics
 from resolvers.summary import summary_report
-from resolvers.tags import tag_report
+from resolvers.tags import TagPart, tag_report
 from resolvers.widget import ClickCount, widget_report
 
 REPORT_KINDS = ("SUMMARY", "AGENTS", "TAGS", "DETAILS", "WIDGET")
@@ -187,7 +187,7 @@ async def summary_rows(session: AsyncSession, account_id: int, flt: Filter) -> l
 async def agents_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
     """One row per agent, in the report's order (most conversations first, then e-mail)."""
     report = await agent_report(
-        session, account_id, flt, parts=frozenset({"metrics", "sent_messages"})
+        session, account_id, flt, parts=frozenset({AgentPart.METRICS, AgentPart.SENT_MESSAGES})
     )
     return [
         [
@@ -202,7 +202,7 @@ async def agents_rows(session: AsyncSession, account_id: int, flt: Filter) -> li
 
 async def tags_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
     """One row per conversation tag, in the report's order (most conversations first)."""
-    report = await tag_report(session, account_id, flt, parts=frozenset({"metrics"}))
+    report = await tag_report(session, account_id, flt, parts=frozenset({TagPart.METRICS}))
     return [[row.tag.name, *metric_cells(row.metrics)] for row in report.rows]
 
 

@@ -1,6 +1,7 @@
 """The summary report: totals, daily and weekly buckets, and the split by source."""
 
 from dataclasses import dataclass
+from enum import Enum
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,7 +34,16 @@ class SummaryReport:
     by_source: tuple[SourceMetrics, ...]  # always FLOW, INBOUND, INBOX
 
 
-SUMMARY_PARTS = frozenset({"totals", "daily", "weekly", "by_source"})
+class SummaryPart(Enum):
+    """What a summary holds; each value is its field's name (GraphQL: camelCase)."""
+
+    TOTALS = "totals"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    BY_SOURCE = "by_source"
+
+
+SUMMARY_PARTS = frozenset(SummaryPart)
 
 
 @report_part("summary")
@@ -42,7 +52,7 @@ async def summary_report(
     account_id: int,
     flt: Filter,
     *,
-    parts: frozenset[str] = SUMMARY_PARTS,
+    parts: frozenset[SummaryPart] = SUMMARY_PARTS,
     halves: frozenset[Half] = BOTH_HALVES,
 ) -> SummaryReport:
     """The summary of the filter's conversations and messages. Parts not in `parts` come back
@@ -51,16 +61,16 @@ async def summary_report(
     daily: tuple[MetricsBucket, ...] = ()
     weekly: tuple[MetricsBucket, ...] = ()
     by_source: tuple[SourceMetrics, ...] = ()
-    if "totals" in parts:
+    if SummaryPart.TOTALS in parts:
         found = await compute_metrics(session, account_id, flt, halves=halves)
         totals = found.get((None, None), EMPTY)
-    if "daily" in parts:
+    if SummaryPart.DAILY in parts:
         found = await compute_metrics(session, account_id, flt, period=Period.DAY, halves=halves)
         daily = series(found, flt, Period.DAY)
-    if "weekly" in parts:
+    if SummaryPart.WEEKLY in parts:
         found = await compute_metrics(session, account_id, flt, period=Period.WEEK, halves=halves)
         weekly = series(found, flt, Period.WEEK)
-    if "by_source" in parts:
+    if SummaryPart.BY_SOURCE in parts:
         found = await compute_metrics(
             session, account_id, flt, grouping=Grouping.SOURCE, halves=halves
         )

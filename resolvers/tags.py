@@ -1,6 +1,8 @@
 """The tag report: one row per conversation tag used by the conversations in range."""
 
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -10,17 +12,8 @@ from models import Tag
 from models.timing import report_part
 from resolvers import entities
 from resolvers.filters import Filter
-from resolvers.metrics import (
-    BOTH_HALVES,
-    EMPTY,
-    Grouping,
-    Half,
-    Metrics,
-    MetricsBucket,
-    Period,
-    compute_metrics,
-    series,
-)
+from resolvers.grouped import groups
+from resolvers.metrics import BOTH_HALVES, Grouping, Half, Metrics, MetricsBucket
 
 
 @dataclass(frozen=True)
@@ -37,7 +30,14 @@ class TagReport:
     rows: tuple[TagRow, ...]  # most conversations first, then name
 
 
-TAG_PARTS = frozenset({"metrics", "daily"})
+class TagPart(Enum):
+    """What a tag row holds; each value is its field's name (GraphQL: camelCase)."""
+
+    METRICS = "metrics"
+    DAILY = "daily"
+
+
+TAG_PARTS = frozenset(TagPart)
 
 
 @report_part("tags")
@@ -46,34 +46,30 @@ async def tag_report(
     account_id: int,
     flt: Filter,
     *,
-    parts: frozenset[str] = TAG_PARTS,
+    parts: frozenset[TagPart] = TAG_PARTS,
     halves: frozenset[Half] = BOTH_HALVES,
 ) -> TagReport:
     """Rows for the conversation tags of the conversations that started in range and match the
     filter; a conversation with two tags counts in both rows. Parts not in `parts` come back
     empty (zero metrics, no buckets)."""
-    # The conversation half is always needed: it decides which tags have a row, and the order.
-    wanted = (halves if "metrics" in parts else frozenset()) | {Half.CONVERSATIONS}
-    totals = await compute_metrics(session, account_id, flt, grouping=Grouping.TAG, halves=wanted)
-    found = {key: metrics for (key, _), metrics in totals.items() if metrics.conversations}
-    tags = await _tags_by_id(session, account_id, list(found)) if found else {}
-    ranked = sorted(
-        found, key=lambda key: (-found[key].conversations, tags[key][1], tags[key][0].name, key)
+
+    async def labels(ids: list[Any]) -> dict[Any, tuple[entities.TagRow, str]]:
+        return await _tags_by_id(session, account_id, ids)
+
+    rows = await groups(
+        session,
+        account_id,
+        flt,
+        Grouping.TAG,
+        metrics=TagPart.METRICS in parts,
+        daily=TagPart.DAILY in parts,
+        halves=halves,
+        labels=labels,
+        # Most conversations, then the name regardless of case, then as written, then the id.
+        rank=lambda key, figures, tag: (-figures.conversations, tag[1], tag[0].name, key),
     )
-    daily = None
-    if "daily" in parts and ranked:
-        daily = await compute_metrics(
-            session, account_id, flt, grouping=Grouping.TAG, period=Period.DAY, halves=halves
-        )
     return TagReport(
-        tuple(
-            TagRow(
-                tag=tags[key][0],
-                metrics=found[key] if "metrics" in parts else EMPTY,
-                daily=() if daily is None else series(daily, flt, Period.DAY, key),
-            )
-            for key in ranked
-        )
+        tuple(TagRow(tag=row.label[0], metrics=row.metrics, daily=row.daily) for row in rows)
     )
 
 

@@ -55,7 +55,7 @@ class AgentQuery:
     async def agent_report(self, info: WareportsInfo, filter: FilterArgument) -> AgentReport:
         flt, asked, context = report_filter(filter, info), selected(info)["rows"], info.context
         halves = asked.halves(asked["metrics"], asked["daily"]["metrics"])
-        parts = asked.parts(("metrics", "sentMessages", "daily"))
+        parts = asked.parts(agents.AgentPart)
         report = await agents.agent_report(
             context.session, context.account_id, flt, parts=parts, halves=halves
         )

@@ -3,17 +3,20 @@
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
-from strawberry.utils.str_converters import to_snake_case
+from strawberry.utils.str_converters import to_camel_case, to_snake_case
 
 from models.metrics import METRICS, NAMES
 from resolvers import metrics as computed
 from resolvers.filters import Filter, parse_filter
 from schema.context import WareportsInfo
 from schema.filters import ReportFilter
+
+PartT = TypeVar("PartT", bound=Enum)
 
 METRICS_DESCRIPTION = (
     "The figures of a bucket or row; one shape and one computation for every grouping. "
@@ -109,7 +112,12 @@ class Selected:
     def __getitem__(self, name: str) -> "Selected":
         return self.fields.get(name, Selected())
 
-    def parts(self, names: Iterable[str]) -> frozenset[str]:
+    def parts(self, kind: type[PartT]) -> frozenset[PartT]:
+        """The parts of a report (the members of `kind`, each valued its field's python name)
+        whose fields the query selected."""
+        return frozenset(part for part in kind if to_camel_case(part.value) in self)
+
+    def part_names(self, names: Iterable[str]) -> frozenset[str]:
         """The python names of the selected parts among `names`."""
         return frozenset(to_snake_case(name) for name in names if name in self)
 

@@ -68,7 +68,7 @@ class SummaryQuery:
             asked["weekly"]["metrics"],
             asked["bySource"]["metrics"],
         )
-        parts = asked.parts(("totals", "daily", "weekly", "bySource"))
+        parts = asked.parts(summary.SummaryPart)
         report = await summary.summary_report(
             context.session, context.account_id, flt, parts=parts, halves=halves
         )

@@ -46,7 +46,7 @@ class TagQuery:
     async def tag_report(self, info: WareportsInfo, filter: FilterArgument) -> TagReport:
         flt, asked, context = report_filter(filter, info), selected(info)["rows"], info.context
         halves = asked.halves(asked["metrics"], asked["daily"]["metrics"])
-        parts = asked.parts(("metrics", "daily"))
+        parts = asked.parts(tags.TagPart)
         report = await tags.tag_report(
             context.session, context.account_id, flt, parts=parts, halves=halves
         )

@@ -91,7 +91,7 @@ class WidgetQuery:
     )
     async def widget_report(self, info: WareportsInfo, filter: FilterArgument) -> WidgetReport:
         flt, asked, context = report_filter(filter, info), selected(info), info.context
-        parts = asked.parts(("daily", *(to_camel_case(part) for part in widget.GROUP_KEYS)))
+        parts = asked.part_names(("daily", *(to_camel_case(part) for part in widget.GROUP_KEYS)))
         if "clicks" in asked or "conversations" in asked:
             parts |= {"totals"}
         report = await widget.widget_report(context.session, context.account_id, flt, parts=parts)

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from strawberry.utils.str_converters import to_camel_case
 
 from api import accounts
 from ingest.aggregates import forget_aggregates
@@ -27,6 +29,9 @@ from models import (
 )
 from models.db import transaction
 from models.migrate import alembic_config, current_revision, head_revision
+from resolvers.agents import AgentPart
+from resolvers.summary import SummaryPart
+from resolvers.tags import TagPart
 from schema import schema
 from tests.conftest import TestAccount, create_test_account, graphql
 from tests.ingest_support import (
@@ -346,3 +351,16 @@ async def test_the_messages_per_conversation_migration_fills_what_ingestion_keep
     await asyncio.to_thread(command.upgrade, config, "head")
     await engine.dispose()
     assert await aggregate_rows(engine, data.account.id) == kept
+
+
+@pytest.mark.parametrize(
+    ("parts", "type_name"),
+    [(SummaryPart, "SummaryReport"), (AgentPart, "AgentRow"), (TagPart, "TagRow")],
+)
+def test_every_report_part_is_a_field_of_its_type(parts: type[Enum], type_name: str) -> None:
+    """A report computes the parts whose fields a query selects (`Selected.parts`): each part
+    must name a field, or renaming one would silently compute nothing for it."""
+    graphql_type = schema._schema.get_type(type_name)
+    assert graphql_type is not None
+    fields = set(graphql_type.fields)  # type: ignore[union-attr]
+    assert {to_camel_case(part.value) for part in parts} <= fields
