@@ -11,7 +11,7 @@ Anything else (a message older than its conversation's last one, a closed or mes
 conversation, a click-to-WhatsApp referral, a `[ref CODE]` for the website button) goes to the
 general path (`ingest.conversations.record_message`), and so do the contact's later messages in
 the run, so each contact's messages keep their order; contacts do not interact. The property
-test (`tests/test_group_commit.py`) holds both paths to the same rows.
+test (`tests/ingest/test_group_commit.py`) holds both paths to the same rows.
 
 `append` and `start` are the rules of `ingest.conversations` for those two cases, derived from
 them: covering windows [started_at - D, end], the figures `recompute_figures` would compute

@@ -558,7 +558,7 @@ async def engine_rows(engine: AsyncEngine, sql: str, **params: Any) -> list[tupl
 
 
 def test_readme_documents_every_setting() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     missing = [
         name for name in Settings.model_fields if f"| `WAREPORTS_{name.upper()}` |" not in table
@@ -567,7 +567,7 @@ def test_readme_documents_every_setting() -> None:
 
 
 async def test_ingestion_requests_move_the_ingested_counters(database_url: str) -> None:
-    from tests import ingest_support as ingest
+    from tests.ingest import support as ingest
 
     async with serving(make_settings(database_url, metrics="open")) as (app, http):
         account = await create_test_account(app.state.engine)

@@ -18,7 +18,7 @@ from models import WidgetButton, WidgetClick
 from models.db import transaction
 from models.settings import get_settings
 from tests.conftest import TestAccount, make_settings
-from tests.ingest_support import (
+from tests.ingest.support import (
     PNID,
     add_channel,
     conversations,

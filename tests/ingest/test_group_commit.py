@@ -34,7 +34,7 @@ from ingest.transactions import write
 from ingest.writer import Bulk, GroupWriter
 from models.db import session_factory, transaction
 from tests.conftest import TestAccount, create_test_account, graphql, make_settings
-from tests.ingest_support import (
+from tests.ingest.support import (
     add_channel,
     count_rows,
     figures,
@@ -43,8 +43,8 @@ from tests.ingest_support import (
     post_webhook,
     status_payload,
 )
-from tests.ingest_support import conversations as conversation_rows
-from tests.test_aggregates import (
+from tests.ingest.support import conversations as conversation_rows
+from tests.ingest.test_aggregates import (
     AGENTS,
     BOUNDED,
     CONTACT,
@@ -61,7 +61,7 @@ from tests.test_aggregates import (
     event_of,
     report_filters,
 )
-from tests.test_ops import engine_rows
+from tests.service.test_ops import engine_rows
 
 T = NOW - 2 * HOUR
 Work = Callable[[AsyncSession], Awaitable[Any]]

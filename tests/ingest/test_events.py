@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models import Agent, Contact, ContactTag, ConversationTag, Tag
 from tests.conftest import TestAccount, create_test_account
-from tests.ingest_support import (
+from tests.ingest.support import (
     NOTHING_STORED,
     add_channel,
     conversations,

@@ -18,7 +18,7 @@ from models import PendingStatus
 from models.db import transaction
 from models.settings import get_settings
 from tests.conftest import TestAccount, create_test_account, make_settings
-from tests.ingest_support import (
+from tests.ingest.support import (
     add_channel,
     conversations,
     figures,

@@ -913,7 +913,7 @@ async def test_events_are_rate_limited_per_token(database_url: str, storage: str
 async def test_a_conversation_id_in_other_digits_or_out_of_range_finds_nothing(
     client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
 ) -> None:
-    from tests.ingest_support import conversations, post_events
+    from tests.ingest.support import conversations, post_events
 
     started = {"id": "s1", "type": "conversation.started", "at": 1_700_000_000}
     started |= {"phone": "+33612345678", "source": "FLOW"}

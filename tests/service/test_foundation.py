@@ -34,7 +34,7 @@ from resolvers.summary import SummaryPart
 from resolvers.tags import TagPart
 from schema import schema
 from tests.conftest import TestAccount, create_test_account, graphql
-from tests.ingest_support import (
+from tests.ingest.support import (
     PNID,
     add_channel,
     inbound,
@@ -43,10 +43,10 @@ from tests.ingest_support import (
     rows,
     status_payload,
 )
-from tests.report_dataset import build_dataset
-from tests.test_aggregates import aggregate_rows
+from tests.ingest.test_aggregates import aggregate_rows
+from tests.reports.dataset import build_dataset
 
-SCHEMA_FILE = Path(__file__).parent.parent / "schema.graphql"
+SCHEMA_FILE = Path(__file__).parents[2] / "schema.graphql"
 
 
 async def test_migrations_create_every_table_at_head(engine: AsyncEngine) -> None:

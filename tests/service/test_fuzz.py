@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from schema import schema
 from tests.conftest import TestAccount, create_test_account
 from tests.factories import at, automation, building, inbound, reply
-from tests.ingest_support import PNID, add_channel, count_rows, post_webhook
+from tests.ingest.support import PNID, add_channel, count_rows, post_webhook
 from tests.schema_walk import strings_in
 
 # Every run is bounded: a few dozen examples per property, no deadline (first requests warm

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from models import Contact, Conversation, PendingStatus
 from tests.conftest import TestAccount, make_settings
-from tests.ingest_support import (
+from tests.ingest.support import (
     APP_SECRET,
     PNID,
     VERIFY_TOKEN,

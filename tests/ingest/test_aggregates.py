@@ -43,7 +43,7 @@ from tests.conftest import (
     graphql,
     make_settings,
 )
-from tests.ingest_support import add_channel, inbound, post_events, post_webhook
+from tests.ingest.support import add_channel, inbound, post_events, post_webhook
 
 HOUR = 3600
 ZONE = "Europe/Paris"

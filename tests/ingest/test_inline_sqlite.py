@@ -15,7 +15,7 @@ from ingest.writer import GroupWriter
 from models.inline_sqlite import InlineConnection
 from models.settings import Settings
 from tests.conftest import TestAccount
-from tests.ingest_support import add_channel, count_rows, inbound, post_webhook
+from tests.ingest.support import add_channel, count_rows, inbound, post_webhook
 
 T = 1_796_000_000
 

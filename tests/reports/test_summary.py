@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import graphql
-from tests.report_dataset import METRICS, RANGE, ZERO, build_dataset, daily, m
+from tests.reports.dataset import METRICS, RANGE, ZERO, build_dataset, daily, m
 
 SUMMARY = (
     METRICS

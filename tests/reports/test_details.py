@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import TestAccount, counting_statements, create_test_account, graphql
 from tests.factories import at, building, inbound, reply
-from tests.report_dataset import RANGE, build_dataset
+from tests.reports.dataset import RANGE, build_dataset
 
 DETAILS = """
 query ($filter: ReportFilter!, $first: Int, $after: String) {

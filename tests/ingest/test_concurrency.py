@@ -14,7 +14,7 @@ from sqlmodel import col
 from models import Agent, Contact, ContactTag, Conversation, ConversationTag, Message, Tag
 from models.db import session_factory
 from tests.conftest import TestAccount
-from tests.ingest_support import add_channel, count_rows, inbound, post_events, post_webhook, rows
+from tests.ingest.support import add_channel, count_rows, inbound, post_events, post_webhook, rows
 
 CLIENTS = 20
 ROUNDS = 4

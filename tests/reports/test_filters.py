@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import TestAccount, create_test_account, graphql
-from tests.report_dataset import METRICS, RANGE, ZERO, build_dataset, m
+from tests.reports.dataset import METRICS, RANGE, ZERO, build_dataset, m
 
 TOTALS = (
     METRICS

@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import graphql
-from tests.report_dataset import DAYS, RANGE, build_dataset
+from tests.reports.dataset import DAYS, RANGE, build_dataset
 
 WIDGET = """
 fragment C on ClickCount { key clicks conversations }

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ingest import aggregates as maintenance
 from models.db import transaction
 from tests.conftest import TestAccount, create_test_account
-from tests.ingest_support import add_channel, inbound, sign
-from tests.test_aggregates import aggregate_rows
-from tests.test_ops import WAREPORTS, engine_rows, free_port
+from tests.ingest.support import add_channel, inbound, sign
+from tests.ingest.test_aggregates import aggregate_rows
+from tests.service.test_ops import WAREPORTS, engine_rows, free_port
 
 SENDERS = 12
 BATCH = 8  # events per /v1/events batch

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ingest.autoclose import close_due
 from tests.conftest import create_test_account, graphql
 from tests.factories import at
-from tests.ingest_support import add_channel, inbound, post_events, post_webhook
-from tests.report_dataset import METRICS, ZERO, m
+from tests.ingest.support import add_channel, inbound, post_events, post_webhook
+from tests.reports.dataset import METRICS, ZERO, m
 
 ANA, ANA_WA = "+33612345678", "33612345678"
 BEN, BEN_WA = "+33611111111", "33611111111"
