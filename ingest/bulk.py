@@ -30,7 +30,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ingest import aggregates
 from ingest.buttons import REF_CODE
 from ingest.contacts import dialect_insert
-from ingest.conversations import DIRECTION_OF_SENDER, SOURCE_OF_SENDER, Clock, NewMessage
+from ingest.conversations import DIRECTION_OF_SENDER, Clock, NewMessage
+from ingest.rules import append, start
 from ingest.statuses import flush_statuses, take_waiting
 from models import Conversation, ConversationTag, Message
 from models.enums import Status
@@ -143,12 +144,12 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
         if target == "start":
             for overdue in _close_overdue(clock, mine, until=arrival.sent_at - 1):
                 note_changed(overdue)
-            conversation = _start(clock, arrival.message, order=len(started))
+            conversation = start(clock, arrival.message, order=len(started))
             started.append(conversation)
             mine.append(conversation)
         else:
             conversation = target
-            _append(clock, conversation, arrival.message)
+            append(clock, conversation, arrival.message)
             note_changed(conversation)
         rows.append((arrival, conversation))
         result.stored.append(arrival)
@@ -231,71 +232,6 @@ def _open(mine: list[dict[str, Any]]) -> dict[str, Any] | None:
     them are read); None otherwise (the latest may be one the run did not read)."""
     open_ = [c for c in mine if c["closed_at"] is None]
     return max(open_, key=_in_start_order) if open_ else None
-
-
-def _append(clock: Clock, conversation: dict[str, Any], message: NewMessage) -> None:
-    """The figures after a message later than all the conversation holds: the first sender
-    (direction, source) does not change; the first reply is this one when it is an agent's, the
-    contact has written and nobody answered yet; the first agent who writes takes an unassigned
-    conversation."""
-    conversation["message_count"] += 1
-    conversation["last_message_at"] = message.sent_at
-    if message.sender == "contact":
-        conversation["inbound_count"] += 1
-        if conversation["first_inbound_at"] is None:
-            conversation["first_inbound_at"] = message.sent_at
-            conversation["first_response_at"] = None  # no reply can follow the latest message
-    else:
-        conversation["outbound_count"] += 1
-        waiting = conversation["first_inbound_at"] is not None
-        if message.sender == "agent" and waiting and conversation["first_response_at"] is None:
-            conversation["first_response_at"] = message.sent_at
-    if conversation["channel_id"] is None and message.channel_id is not None:
-        conversation["channel_id"] = message.channel_id
-    if conversation["assignee_id"] is None and message.agent_id is not None:
-        conversation["assignee_id"] = message.agent_id
-    _apply_auto_close(clock, conversation, message.sender)
-
-
-def _start(clock: Clock, message: NewMessage, order: int) -> dict[str, Any]:
-    inbound = message.sender == "contact"
-    channel = message.channel_id if message.channel_id is not None else clock.default_channel_id
-    conversation: dict[str, Any] = {
-        "id": None,
-        "contact_id": message.contact_id,
-        "channel_id": channel,
-        "assignee_id": message.agent_id,
-        "source": SOURCE_OF_SENDER[message.sender],
-        "source_explicit": False,
-        "direction": DIRECTION_OF_SENDER[message.sender],
-        "status": Status.OPEN,
-        "started_at": message.sent_at,
-        "first_inbound_at": message.sent_at if inbound else None,
-        "first_response_at": None,
-        "last_message_at": message.sent_at,
-        "closed_at": None,
-        "closed_by_id": None,
-        "auto_closed": False,
-        "message_count": 1,
-        "inbound_count": 1 if inbound else 0,
-        "outbound_count": 0 if inbound else 1,
-        "order": order,  # among the conversations this run starts
-    }
-    _apply_auto_close(clock, conversation, message.sender)
-    return conversation
-
-
-def _apply_auto_close(clock: Clock, conversation: dict[str, Any], last_sender: str) -> None:
-    """`conversations._apply_auto_close` and the status rule, for a conversation nobody closed,
-    after a message of `last_sender`."""
-    due = conversation["last_message_at"] + clock.delay
-    if due <= clock.now:
-        conversation.update(
-            closed_at=due, auto_closed=True, closed_by_id=None, status=Status.CLOSED
-        )
-    else:
-        status = Status.OPEN if last_sender == "contact" else Status.PENDING
-        conversation.update(closed_at=None, auto_closed=False, status=status)
 
 
 async def _waiting_statuses(

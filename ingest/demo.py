@@ -25,6 +25,8 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables on the metadata)
 from ingest import aggregates
+from ingest.conversations import NewMessage
+from ingest.rules import built, never_closing
 from models.enums import Direction, Source, Status
 
 TABLES = SQLModel.metadata.tables
@@ -480,54 +482,36 @@ class _Writer:
     def _conversation_row(
         self, conversation: _Conversation, contact_id: int, click_id: int | None
     ) -> dict[str, Any]:
-        messages = conversation.messages
-        first, last = messages[0], messages[-1]
-        first_inbound = next((m.sent_at for m in messages if m.direction == IN), None)
-        first_response = None
-        if first_inbound is not None:
-            first_response = next(
-                (
-                    m.sent_at
-                    for m in messages
-                    if m.sender == AGENT_SENDER and m.sent_at >= first_inbound
-                ),
-                None,
+        """The row ingestion would keep for these messages (`ingest.rules`), then what the
+        generator decided beyond them: the assignee, the closing and the rating."""
+        clock = never_closing(self.account_id, self.channel_id)
+        messages = [
+            NewMessage(
+                contact_id=contact_id,
+                channel_id=self.channel_id,
+                wamid="",
+                sender=message.sender,
+                sent_at=message.sent_at,
+                agent_id=self._agent(message.agent),
             )
-        inbound = sum(1 for message in messages if message.direction == IN)
-        source = (
-            Source.INBOUND
-            if first.direction == IN
-            else Source.FLOW
-            if first.sender == AUTOMATION
-            else Source.INBOX
+            for message in conversation.messages
+        ]
+        row = built(clock, messages)
+        row.update(
+            account_id=self.account_id,
+            assignee_id=self._agent(conversation.assignee),
+            rating=conversation.rating,
+            rated_at=conversation.rated_at,
+            widget_click_id=click_id,
         )
         if conversation.closed_at is not None:
-            status = Status.CLOSED
-        else:
-            status = Status.PENDING if last.direction == OUT else Status.OPEN
-        return {
-            "account_id": self.account_id,
-            "contact_id": contact_id,
-            "channel_id": self.channel_id,
-            "assignee_id": self._agent(conversation.assignee),
-            "source": source,
-            "source_explicit": False,
-            "direction": first.direction,
-            "status": status,
-            "started_at": first.sent_at,
-            "first_inbound_at": first_inbound,
-            "first_response_at": first_response,
-            "last_message_at": last.sent_at,
-            "closed_at": conversation.closed_at,
-            "closed_by_id": self._agent(conversation.closed_by),
-            "auto_closed": conversation.auto_closed,
-            "rating": conversation.rating,
-            "rated_at": conversation.rated_at,
-            "message_count": len(messages),
-            "inbound_count": inbound,
-            "outbound_count": len(messages) - inbound,
-            "widget_click_id": click_id,
-        }
+            row.update(
+                closed_at=conversation.closed_at,
+                closed_by_id=self._agent(conversation.closed_by),
+                auto_closed=conversation.auto_closed,
+                status=Status.CLOSED,
+            )
+        return row
 
     def _message_rows(
         self, conversation: _Conversation, conversation_id: int

@@ -24,6 +24,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest.aggregates import rebuild_aggregates
+from ingest.conversations import NewMessage
+from ingest.rules import built, never_closing
 from models import (
     Agent,
     Channel,
@@ -37,6 +39,7 @@ from models import (
     WidgetClick,
 )
 from models.db import transaction
+from models.enums import Direction, Source, Status
 
 _serial = itertools.count(1)
 
@@ -69,12 +72,6 @@ def reply(instant: int, agent: Agent) -> Msg:
 def automation(instant: int) -> Msg:
     """A message from an automation (flow): outbound, never a response."""
     return Msg(instant, "OUTBOUND", "automation")
-
-
-def _source_of(first: Msg | None) -> str:
-    if first is None or first.sender == "agent":
-        return "INBOX"
-    return "INBOUND" if first.sender == "contact" else "FLOW"
 
 
 class Factory:
@@ -148,43 +145,53 @@ class Factory:
         message (auto-closed). `ratings` are (instant, rating) events: the latest one wins.
         """
         ordered = sorted(messages, key=lambda message: message.at)
-        first = ordered[0] if ordered else None
-        instants = [message.at for message in ordered]
-        start = min([*instants, *([] if started_at is None else [started_at])])
-        first_inbound = next((m.at for m in ordered if m.sender == "contact"), None)
-        first_response = None
-        if first_inbound is not None:
-            first_response = next(
-                (m.at for m in ordered if m.sender == "agent" and m.at >= first_inbound), None
+        if ordered:  # the figures ingestion keeps for these messages (ingest.rules)
+            figures = built(
+                never_closing(self.account_id, None),
+                [
+                    NewMessage(
+                        contact_id=contact.id,  # type: ignore[arg-type]
+                        channel_id=None,
+                        wamid="",
+                        sender=message.sender,
+                        sent_at=message.at,
+                        agent_id=None if message.agent is None else message.agent.id,
+                    )
+                    for message in ordered
+                ],
             )
-        last = instants[-1] if instants else start
+        else:  # started by an event, no message yet
+            assert started_at is not None, "a conversation needs a message or a start"
+            figures = {
+                "contact_id": contact.id,
+                "channel_id": None,
+                "source": Source.INBOX,
+                "direction": Direction.OUTBOUND,
+                "status": Status.OPEN,
+                "started_at": started_at,
+                "last_message_at": started_at,
+            }
+        # What the builder decides beyond the messages: an earlier explicit start, the source,
+        # the assignee, the closing and the rating.
+        if started_at is not None and started_at < figures["started_at"]:
+            figures["started_at"] = started_at
+        figures["source_explicit"] = started_at is not None
+        if source is not None:
+            figures["source"] = source
         if auto_close_seconds is not None:
-            closed_at, closed_by = last + auto_close_seconds, None
+            closed_at, closed_by = figures["last_message_at"] + auto_close_seconds, None
+        if closed_at is not None:
+            figures.update(status=Status.CLOSED, closed_at=closed_at)
         latest_rating = max(ratings, default=None)
-        status = "CLOSED" if closed_at is not None else "OPEN"
-        if closed_at is None and ordered and ordered[-1].direction == "OUTBOUND":
-            status = "PENDING"
-        row = Conversation(
+        figures.update(
             account_id=self.account_id,
-            contact_id=contact.id,  # type: ignore[arg-type]
             assignee_id=None if assignee is None else assignee.id,
-            source=source or _source_of(first),
-            source_explicit=started_at is not None,
-            direction="OUTBOUND" if first is None else first.direction,
-            status=status,
-            started_at=start,
-            first_inbound_at=first_inbound,
-            first_response_at=first_response,
-            last_message_at=last,
-            closed_at=closed_at,
             closed_by_id=None if closed_by is None else closed_by.id,
             auto_closed=closed_at is not None and closed_by is None,
             rating=None if latest_rating is None else latest_rating[1],
             rated_at=None if latest_rating is None else latest_rating[0],
-            message_count=len(ordered),
-            inbound_count=sum(1 for m in ordered if m.direction == "INBOUND"),
-            outbound_count=sum(1 for m in ordered if m.direction == "OUTBOUND"),
         )
+        row = Conversation(**figures)
         await self._add(row)
         for message in ordered:
             self.session.add(
