@@ -12,7 +12,6 @@ from starlette.types import Receive, Scope, Send
 from models.db import session_factory
 from models.errors import BadInput
 from models.settings import Settings
-from resolvers.aggregates import read_aggregates
 from resolvers.export import (
     COLUMNS,
     REPORT_KINDS,
@@ -72,7 +71,10 @@ def _checked(settings: Settings, token: str) -> tuple[ExportLink, Filter] | Resp
     if link.report not in REPORT_KINDS:
         return _plain("This download link is invalid.", 403)
     try:
-        return link, filter_of_payload(link.filter, settings.max_range_days)
+        flt = filter_of_payload(
+            link.filter, settings.max_range_days, use_aggregates=settings.report_aggregates
+        )
+        return link, flt
     except BadInput as exc:
         return _plain(f"This download link's filter is no longer valid: {exc}", 400)
 
@@ -84,7 +86,6 @@ async def download(request: Request) -> Response:
         return checked
     link, flt = checked
     session = session_factory(request.app.state.engine)()  # a session of its own per download
-    read_aggregates(session, request.app.state.settings.report_aggregates)
     streaming = False
     try:
         name = await account_name(session, link.account_id)

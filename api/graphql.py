@@ -21,7 +21,6 @@ from api.writing import record_use_later
 from models.db import session_factory
 from models.principal import Principal
 from models.settings import Settings
-from resolvers.aggregates import read_aggregates
 from schema import build_schema
 from schema.context import Context
 from schema.limits import QueryLimits
@@ -155,7 +154,6 @@ class GraphQLEndpoint:
             receive = replay(body)  # the body was consumed above; Strawberry reads it again
         state.principal = principal
         async with session_factory(request.app.state.engine, shared=True)() as session:
-            read_aggregates(session, self.settings.report_aggregates)
             state.session = session
             await self.graphql(scope, receive, send)
 

@@ -40,7 +40,7 @@ from models.migrate import upgrade_to_head
 from models.settings import Settings
 from resolvers import details, entities
 from resolvers.agents import AgentPart, agent_report
-from resolvers.aggregates import aggregate_zone, read_aggregates
+from resolvers.aggregates import aggregate_zone
 from resolvers.filters import Filter, parse_filter
 from resolvers.metrics import BOTH_HALVES, Half
 from resolvers.summary import summary_report
@@ -301,7 +301,7 @@ class Case:
     filter_name: str
     variables: dict[str, Any]
 
-    def filter(self, zone: str, max_range_days: int = 366) -> Filter:
+    def filter(self, zone: str, use_aggregates: bool = True, max_range_days: int = 366) -> Filter:
         raw = self.variables["f"]
         return parse_filter(
             from_=date.fromisoformat(raw["from"]),
@@ -313,6 +313,7 @@ class Case:
             sources=raw.get("sources"),
             account_timezone=zone,
             max_range_days=max_range_days,
+            use_aggregates=use_aggregates,
         )
 
 
@@ -396,7 +397,7 @@ async def measure_reports(
         name: f"{text}\n{fragment}" if "...M" in text else text for name, text in QUERIES.items()
     }
     for case in chosen:
-        flt = case.filter(ZONE)
+        flt = case.filter(ZONE, use_aggregates)
         query = query_of[case.report]
 
         async def over_http(query: str = query, case: Case = case) -> None:
@@ -404,7 +405,6 @@ async def measure_reports(
 
         async def alone(case: Case = case, flt: Filter = flt) -> None:
             async with session_factory(engine)() as session:
-                read_aggregates(session, use_aggregates)
                 await resolve(session, prepared.account_id, case, flt, halves)
 
         if warmup:  # caches, plans, the page cache
@@ -430,7 +430,7 @@ async def measure_details(
     timings = []
     first = LAST_DAY - timedelta(days=364)
     variables = {"f": {"from": first.isoformat(), "to": LAST_DAY.isoformat()}}
-    flt = Case("details", 365, "none", variables).filter(ZONE)
+    flt = Case("details", 365, "none", variables).filter(ZONE, use_aggregates)
     for size in DETAILS_TARGETS:
 
         async def over_http(size: int = size) -> None:
@@ -438,7 +438,6 @@ async def measure_details(
 
         async def alone(size: int = size) -> None:
             async with session_factory(engine)() as session:
-                read_aggregates(session, use_aggregates)
                 await details_alone(session, prepared.account_id, flt, size)
 
         if warmup:

@@ -40,19 +40,12 @@ TAG_PAIR_DAILY: Table = TagPairDailyFigures.__table__  # type: ignore[attr-defin
 AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-defined]
 CLICK_DAILY: Table = ClickDailyFigures.__table__  # type: ignore[attr-defined]
 UNASSIGNED = 0
-# session.info key: False makes every report of the session read the raw rows
-# (WAREPORTS_REPORT_AGGREGATES=false, `wareports bench --no-aggregates`).
-READ_KEY = "report_aggregates"
-
 # The Metrics fields this path answers (all but the distinct counts).
 FIELDS = frozenset(metric.name for metric in METRICS if metric.aggregated)
 
 
 async def aggregate_zone(session: AsyncSession, account_id: int) -> str | None:
-    """The zone the account's aggregates count days in; None while they are not built, or when
-    this session may not read them (`read_aggregates`): every aggregate read asks this first."""
-    if not session.info.get(READ_KEY, True):
-        return None
+    """The zone the account's aggregates count days in; None while they are not built."""
     key = ("aggregate_zone", account_id)
     if key not in session.info:  # a request asks several times; the answer cannot change much
         session.info[key] = await session.scalar(
@@ -62,9 +55,10 @@ async def aggregate_zone(session: AsyncSession, account_id: int) -> str | None:
     return zone
 
 
-def read_aggregates(session: AsyncSession, enabled: bool) -> None:
-    """Whether the reports computed through this session may read the aggregate tables."""
-    session.info[READ_KEY] = enabled
+async def in_zone(session: AsyncSession, account_id: int, flt: Filter) -> bool:
+    """Whether the aggregates may answer the filter at all: it lets them
+    (`Filter.use_aggregates`), and they count days in its zone. Every aggregate read asks."""
+    return flt.use_aggregates and await aggregate_zone(session, account_id) == flt.timezone
 
 
 async def table_for(
@@ -75,7 +69,7 @@ async def table_for(
     them) and at most one conversation tag (a conversation with two would count twice)."""
     if flt.contact_tags or len(flt.conversation_tags) > 1:
         return None
-    if await aggregate_zone(session, account_id) != flt.timezone:
+    if not await in_zone(session, account_id, flt):
         return None
     for cells in SMALLEST_FIRST:
         agents = bool(flt.agent_emails) or by_assignee
@@ -157,7 +151,7 @@ async def sent_messages(
 ) -> dict[int, int] | None:
     """Outbound messages each agent sent during the range, from the aggregates; None when
     they do not count days in the filter's zone."""
-    if await aggregate_zone(session, account_id) != flt.timezone:
+    if not await in_zone(session, account_id, flt):
         return None
     days, table = flt.calendar, AGENT_MESSAGES
     rows = await session.execute(
@@ -190,7 +184,7 @@ async def clicks_answer(session: AsyncSession, account_id: int, flt: Filter) -> 
         return False
     if set(flt.sources) != set(SOURCES):
         return False
-    return await aggregate_zone(session, account_id) == flt.timezone
+    return await in_zone(session, account_id, flt)
 
 
 def click_counts_query(

@@ -141,7 +141,9 @@ def filter_payload(flt: Filter) -> dict[str, Any]:
     }
 
 
-def filter_of_payload(payload: dict[str, Any], max_range_days: int) -> Filter:
+def filter_of_payload(
+    payload: dict[str, Any], max_range_days: int, *, use_aggregates: bool = True
+) -> Filter:
     """The filter of a link, validated again (the settings may have changed since it was made)."""
     try:
         return parse_filter(
@@ -154,6 +156,7 @@ def filter_of_payload(payload: dict[str, Any], max_range_days: int) -> Filter:
             sources=[str(source) for source in payload["sources"]],
             account_timezone="UTC",  # unused: the payload always names its zone
             max_range_days=max_range_days,
+            use_aggregates=use_aggregates,
         )
     except BadInput:
         raise

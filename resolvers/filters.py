@@ -36,6 +36,9 @@ class Filter:
     conversation_tags: tuple[str, ...] = ()
     agent_emails: tuple[str, ...] = ()
     sources: tuple[str, ...] = SOURCES
+    # How, not what: whether the reports may read the aggregate tables where they answer
+    # (WAREPORTS_REPORT_AGGREGATES; `wareports bench --no-aggregates`). Links do not store it.
+    use_aggregates: bool = True
 
     @property
     def calendar(self) -> Calendar:
@@ -54,6 +57,7 @@ def parse_filter(
     sources: Sequence[object] | None = None,
     account_timezone: str,
     max_range_days: int,
+    use_aggregates: bool = True,
 ) -> Filter:
     """Validate the fields of a ReportFilter; raises `BadInput` naming the offending field.
 
@@ -68,6 +72,7 @@ def parse_filter(
         conversation_tags=_names("filter.conversationTags", conversation_tags),
         agent_emails=_names("filter.agentEmails", agent_emails),
         sources=_sources(sources),
+        use_aggregates=use_aggregates,
     )
 
 

@@ -96,6 +96,7 @@ def report_filter(raw: ReportFilter, info: WareportsInfo) -> Filter:
         sources=raw.sources,
         account_timezone=context.principal.timezone,
         max_range_days=context.settings.max_range_days,
+        use_aggregates=context.settings.report_aggregates,
     )
 
 

@@ -44,6 +44,7 @@ from tests.conftest import (
     make_settings,
 )
 from tests.ingest.support import add_channel, inbound, post_events, post_webhook
+from tests.reports.test_export import export_rows
 
 HOUR = 3600
 ZONE = "Europe/Paris"
@@ -590,7 +591,8 @@ async def daily_keys(url: str, account_id: int) -> list[tuple[int, str, int]]:
 async def test_report_aggregates_off_reads_raw_rows(
     client: httpx.AsyncClient, engine: AsyncEngine, database_url: str
 ) -> None:
-    """WAREPORTS_REPORT_AGGREGATES=false: the same figures, every statement over the raw rows."""
+    """WAREPORTS_REPORT_AGGREGATES=false: the same figures, every statement over the raw rows,
+    through GraphQL and CSV."""
     who = await create_test_account(engine, "Switch", "UTC")
     pnid = f"pnid-switch-{NOW}"
     await add_channel(engine, who.id, phone_number_id=pnid)
@@ -605,6 +607,8 @@ async def test_report_aggregates_off_reads_raw_rows(
             body = {
                 name: await report(app_client, who, name, flt) for name in ("summary", "agents")
             }
+            # The CSV export reads its link's filter again: the switch applies there too.
+            body["csv"] = await export_rows(app_client, who, "AGENTS", flt)
         # The daily figures, and what agents sent (sentMessages).
         aggregate_tables = ("daily_figures", "agent_daily_messages")
         used = any(table in statement for statement in seen for table in aggregate_tables)
