@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
@@ -43,31 +44,50 @@ class WidgetReport:
     by_utm_content: tuple[ClickCount, ...]
 
 
+class WidgetPart(Enum):
+    """What a widget report holds; each value is its field's name (GraphQL: camelCase), but
+    TOTALS, which is the `clicks` and `conversations` fields."""
+
+    TOTALS = "totals"
+    DAILY = "daily"
+    BY_BUTTON = "by_button"
+    BY_REFERRER = "by_referrer"
+    BY_UTM_CAMPAIGN = "by_utm_campaign"
+    BY_UTM_MEDIUM = "by_utm_medium"
+    BY_UTM_SOURCE = "by_utm_source"
+    BY_UTM_TERM = "by_utm_term"
+    BY_UTM_CONTENT = "by_utm_content"
+
+
 # The group parts and the column each groups clicks by.
-GROUP_KEYS: dict[str, Any] = {
-    "by_button": col(WidgetButton.name),
-    "by_referrer": col(WidgetClick.referrer),
-    "by_utm_campaign": col(WidgetClick.utm_campaign),
-    "by_utm_medium": col(WidgetClick.utm_medium),
-    "by_utm_source": col(WidgetClick.utm_source),
-    "by_utm_term": col(WidgetClick.utm_term),
-    "by_utm_content": col(WidgetClick.utm_content),
+GROUP_KEYS: dict[WidgetPart, Any] = {
+    WidgetPart.BY_BUTTON: col(WidgetButton.name),
+    WidgetPart.BY_REFERRER: col(WidgetClick.referrer),
+    WidgetPart.BY_UTM_CAMPAIGN: col(WidgetClick.utm_campaign),
+    WidgetPart.BY_UTM_MEDIUM: col(WidgetClick.utm_medium),
+    WidgetPart.BY_UTM_SOURCE: col(WidgetClick.utm_source),
+    WidgetPart.BY_UTM_TERM: col(WidgetClick.utm_term),
+    WidgetPart.BY_UTM_CONTENT: col(WidgetClick.utm_content),
 }
-WIDGET_PARTS = frozenset({"totals", "daily", *GROUP_KEYS})
+WIDGET_PARTS = frozenset(WidgetPart)
 
 
 @report_part("widget")
 async def widget_report(
-    session: AsyncSession, account_id: int, flt: Filter, *, parts: frozenset[str] = WIDGET_PARTS
+    session: AsyncSession,
+    account_id: int,
+    flt: Filter,
+    *,
+    parts: frozenset[WidgetPart] = WIDGET_PARTS,
 ) -> WidgetReport:
     """Clicks whose local day is in range, and the conversations attributed to them that match
     the filter's lists (tags, agents, sources); clicks themselves are never filtered by those.
     Parts not in `parts` come back empty (zero totals, no buckets or groups)."""
     clicks = conversations = 0
-    if "totals" in parts:
+    if WidgetPart.TOTALS in parts:
         ((_, _, clicks, conversations),) = await _counts(session, account_id, flt, None, False)
     daily: tuple[ClickBucket, ...] = ()
-    if "daily" in parts:
+    if WidgetPart.DAILY in parts:
         daily = _daily(await _counts(session, account_id, flt, None, True), flt)
     groups = {
         part: _ranked(await _counts(session, account_id, flt, part, False))
@@ -78,7 +98,7 @@ async def widget_report(
         clicks=clicks,
         conversations=conversations,
         daily=daily,
-        **{part: groups.get(part, ()) for part in GROUP_KEYS},
+        **{part.value: groups.get(part, ()) for part in GROUP_KEYS},
     )
 
 
@@ -86,13 +106,13 @@ CountRow = tuple[str | None, int | None, int, int]  # key, day number, clicks, c
 
 
 async def _counts(
-    session: AsyncSession, account_id: int, flt: Filter, group: str | None, by_day: bool
+    session: AsyncSession, account_id: int, flt: Filter, group: WidgetPart | None, by_day: bool
 ) -> list[CountRow]:
     """Clicks and attributed conversations, grouped by a GROUP_KEYS column and/or local day:
     one code path for the totals, the daily buckets and every group, over the click aggregates
     when they answer the filter and over the raw clicks otherwise."""
     if await aggregates.clicks_answer(session, account_id, flt):
-        dimension = None if group is None else group.removeprefix("by_")
+        dimension = None if group is None else group.value.removeprefix("by_")
         query = aggregates.click_counts_query(account_id, flt, dimension, by_day)
     else:
         query = _raw_counts_query(account_id, flt, group, by_day)
@@ -103,7 +123,9 @@ async def _counts(
     ]
 
 
-def _raw_counts_query(account_id: int, flt: Filter, group: str | None, by_day: bool) -> Select[Any]:
+def _raw_counts_query(
+    account_id: int, flt: Filter, group: WidgetPart | None, by_day: bool
+) -> Select[Any]:
     days = flt.calendar
     keys: list[Any] = []
     if group is not None:
@@ -130,7 +152,7 @@ def _raw_counts_query(account_id: int, flt: Filter, group: str | None, by_day: b
             col(WidgetClick.clicked_at) < days.end,
         )
     )
-    if group == "by_button":
+    if group is WidgetPart.BY_BUTTON:
         query = query.join(WidgetButton, col(WidgetButton.id) == col(WidgetClick.button_id))
     return query.group_by(*keys) if keys else query
 

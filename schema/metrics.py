@@ -118,10 +118,6 @@ class Selected:
         whose fields the query selected."""
         return frozenset(part for part in kind if to_camel_case(part.value) in self)
 
-    def part_names(self, names: Iterable[str]) -> frozenset[str]:
-        """The python names of the selected parts among `names`."""
-        return frozenset(to_snake_case(name) for name in names if name in self)
-
     def halves(self, *metrics_fields: "Selected") -> frozenset[computed.Half]:
         """The Metrics statements needed to answer these `Metrics` selections."""
         names = {to_snake_case(name) for selected in metrics_fields for name in selected.fields}

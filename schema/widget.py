@@ -4,7 +4,6 @@ from datetime import date
 from typing import Any
 
 import strawberry
-from strawberry.utils.str_converters import to_camel_case
 
 from resolvers import widget
 from schema.context import CanReadReports, WareportsInfo
@@ -64,9 +63,9 @@ class WidgetReport:
     @classmethod
     def of(cls, report: widget.WidgetReport) -> "WidgetReport":
         groups = {
-            part: [
+            part.value: [
                 ClickCount(key=row.key, clicks=row.clicks, conversations=row.conversations)
-                for row in getattr(report, part)
+                for row in getattr(report, part.value)
             ]
             for part in widget.GROUP_KEYS
         }
@@ -91,8 +90,8 @@ class WidgetQuery:
     )
     async def widget_report(self, info: WareportsInfo, filter: FilterArgument) -> WidgetReport:
         flt, asked, context = report_filter(filter, info), selected(info), info.context
-        parts = asked.part_names(("daily", *(to_camel_case(part) for part in widget.GROUP_KEYS)))
+        parts = asked.parts(widget.WidgetPart)  # but TOTALS, which is no field:
         if "clicks" in asked or "conversations" in asked:
-            parts |= {"totals"}
+            parts |= {widget.WidgetPart.TOTALS}
         report = await widget.widget_report(context.session, context.account_id, flt, parts=parts)
         return WidgetReport.of(report)
