@@ -55,7 +55,7 @@ from ingest.contacts import insert_for
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.calendar import Periods, day_number, integer, local_day, zone_periods
-from models.cells import CONVERSATION_CELLS, Cells
+from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, Cells
 from models.db import now, transaction
 from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
@@ -98,17 +98,6 @@ STATE: Table = AggregateState.__table__  # type: ignore[attr-defined]
 CLICK_DAILY: Table = ClickDailyFigures.__table__  # type: ignore[attr-defined]
 WIDGET_CLICK: Table = WidgetClick.__table__  # type: ignore[attr-defined]
 WIDGET_BUTTON: Table = WidgetButton.__table__  # type: ignore[attr-defined]
-# The dimensions clicks are counted by; `button` is the button's name, the others click columns.
-CLICK_DIMENSIONS = (
-    "button",
-    "referrer",
-    "utm_campaign",
-    "utm_medium",
-    "utm_source",
-    "utm_term",
-    "utm_content",
-)
-
 Selection = Callable[[Any, Any], ColumnElement[bool]]  # (conversation id, account id) -> WHERE
 
 

@@ -56,5 +56,17 @@ CONVERSATION_CELLS = (
     Cells(_table(TagAgentDailyFigures), ("assignee_id", "day", "tag_id", "source")),
     Cells(_table(TagPairDailyFigures), ("with_tag_id", "day", "tag_id", "source")),
 )
+# The dimensions the click cells count clicks by (`click_daily_figures`: one cell per local day,
+# dimension and value): `button` is the button's name, the others the click's columns. The
+# widget report has one group per dimension (`by_button`, ...).
+CLICK_DIMENSIONS = (
+    "button",
+    "referrer",
+    "utm_campaign",
+    "utm_medium",
+    "utm_source",
+    "utm_term",
+    "utm_content",
+)
 # Fewest keys first: the first table that answers a report has the fewest rows to sum.
 SMALLEST_FIRST = tuple(sorted(CONVERSATION_CELLS, key=lambda cells: len(cells.keys)))

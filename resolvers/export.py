@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Account
+from models.cells import CLICK_DIMENSIONS
 from models.errors import BadInput
 from models.metrics import METRICS, NAMES, Kind
 from resolvers import export_details
@@ -48,15 +49,7 @@ TAGS_COLUMNS = ("tag", *METRIC_COLUMNS)
 DETAILS_COLUMNS = export_details.COLUMNS
 WIDGET_COLUMNS = ("group", "key", "clicks", "conversations")
 # The click groups of the widget report, in file order: (value of `group`, report attribute).
-WIDGET_GROUPS = (
-    ("button", "by_button"),
-    ("referrer", "by_referrer"),
-    ("utm_campaign", "by_utm_campaign"),
-    ("utm_medium", "by_utm_medium"),
-    ("utm_source", "by_utm_source"),
-    ("utm_term", "by_utm_term"),
-    ("utm_content", "by_utm_content"),
-)
+WIDGET_GROUPS = tuple((dimension, f"by_{dimension}") for dimension in CLICK_DIMENSIONS)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "SUMMARY": SUMMARY_COLUMNS,
     "AGENTS": AGENTS_COLUMNS,

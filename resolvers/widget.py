@@ -11,6 +11,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, WidgetButton, WidgetClick
+from models.cells import CLICK_DIMENSIONS
 from models.timing import report_part
 from resolvers import aggregates
 from resolvers.filters import Filter, conversation_conditions
@@ -59,15 +60,12 @@ class WidgetPart(Enum):
     BY_UTM_CONTENT = "by_utm_content"
 
 
-# The group parts and the column each groups clicks by.
+# The group parts, one per click dimension, and the column each groups the raw clicks by.
 GROUP_KEYS: dict[WidgetPart, Any] = {
-    WidgetPart.BY_BUTTON: col(WidgetButton.name),
-    WidgetPart.BY_REFERRER: col(WidgetClick.referrer),
-    WidgetPart.BY_UTM_CAMPAIGN: col(WidgetClick.utm_campaign),
-    WidgetPart.BY_UTM_MEDIUM: col(WidgetClick.utm_medium),
-    WidgetPart.BY_UTM_SOURCE: col(WidgetClick.utm_source),
-    WidgetPart.BY_UTM_TERM: col(WidgetClick.utm_term),
-    WidgetPart.BY_UTM_CONTENT: col(WidgetClick.utm_content),
+    WidgetPart(f"by_{dimension}"): col(
+        WidgetButton.name if dimension == "button" else getattr(WidgetClick, dimension)
+    )
+    for dimension in CLICK_DIMENSIONS
 }
 WIDGET_PARTS = frozenset(WidgetPart)
 

@@ -31,7 +31,7 @@ from api.cli import app as cli
 from ingest import aggregates as maintenance
 from ingest.autoclose import close_due
 from ingest.buttons import click_details, create_button, record_click
-from models.cells import SMALLEST_FIRST
+from models.cells import CLICK_DIMENSIONS, SMALLEST_FIRST
 from models.db import create_engine, session_factory, transaction
 from models.settings import get_settings
 from resolvers import aggregates
@@ -459,9 +459,9 @@ async def test_clicks_and_attributions_count_on_the_local_day_of_the_click(
     def cell(key: str | None, clicks: int, conversations: int) -> dict[str, Any]:
         return {"key": key, "clicks": clicks, "conversations": conversations}
 
-    nothing = {
-        (dimension, d10, ""): cell(None, 1, 0) for dimension in maintenance.CLICK_DIMENSIONS[1:]
-    } | {(dimension, d11, ""): cell(None, 1, 1) for dimension in maintenance.CLICK_DIMENSIONS[1:]}
+    nothing = {(dimension, d10, ""): cell(None, 1, 0) for dimension in CLICK_DIMENSIONS[1:]} | {
+        (dimension, d11, ""): cell(None, 1, 1) for dimension in CLICK_DIMENSIONS[1:]
+    }
     expected = {
         **nothing,
         ("button", d10, pricing): cell("Pricing", 1, 0),
