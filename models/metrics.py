@@ -18,6 +18,9 @@ It is one of three kinds:
   value is not null (closed conversations have a duration), else it is a column of its own.
 - DISTINCT: how many distinct values `value` takes. Distinct counts do not add up across cells:
   always from the raw rows.
+- PERCENTILE: the continuous percentile `fraction` of `value` over the rows where it is not null,
+  with linear interpolation between the closest ranks (PostgreSQL's `percentile_cont`: the
+  median of 60, 120, 300, 900 is 210); null when there is none. From the raw rows.
 
 A new summable metric is one declaration here plus a migration that adds (and fills) its figure
 columns in the aggregate tables and the record of each conversation (`aggregated_conversation`).
@@ -45,6 +48,7 @@ class Kind(Enum):
     COUNT = "count"
     AVERAGE = "average"
     DISTINCT = "distinct"
+    PERCENTILE = "percentile"
 
 
 Expression = Callable[[Table], ColumnElement[Any]]  # over the `conversation` or `message` table
@@ -61,20 +65,21 @@ class Metric:
     total: str = ""  # AVERAGE: the figure column of the sum of the values
     count: str = ""  # AVERAGE: the figure column of how many values there are
     total_type: type[TypeEngine[int]] = BigInteger  # AVERAGE: the sum column's SQL type
+    fraction: tuple[int, int] = (1, 2)  # PERCENTILE: which one, as numerator and denominator
 
     @property
     def aggregated(self) -> bool:
-        """Whether the aggregate tables answer it (DISTINCT only the raw rows)."""
-        return self.kind is not Kind.DISTINCT
+        """Whether the aggregate tables answer it (DISTINCT and PERCENTILE: the raw rows)."""
+        return self.kind in (Kind.COUNT, Kind.AVERAGE)
 
     @property
     def python_type(self) -> Any:
-        return float | None if self.kind is Kind.AVERAGE else int
+        return float | None if self.kind in (Kind.AVERAGE, Kind.PERCENTILE) else int
 
     @property
     def default(self) -> int | None:
         """Its value with no rows to count."""
-        return None if self.kind is Kind.AVERAGE else 0
+        return None if self.kind in (Kind.AVERAGE, Kind.PERCENTILE) else 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,10 @@ def _one(_rows: Table) -> ColumnElement[int]:
 
 def _inbound(rows: Table) -> ColumnElement[bool]:
     return rows.c.source == Source.INBOUND  # type: ignore[no-any-return]
+
+
+def _duration(rows: Table) -> ColumnElement[Any]:
+    return rows.c.closed_at - rows.c.started_at  # type: ignore[no-any-return]
 
 
 def _first_response(rows: Table) -> ColumnElement[Any]:
@@ -157,7 +166,7 @@ METRICS: tuple[Metric, ...] = (
         "in seconds; null when none is closed.",
         Kind.AVERAGE,
         Rows.CONVERSATIONS,
-        value=lambda rows: rows.c.closed_at - rows.c.started_at,
+        value=_duration,
         total="duration_sum",
         count="closed_conversations",
     ),
@@ -199,6 +208,39 @@ METRICS: tuple[Metric, ...] = (
         value=lambda rows: rows.c.message_count,
         total="message_count_sum",
         count="conversations",
+    ),
+    Metric(
+        "median_first_response_seconds",
+        "Median of the first response times avgFirstResponseSeconds averages (continuous: "
+        "between the two middle values for an even count); null when none.",
+        Kind.PERCENTILE,
+        Rows.CONVERSATIONS,
+        value=_first_response,
+    ),
+    Metric(
+        "p90_first_response_seconds",
+        "90th percentile of those first response times (continuous, with linear interpolation "
+        "between the closest ranks, as PostgreSQL's percentile_cont); null when none.",
+        Kind.PERCENTILE,
+        Rows.CONVERSATIONS,
+        value=_first_response,
+        fraction=(9, 10),
+    ),
+    Metric(
+        "median_duration_seconds",
+        "Median of the durations avgDurationSeconds averages (closed conversations started in "
+        "the bucket); null when none is closed.",
+        Kind.PERCENTILE,
+        Rows.CONVERSATIONS,
+        value=_duration,
+    ),
+    Metric(
+        "p90_duration_seconds",
+        "90th percentile of those durations (continuous, as percentile_cont); null when none.",
+        Kind.PERCENTILE,
+        Rows.CONVERSATIONS,
+        value=_duration,
+        fraction=(9, 10),
     ),
 )
 

@@ -42,7 +42,7 @@ Row = Sequence[str]
 Page = Sequence[Row]
 
 METRIC_COLUMNS = NAMES  # every metric of `models.metrics`, in its order
-AVERAGE_COLUMNS = frozenset(metric.name for metric in METRICS if metric.kind is Kind.AVERAGE)
+DECIMAL_COLUMNS = frozenset(m.name for m in METRICS if m.kind in (Kind.AVERAGE, Kind.PERCENTILE))
 SUMMARY_COLUMNS = ("section", "start", "source", *METRIC_COLUMNS)
 AGENTS_COLUMNS = ("agent_email", "agent_name", "sent_messages", *METRIC_COLUMNS)
 TAGS_COLUMNS = ("tag", *METRIC_COLUMNS)
@@ -88,7 +88,7 @@ def decimal_cell(value: float | None) -> str:
 def metric_cells(metrics: Metrics) -> list[str]:
     return [
         decimal_cell(getattr(metrics, name))
-        if name in AVERAGE_COLUMNS
+        if name in DECIMAL_COLUMNS
         else int_cell(getattr(metrics, name))
         for name in METRIC_COLUMNS
     ]

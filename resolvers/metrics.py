@@ -62,17 +62,20 @@ class MetricsBucket:
 
 
 MESSAGE_FIELDS = frozenset(metric.name for metric in METRICS if metric.rows is Rows.MESSAGES)
-CONTACT_FIELDS = frozenset(metric.name for metric in METRICS if not metric.aggregated)
-CONVERSATION_FIELDS = frozenset(NAMES) - MESSAGE_FIELDS
+CONTACT_FIELDS = frozenset(metric.name for metric in METRICS if metric.kind is Kind.DISTINCT)
+PERCENTILE_FIELDS = frozenset(m.name for m in METRICS if m.kind is Kind.PERCENTILE)
+# What the raw statement over conversations answers (percentiles have statements of their own).
+CONVERSATION_FIELDS = frozenset(NAMES) - MESSAGE_FIELDS - PERCENTILE_FIELDS
 
 
 class Half(Enum):
     """The statements behind a `Metrics`: skip one when no field of it is wanted. Distinct
-    contacts are a part of their own: only the raw rows answer them."""
+    contacts and percentiles are parts of their own: only the raw rows answer them."""
 
     CONVERSATIONS = "conversations"
     MESSAGES = "messages"
     CONTACTS = "contacts"
+    PERCENTILES = "percentiles"
 
 
 BOTH_HALVES = frozenset(Half)
@@ -90,6 +93,8 @@ def halves_for(metric_fields: Iterable[str]) -> frozenset[Half]:
         halves.add(Half.MESSAGES)
     if wanted & CONTACT_FIELDS:
         halves.add(Half.CONTACTS)
+    if wanted & PERCENTILE_FIELDS:
+        halves.add(Half.PERCENTILES)
     return frozenset(halves)
 
 
@@ -141,13 +146,18 @@ async def compute_metrics(
         if Half.CONTACTS in halves:
             query = _conversation_query(account_id, flt, grouping, period, _contact_aggregates())
             parts.append(((await session.execute(query)).all(), CONTACT_FIELDS))
-        return _merge(parts, grouping, period)
-    if halves & {Half.CONVERSATIONS, Half.CONTACTS}:
-        query = _conversation_query(account_id, flt, grouping, period)
-        parts.append(((await session.execute(query)).all(), CONVERSATION_FIELDS))
-    if Half.MESSAGES in halves:
-        query = _message_query(account_id, flt, grouping, period)
-        parts.append(((await session.execute(query)).all(), MESSAGE_FIELDS))
+    else:
+        if halves & {Half.CONVERSATIONS, Half.CONTACTS}:
+            query = _conversation_query(account_id, flt, grouping, period)
+            parts.append(((await session.execute(query)).all(), CONVERSATION_FIELDS))
+        if Half.MESSAGES in halves:
+            query = _message_query(account_id, flt, grouping, period)
+            parts.append(((await session.execute(query)).all(), MESSAGE_FIELDS))
+    if Half.PERCENTILES in halves:
+        for metrics in PERCENTILES_BY_VALUE:
+            query = _percentile_query(account_id, flt, grouping, period, metrics)
+            names = frozenset(metric.name for metric in metrics)
+            parts.append(((await session.execute(query)).all(), names))
     return _merge(parts, grouping, period)
 
 
@@ -217,6 +227,58 @@ def _message_aggregates() -> list[ColumnElement[Any]]:
         for metric in METRICS
         if metric.name in MESSAGE_FIELDS
     ]
+
+
+def _by_value() -> tuple[tuple[Metric, ...], ...]:
+    """The percentile metrics, those of one value together (one statement ranks it once)."""
+    found: dict[Any, list[Metric]] = {}
+    for metric in METRICS:
+        if metric.kind is Kind.PERCENTILE:
+            found.setdefault(metric.value, []).append(metric)
+    return tuple(tuple(metrics) for metrics in found.values())
+
+
+PERCENTILES_BY_VALUE = _by_value()
+
+
+def _percentile_query(
+    account_id: int, flt: Filter, grouping: Grouping, period: Period, metrics: Sequence[Metric]
+) -> Select[Any]:
+    """Percentiles of one value per row key and bucket, exact on both engines: each row's rank
+    `i` (from 0) among the `n` of its group, by a window; then, per group, the values at ranks
+    floor(p * (n - 1)) and the next, interpolated by the fraction left (integer arithmetic for
+    the ranks, as `fraction` is a ratio of integers)."""
+    assert metrics[0].value is not None
+    value = metrics[0].value(CONVERSATION)
+    row, bucket = _row_key(grouping), _bucket_key(flt, period, col(Conversation.started_at))
+    partition = [key for key in (row, bucket) if key is not None]
+    keys = _keys(flt, grouping, period, col(Conversation.started_at))
+    ranked = (
+        select(
+            *keys,
+            value.label("v"),
+            (func.row_number().over(partition_by=partition, order_by=value) - 1).label("i"),
+            func.count().over(partition_by=partition).label("n"),
+        )
+        .select_from(Conversation)
+        .where(
+            *conversation_conditions(account_id, flt), *started_in_range(flt), value.is_not(None)
+        )
+    )
+    rows = _grouped(ranked, account_id, grouping, []).subquery("ranked")
+    outer_keys = [rows.c[key.name] for key in keys]
+    columns = []
+    for metric in metrics:
+        numerator, denominator = metric.fraction
+        position = rows.c.n - 1
+        low = (position * numerator) // denominator
+        left = cast(func.max((position * numerator) % denominator), Float) / denominator
+        at_low = cast(func.max(case((rows.c.i == low, rows.c.v))), Float)
+        at_next = cast(func.max(case((rows.c.i == low + 1, rows.c.v))), Float)
+        interpolated = at_low + (func.coalesce(at_next, at_low) - at_low) * left
+        columns.append(interpolated.label(metric.name))
+    query = select(*outer_keys, *columns).select_from(rows)
+    return query.group_by(*outer_keys) if outer_keys else query
 
 
 def _row_key(grouping: Grouping) -> Any:
@@ -318,5 +380,7 @@ def _merge(
 
 
 def _has_figures(values: Mapping[str, Any]) -> bool:
-    # Without GROUP BY the database answers one row of zeros even when nothing matched.
-    return any(values.get(name) for name in ("conversations", "messages"))
+    # Without GROUP BY the database answers one row of zeros (or nulls) when nothing matched.
+    if any(values.get(name) for name in ("conversations", "messages")):
+        return True
+    return any(values.get(name) is not None for name in PERCENTILE_FIELDS)

@@ -49,7 +49,8 @@ mutation Export($report: ReportKind!, $filter: ReportFilter!) {
 
 METRICS = """{ conversations inboundConversations distinctContacts messages inboundMessages
   outboundMessages closedConversations avgDurationSeconds avgFirstResponseSeconds avgRating
-  ratedConversations avgMessagesPerConversation }"""
+  ratedConversations avgMessagesPerConversation medianFirstResponseSeconds p90FirstResponseSeconds
+  medianDurationSeconds p90DurationSeconds }"""
 METRIC_FIELDS = [
     "conversations",
     "inboundConversations",
@@ -63,6 +64,10 @@ METRIC_FIELDS = [
     "avgRating",
     "ratedConversations",
     "avgMessagesPerConversation",
+    "medianFirstResponseSeconds",
+    "p90FirstResponseSeconds",
+    "medianDurationSeconds",
+    "p90DurationSeconds",
 ]
 # The documented header rows, written out (README "CSV export").
 METRIC_HEADER = [
@@ -78,6 +83,10 @@ METRIC_HEADER = [
     "avg_rating",
     "rated_conversations",
     "avg_messages_per_conversation",
+    "median_first_response_seconds",
+    "p90_first_response_seconds",
+    "median_duration_seconds",
+    "p90_duration_seconds",
 ]
 DETAILS_HEADER = [
     "started_at",

@@ -1,11 +1,15 @@
 """summaryReport over the hand-built dataset: every metric of totals, days, weeks and sources,
 in the account's zone (Europe/Paris, with its 23-hour day) and in an explicit zone (UTC)."""
 
+from datetime import date
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from resolvers.buckets import calendar
 from tests.conftest import graphql
 from tests.reports.dataset import METRICS, RANGE, ZERO, build_dataset, daily, m
 
@@ -529,4 +533,91 @@ async def test_messages_per_conversation(client: httpx.AsyncClient, engine: Asyn
         "bySource": {"FLOW": 3.0, "INBOUND": 2.75, "INBOX": 3.0},  # INBOUND: K1 K2 K6 K7
         "agents": {"alice": 10 / 3, "bob": 8 / 3},  # alice K1 K5 K7
         "tags": {"Sales": 4.0, "Billing": 3.5, "Support": 2.0},  # Support: K2 K7
+    }
+
+
+PERCENTILES = """
+query ($filter: ReportFilter!) {
+  summaryReport(filter: $filter) {
+    totals { ...P }
+    daily { start metrics { ...P } }
+    bySource { source metrics { ...P } }
+  }
+  agentReport(filter: $filter) { rows { agent { email } metrics { ...P } } }
+}
+fragment P on Metrics {
+  medianFirstResponseSeconds p90FirstResponseSeconds medianDurationSeconds p90DurationSeconds
+}
+"""
+
+
+def _quartet(metrics: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        metrics["medianFirstResponseSeconds"],
+        metrics["p90FirstResponseSeconds"],
+        metrics["medianDurationSeconds"],
+        metrics["p90DurationSeconds"],
+    )
+
+
+async def test_percentiles_of_first_responses_and_durations(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Continuous percentiles (percentile_cont), over the conversations the averages cover.
+    First responses (s): K8 300, K1 120, K2 1800, K4 1800 (a tie), K5 900, K6 180 (K3 none).
+    Durations (s) of the closed ones: K8 3600, K1 3600, K2 4200, K3 90000, K5 3600."""
+    data = await build_dataset(engine)
+    body = await graphql(client, data.account, PERCENTILES, {"filter": RANGE})
+    summary = body["data"]["summaryReport"]
+    # 120 180 300 | 900 1800 1800: the median is between 300 and 900; p90 at rank 4.5 of 0..5,
+    # between two 1800s. Durations 3600 3600 3600 4200 90000: p90 at rank 3.6, 4200 + 0.6 *
+    # (90000 - 4200).
+    assert _quartet(summary["totals"]) == (600.0, 1800.0, 3600.0, 55680.0)
+    if engine.dialect.name == "postgresql":  # the definition itself, on the same conversations
+        days = calendar(date(2026, 3, 27), date(2026, 4, 2), "Europe/Paris")
+        response, duration = "first_response_at - first_inbound_at", "closed_at - started_at"
+        within = [
+            f"percentile_cont({p}) WITHIN GROUP (ORDER BY {value})"
+            for value in (response, duration)
+            for p in (0.5, 0.9)
+        ]
+        async with engine.connect() as connection:
+            defined = await connection.execute(
+                text(
+                    f"SELECT {', '.join(within)} FROM conversation WHERE account_id = :account"
+                    " AND started_at >= :start AND started_at < :end"
+                ),
+                {"account": data.account.id, "start": days.start, "end": days.end},
+            )
+        # Equal but for the last binary digit: PostgreSQL computes the rank 0.9 * 4 in floating
+        # point (3.6000000000000001), we keep it as integers (36 / 10).
+        assert tuple(defined.one()) == pytest.approx(_quartet(summary["totals"]), rel=1e-15)
+    days = {day["start"]: _quartet(day["metrics"]) for day in summary["daily"]}
+    assert days == {
+        # K8 300, K1 120, K2 1800: an odd count, the median is the middle one; p90 at rank 1.8.
+        # Durations K8 3600, K1 3600, K2 4200: p90 at rank 1.8, 3600 + 0.8 * 600.
+        "2026-03-27": (300.0, 1500.0, 3600.0, 4080.0),
+        "2026-03-28": (None, None, None, None),
+        # K4 1800 alone (K3 unanswered); K3's 90000 alone (K4 open): one value is every percentile.
+        "2026-03-29": (1800.0, 1800.0, 90000.0, 90000.0),
+        "2026-03-30": (900.0, 900.0, 3600.0, 3600.0),
+        "2026-03-31": (180.0, 180.0, None, None),  # K6 is open
+        "2026-04-01": (None, None, None, None),
+        "2026-04-02": (None, None, None, None),
+    }
+    sources = {row["source"]: _quartet(row["metrics"]) for row in summary["bySource"]}
+    assert sources == {
+        "FLOW": (900.0, 900.0, 46800.0, 81360.0),  # K5 900 (K3 none); durations 3600, 90000
+        # 120 180 300 1800: between 180 and 300; p90 at rank 2.7, 300 + 0.7 * 1500.
+        "INBOUND": (240.0, 1350.0, 3600.0, 4080.0),
+        "INBOX": (1800.0, 1800.0, None, None),  # K4, open
+    }
+    agents = {
+        row["agent"]["email"].split("@")[0]: _quartet(row["metrics"])
+        for row in body["data"]["agentReport"]["rows"]
+    }
+    assert agents == {
+        "alice": (510.0, 822.0, 3600.0, 3600.0),  # K1 120, K5 900; p90 at 0.9: 120 + 0.9 * 780
+        "bob": (1800.0, 1800.0, 4200.0, 4200.0),  # K2 1800, K4 1800, K6 180: 180 1800 1800
+        "carol": (300.0, 300.0, 3600.0, 3600.0),  # K8
     }
