@@ -98,10 +98,16 @@ STATE: Table = AggregateState.__table__  # type: ignore[attr-defined]
 CLICK_DAILY: Table = ClickDailyFigures.__table__  # type: ignore[attr-defined]
 WIDGET_CLICK: Table = WidgetClick.__table__  # type: ignore[attr-defined]
 WIDGET_BUTTON: Table = WidgetButton.__table__  # type: ignore[attr-defined]
+# Every table an account's aggregates live in (what a rebuild replaces).
+AGGREGATE_TABLES = (
+    *(cells.table for cells in CONVERSATION_CELLS),
+    AGENT_MESSAGES,
+    CLICK_DAILY,
+    LEDGER_TAG,
+    LEDGER,
+)
+
 Selection = Callable[[Any, Any], ColumnElement[bool]]  # (conversation id, account id) -> WHERE
-
-
-AGGREGATES = CONVERSATION_CELLS  # models.cells: the tables of conversation figures
 
 
 # --- contributions ---------------------------------------------------------------------------
@@ -380,7 +386,7 @@ def _sync_statements(
 
     current, recorded = current_side(periods, selection), recorded_side(selection)
     statements: list[Executable] = []
-    for aggregate in AGGREGATES:
+    for aggregate in CONVERSATION_CELLS:
         if aggregate.tagged and not tagged:
             continue
         parts = [
@@ -481,7 +487,7 @@ async def rebuild_aggregates(session: AsyncSession, account_id: int) -> None:
     )
     if zone is None:
         raise LookupError(f"no account {account_id}")
-    for table in (*(a.table for a in AGGREGATES), AGENT_MESSAGES, CLICK_DAILY, LEDGER_TAG, LEDGER):
+    for table in AGGREGATE_TABLES:
         await session.execute(delete(table).where(table.c.account_id == account_id))
     periods = zone_periods(zone, await _occupied_windows(session, account_id))
     if periods:
@@ -499,7 +505,7 @@ async def _fill(session: AsyncSession, account_id: int, periods: Periods) -> Non
         return account == account_id
 
     side = current_side(periods, selection)
-    for aggregate in AGGREGATES:
+    for aggregate in CONVERSATION_CELLS:
         parts = [conversation_part(aggregate, side), message_part(aggregate, side, periods)]
         rows = summed(aggregate, account_id, parts)
         await session.execute(
@@ -624,9 +630,8 @@ async def analyze_aggregates(engine: AsyncEngine) -> None:
     SQLite plans these small tables well without them."""
     if engine.dialect.name != "postgresql":
         return
-    tables = (*(a.table for a in AGGREGATES), AGENT_MESSAGES, CLICK_DAILY, LEDGER, LEDGER_TAG)
     async with engine.connect() as connection:
-        for table in tables:
+        for table in AGGREGATE_TABLES:
             await connection.execute(text(f"ANALYZE {table.name}"))
         await connection.commit()
 

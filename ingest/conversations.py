@@ -189,9 +189,8 @@ async def record_message(
     )
     session.add(row)
     await session.flush()
-    if (
-        row.direction == Direction.OUTBOUND
-    ):  # statuses only ever describe messages the business sent
+    # Statuses only ever describe messages the business sent.
+    if row.direction == Direction.OUTBOUND:
         await apply_pending_statuses(session, row)
     await recompute_figures(session, clock, conversation)
     return conversation

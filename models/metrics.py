@@ -8,7 +8,7 @@ columns (`resolvers.export`) and the benchmark's queries.
 
 A metric counts over one kind of rows: the conversations that STARTED in a bucket (local day of
 `started_at`) or the messages SENT in it (`sent_at`), both matching the report's filter and row.
-It is one of three kinds:
+It is one of four kinds:
 
 - COUNT: how many of the rows meet `when` (every row when None). Aggregated as one figure column
   with the metric's name, to which each row adds 1 or 0.
@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Table, case, func, literal_column
+from sqlalchemy import BigInteger, ColumnElement, Integer, Table, case, func
 from sqlalchemy.types import TypeEngine
 
+from models.calendar import integer
 from models.enums import Direction, Source
 
 
@@ -61,7 +62,7 @@ class Metric:
     kind: Kind
     rows: Rows
     when: Expression | None = None  # COUNT: the rows counted; None: all of them
-    value: Expression | None = None  # AVERAGE and DISTINCT: the value per row
+    value: Expression | None = None  # AVERAGE, DISTINCT and PERCENTILE: the value per row
     total: str = ""  # AVERAGE: the figure column of the sum of the values
     count: str = ""  # AVERAGE: the figure column of how many values there are
     total_type: type[TypeEngine[int]] = BigInteger  # AVERAGE: the sum column's SQL type
@@ -93,9 +94,7 @@ class Figure:
 
 
 def _one(_rows: Table) -> ColumnElement[int]:
-    # Inline literals keep the statements' text the same whatever the values (see
-    # `ingest.aggregates._integer`).
-    return literal_column("1", BigInteger)
+    return integer(1)
 
 
 def _inbound(rows: Table) -> ColumnElement[bool]:
@@ -249,7 +248,7 @@ NAMES = tuple(BY_NAME)
 
 
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, literal_column("1", BigInteger)), else_=literal_column("0", BigInteger))
+    return case((condition, integer(1)), else_=integer(0))
 
 
 def _count_figure(metric: Metric) -> Figure:
@@ -265,7 +264,7 @@ def _average_figures(metric: Metric, counted: dict[str, Figure]) -> list[Figure]
         Figure(
             metric.total,
             metric.rows,
-            lambda rows: func.coalesce(value(rows), literal_column("0", BigInteger)),
+            lambda rows: func.coalesce(value(rows), integer(0)),
             metric.total_type,
         )
     ]

@@ -40,7 +40,7 @@ TAG_PAIR_DAILY: Table = TagPairDailyFigures.__table__  # type: ignore[attr-defin
 AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-defined]
 CLICK_DAILY: Table = ClickDailyFigures.__table__  # type: ignore[attr-defined]
 UNASSIGNED = 0
-# The Metrics fields this path answers (all but the distinct counts).
+# The Metrics fields this path answers (all but the distinct counts and the percentiles).
 FIELDS = frozenset(metric.name for metric in METRICS if metric.aggregated)
 
 
@@ -71,9 +71,9 @@ async def table_for(
         return None
     if not await in_zone(session, account_id, flt):
         return None
+    agents, tag_filter = bool(flt.agent_emails) or by_assignee, bool(flt.conversation_tags)
     for cells in SMALLEST_FIRST:
-        agents = bool(flt.agent_emails) or by_assignee
-        if cells.answers(agents=agents, tag_rows=by_tag, tag_filter=bool(flt.conversation_tags)):
+        if cells.answers(agents=agents, tag_rows=by_tag, tag_filter=tag_filter):
             return cells.table
     return None
 
@@ -90,7 +90,8 @@ def _average(table: Table, total: str, count: str) -> ColumnElement[Any]:
 
 
 def figures(table: Table) -> list[ColumnElement[Any]]:
-    """The Metrics columns (but the distinct counts) summed over a table's rows."""
+    """The Metrics columns (but the distinct counts and the percentiles) summed over a table's
+    rows."""
     columns: list[ColumnElement[Any]] = []
     for metric in METRICS:
         if metric.kind is Kind.COUNT:

@@ -250,9 +250,8 @@ def _percentile_query(
     the ranks, as `fraction` is a ratio of integers)."""
     assert metrics[0].value is not None
     value = metrics[0].value(CONVERSATION)
-    row, bucket = _row_key(grouping), _bucket_key(flt, period, col(Conversation.started_at))
-    partition = [key for key in (row, bucket) if key is not None]
     keys = _keys(flt, grouping, period, col(Conversation.started_at))
+    partition = [key.element for key in keys]  # the groups are the keys' (unlabelled)
     ranked = (
         select(
             *keys,

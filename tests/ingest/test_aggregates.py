@@ -31,7 +31,7 @@ from api.cli import app as cli
 from ingest import aggregates as maintenance
 from ingest.autoclose import close_due
 from ingest.buttons import click_details, create_button, record_click
-from models.cells import CLICK_DIMENSIONS, SMALLEST_FIRST
+from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, SMALLEST_FIRST
 from models.db import create_engine, session_factory, transaction
 from models.settings import get_settings
 from resolvers import aggregates
@@ -259,7 +259,7 @@ async def assert_paths_agree(
 
 
 FIGURE_TABLES = (
-    *(aggregate.table for aggregate in maintenance.AGGREGATES),
+    *(aggregate.table for aggregate in CONVERSATION_CELLS),
     maintenance.AGENT_MESSAGES,
     maintenance.CLICK_DAILY,
 )
