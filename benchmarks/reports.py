@@ -64,8 +64,13 @@ CLICKS_PER_CONVERSATION = 0.3
 def metrics_fragment(distinct_contacts: bool) -> str:
     """Every metric of `models.metrics`; the distinct counts only when asked for (Options), as
     the resolver-alone timings leave out Half.CONTACTS then (and keep the percentiles)."""
-    names = [m.name for m in METRICS if distinct_contacts or m.kind is not Kind.DISTINCT]
-    return "fragment M on Metrics { " + " ".join(to_camel_case(n) for n in names) + " }"
+    fields = [
+        to_camel_case(m.name)
+        + ("" if m.bins is None else f" {{ {to_camel_case(m.bins.key)} conversations }}")
+        for m in METRICS
+        if distinct_contacts or m.kind is not Kind.DISTINCT
+    ]
+    return "fragment M on Metrics { " + " ".join(fields) + " }"
 
 
 QUERIES = {

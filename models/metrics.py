@@ -8,7 +8,7 @@ columns (`resolvers.export`) and the benchmark's queries.
 
 A metric counts over one kind of rows: the conversations that STARTED in a bucket (local day of
 `started_at`) or the messages SENT in it (`sent_at`), both matching the report's filter and row.
-It is one of four kinds:
+It is one of five kinds:
 
 - COUNT: how many of the rows meet `when` (every row when None). Aggregated as one figure column
   with the metric's name, to which each row adds 1 or 0.
@@ -21,6 +21,9 @@ It is one of four kinds:
 - PERCENTILE: the continuous percentile `fraction` of `value` over the rows where it is not null,
   with linear interpolation between the closest ranks (PostgreSQL's `percentile_cont`: the
   median of 60, 120, 300, 900 is 210); null when there is none. From the raw rows.
+- DISTRIBUTION: how many rows fall in each of `bins` (always all of them, in order), by
+  `value`: a row whose value is null is in none. Aggregated as one figure column per bin,
+  `<columns>_<bin suffix>` (`frt_le_60`), like a COUNT each; they are the CSV columns too.
 
 A new summable metric is one declaration here plus a migration that adds (and fills) its figure
 columns in the aggregate tables and the record of each conversation (`aggregated_conversation`).
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Table, case, func
+from sqlalchemy import BigInteger, ColumnElement, Integer, Table, and_, case, func
 from sqlalchemy.types import TypeEngine
 
 from models.calendar import integer
@@ -50,9 +53,78 @@ class Kind(Enum):
     AVERAGE = "average"
     DISTINCT = "distinct"
     PERCENTILE = "percentile"
+    DISTRIBUTION = "distribution"
 
 
 Expression = Callable[[Table], ColumnElement[Any]]  # over the `conversation` or `message` table
+
+
+@dataclass(frozen=True)
+class Bin:
+    """One bin of a distribution: the values it holds, the figure column's suffix and the key
+    the GraphQL item shows for it."""
+
+    suffix: str  # `le_60`: the figure column is `<columns>_<suffix>`
+    key: int | None  # `upToSeconds` 60, or a rating; None: no upper bound
+    holds: Callable[[ColumnElement[Any]], ColumnElement[bool]]  # over the (non-null) value
+
+
+@dataclass(frozen=True)
+class Bins:
+    """The bins of a distribution, and the GraphQL type of one of its items."""
+
+    type_name: str  # `DurationBucket`
+    description: str
+    key: str  # the python name of the item's key field (`up_to_seconds`)
+    key_description: str
+    bins: tuple[Bin, ...]
+
+    @property
+    def key_type(self) -> Any:
+        return int | None if any(one.key is None for one in self.bins) else int
+
+
+def _up_to(bounds: tuple[int, ...]) -> tuple[Bin, ...]:
+    """A value is in the first bin whose bound is >= it; the last bin has no bound."""
+    bins, lower = [], None
+    for bound in bounds:
+        bins.append(Bin(f"le_{bound}", bound, _between(lower, bound)))
+        lower = bound
+    return (*bins, Bin(f"gt_{bounds[-1]}", None, _between(lower, None)))
+
+
+def _between(
+    lower: int | None, upper: int | None
+) -> Callable[[ColumnElement[Any]], ColumnElement[bool]]:
+    def holds(value: ColumnElement[Any]) -> ColumnElement[bool]:
+        above = value > integer(lower) if lower is not None else None
+        below = value <= integer(upper) if upper is not None else None
+        if above is None:
+            assert below is not None
+            return below
+        return above if below is None else and_(above, below)
+
+    return holds
+
+
+def _equal_to(rating: int) -> Callable[[ColumnElement[Any]], ColumnElement[bool]]:
+    return lambda value: value == integer(rating)
+
+
+DURATION_BINS = Bins(
+    "DurationBucket",
+    "How many conversations have a time up to `upToSeconds` (and above the bucket before).",
+    "up_to_seconds",
+    "The bucket's upper bound in seconds, included; null: no upper bound (the last bucket).",
+    _up_to((60, 300, 900, 1800, 3600, 14400, 28800, 86400, 259200)),
+)
+RATING_BINS = Bins(
+    "RatingCount",
+    "How many conversations have `rating` as their latest rating.",
+    "rating",
+    "The rating, 1 to 5.",
+    tuple(Bin(str(rating), rating, _equal_to(rating)) for rating in range(1, 6)),
+)
 
 
 @dataclass(frozen=True)
@@ -67,20 +139,34 @@ class Metric:
     count: str = ""  # AVERAGE: the figure column of how many values there are
     total_type: type[TypeEngine[int]] = BigInteger  # AVERAGE: the sum column's SQL type
     fraction: tuple[int, int] = (1, 2)  # PERCENTILE: which one, as numerator and denominator
+    bins: Bins | None = None  # DISTRIBUTION: its bins
+    columns: str = ""  # DISTRIBUTION: the prefix of its figure (and CSV) columns
 
     @property
     def aggregated(self) -> bool:
         """Whether the aggregate tables answer it (DISTINCT and PERCENTILE: the raw rows)."""
-        return self.kind in (Kind.COUNT, Kind.AVERAGE)
+        return self.kind in (Kind.COUNT, Kind.AVERAGE, Kind.DISTRIBUTION)
 
     @property
     def python_type(self) -> Any:
+        """Its value in `resolvers.metrics.Metrics`: a distribution's is its bins' counts."""
+        if self.kind is Kind.DISTRIBUTION:
+            return tuple[int, ...]
         return float | None if self.kind in (Kind.AVERAGE, Kind.PERCENTILE) else int
 
     @property
-    def default(self) -> int | None:
+    def default(self) -> int | tuple[int, ...] | None:
         """Its value with no rows to count."""
+        if self.kind is Kind.DISTRIBUTION:
+            return (0,) * len(self.bin_columns)
         return None if self.kind in (Kind.AVERAGE, Kind.PERCENTILE) else 0
+
+    @property
+    def bin_columns(self) -> tuple[str, ...]:
+        """DISTRIBUTION: its figure columns, one per bin in order; () for the other kinds."""
+        if self.bins is None:
+            return ()
+        return tuple(f"{self.columns}_{one.suffix}" for one in self.bins.bins)
 
 
 @dataclass(frozen=True)
@@ -241,6 +327,50 @@ METRICS: tuple[Metric, ...] = (
         value=_duration,
         fraction=(9, 10),
     ),
+    Metric(
+        "csat_percent",
+        "Customer satisfaction: the share of the rated conversations started in the bucket "
+        "whose latest rating is 4 or 5, times 100; null when none is rated.",
+        Kind.AVERAGE,
+        Rows.CONVERSATIONS,
+        value=lambda rows: case(
+            (rows.c.rating >= integer(4), integer(100)),
+            (rows.c.rating.is_not(None), integer(0)),
+        ),
+        total="csat_points",  # 100 per conversation rated 4 or 5
+        count="rated_conversations",
+        total_type=Integer,
+    ),
+    Metric(
+        "first_response_distribution",
+        "The first response times avgFirstResponseSeconds averages, counted in ten buckets "
+        "(up to 60 s, 5 min, 15 min, 30 min, 1 h, 4 h, 8 h, 24 h, 72 h, and more), always all "
+        "ten in that order; a time lands in the first bucket whose bound is >= it.",
+        Kind.DISTRIBUTION,
+        Rows.CONVERSATIONS,
+        value=_first_response,
+        bins=DURATION_BINS,
+        columns="frt",
+    ),
+    Metric(
+        "duration_distribution",
+        "The durations avgDurationSeconds averages (closed conversations), in the same ten "
+        "buckets as firstResponseDistribution.",
+        Kind.DISTRIBUTION,
+        Rows.CONVERSATIONS,
+        value=_duration,
+        bins=DURATION_BINS,
+        columns="duration",
+    ),
+    Metric(
+        "rating_distribution",
+        "The rated conversations by their latest rating, 1 to 5 in that order, always all five.",
+        Kind.DISTRIBUTION,
+        Rows.CONVERSATIONS,
+        value=lambda rows: rows.c.rating,
+        bins=RATING_BINS,
+        columns="rating",
+    ),
 )
 
 BY_NAME = {metric.name: metric for metric in METRICS}
@@ -275,6 +405,20 @@ def _average_figures(metric: Metric, counted: dict[str, Figure]) -> list[Figure]
     return figures
 
 
+def _bin_figures(metric: Metric) -> list[Figure]:
+    value, bins = metric.value, metric.bins
+    assert value is not None and bins is not None, metric.name
+    return [
+        Figure(name, metric.rows, _holds(value, one))
+        for name, one in zip(metric.bin_columns, bins.bins, strict=True)
+    ]
+
+
+def _holds(value: Expression, one: Bin) -> Expression:
+    # A null value holds in no bin: its comparisons are null, CASE takes the ELSE.
+    return lambda rows: _flag(one.holds(value(rows)))
+
+
 def _figures() -> tuple[Figure, ...]:
     counted = {
         metric.name: _count_figure(metric) for metric in METRICS if metric.kind is Kind.COUNT
@@ -286,6 +430,8 @@ def _figures() -> tuple[Figure, ...]:
         elif metric.kind is Kind.AVERAGE:
             for figure in _average_figures(metric, counted):
                 found.setdefault(figure.name, figure)
+        elif metric.kind is Kind.DISTRIBUTION:
+            found.update((figure.name, figure) for figure in _bin_figures(metric))
     # A count column shared with a COUNT metric comes first, as that metric is declared.
     return tuple(found.values())
 

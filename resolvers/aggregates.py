@@ -40,7 +40,8 @@ TAG_PAIR_DAILY: Table = TagPairDailyFigures.__table__  # type: ignore[attr-defin
 AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-defined]
 CLICK_DAILY: Table = ClickDailyFigures.__table__  # type: ignore[attr-defined]
 UNASSIGNED = 0
-# The Metrics fields this path answers (all but the distinct counts and the percentiles).
+# The Metrics fields this path answers (all but the distinct counts and the percentiles; a
+# distribution's bins come as columns named like its figure columns).
 FIELDS = frozenset(metric.name for metric in METRICS if metric.aggregated)
 
 
@@ -98,6 +99,8 @@ def figures(table: Table) -> list[ColumnElement[Any]]:
             columns.append(_total(table, metric.name).label(metric.name))
         elif metric.kind is Kind.AVERAGE:
             columns.append(_average(table, metric.total, metric.count).label(metric.name))
+        elif metric.kind is Kind.DISTRIBUTION:
+            columns.extend(_total(table, name).label(name) for name in metric.bin_columns)
     return columns
 
 

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import Account
 from models.cells import CLICK_DIMENSIONS
 from models.errors import BadInput
-from models.metrics import METRICS, NAMES, Kind
+from models.metrics import METRICS, Kind
 from resolvers import export_details
 from resolvers.agents import AgentPart, agent_report
 from resolvers.filters import Filter, parse_filter
@@ -41,7 +41,10 @@ DETAILS_PAGE_SIZE = export_details.PAGE_SIZE
 Row = Sequence[str]
 Page = Sequence[Row]
 
-METRIC_COLUMNS = NAMES  # every metric of `models.metrics`, in its order
+# Every metric of `models.metrics`, in its order; a distribution as one column per bin.
+METRIC_COLUMNS = tuple(
+    column for metric in METRICS for column in (metric.bin_columns or (metric.name,))
+)
 DECIMAL_COLUMNS = frozenset(m.name for m in METRICS if m.kind in (Kind.AVERAGE, Kind.PERCENTILE))
 SUMMARY_COLUMNS = ("section", "start", "source", *METRIC_COLUMNS)
 AGENTS_COLUMNS = ("agent_email", "agent_name", "sent_messages", *METRIC_COLUMNS)
@@ -86,12 +89,16 @@ def decimal_cell(value: float | None) -> str:
 
 
 def metric_cells(metrics: Metrics) -> list[str]:
-    return [
-        decimal_cell(getattr(metrics, name))
-        if name in DECIMAL_COLUMNS
-        else int_cell(getattr(metrics, name))
-        for name in METRIC_COLUMNS
-    ]
+    cells: list[str] = []
+    for metric in METRICS:
+        value = getattr(metrics, metric.name)
+        if metric.bins is not None:
+            cells.extend(int_cell(count) for count in value)
+        elif metric.name in DECIMAL_COLUMNS:
+            cells.append(decimal_cell(value))
+        else:
+            cells.append(int_cell(value))
+    return cells
 
 
 # -- the file ------------------------------------------------------------------------------------

@@ -205,11 +205,26 @@ def _raw(metric: Metric, rows: Table) -> ColumnElement[Any]:
     return func.count(metric.value(rows).distinct())
 
 
+def _bins(metric: Metric, rows: Table) -> list[ColumnElement[int]]:
+    """A distribution over raw rows: one count per bin, labelled as its figure column."""
+    assert metric.value is not None and metric.bins is not None
+    value = metric.value(rows)
+    return [
+        func.count(case((one.holds(value), 1))).label(name)
+        for name, one in zip(metric.bin_columns, metric.bins.bins, strict=True)
+    ]
+
+
 def _conversation_aggregates() -> list[ColumnElement[Any]]:
     return [
-        _raw(metric, CONVERSATION).label(metric.name)
+        column
         for metric in METRICS
         if metric.name in CONVERSATION_FIELDS
+        for column in (
+            _bins(metric, CONVERSATION)
+            if metric.kind is Kind.DISTRIBUTION
+            else [_raw(metric, CONVERSATION).label(metric.name)]
+        )
     ]
 
 
@@ -374,8 +389,19 @@ def _merge(
     for rows, names in parts:
         for row in rows:
             values = halves.setdefault(_split_key(row, grouping, period), {})
-            values.update({name: row._mapping[name] for name in names})
+            values.update({name: _value(row._mapping, name) for name in names})
     return {key: Metrics(**values) for key, values in halves.items() if _has_figures(values)}
+
+
+BIN_COLUMNS = {metric.name: metric.bin_columns for metric in METRICS if metric.bins is not None}
+
+
+def _value(row: Mapping[str, Any], name: str) -> Any:
+    """A metric from a statement's row: a distribution from its bins' columns."""
+    columns = BIN_COLUMNS.get(name)
+    if columns is None:
+        return row[name]
+    return tuple(int(row[column] or 0) for column in columns)
 
 
 def _has_figures(values: Mapping[str, Any]) -> bool:

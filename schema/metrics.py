@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 from strawberry.utils.str_converters import to_camel_case, to_snake_case
 
-from models.metrics import METRICS, NAMES
+from models.metrics import METRICS, Bins, Metric
 from resolvers import metrics as computed
 from resolvers.filters import Filter, parse_filter
 from schema.context import WareportsInfo
@@ -27,17 +27,56 @@ METRICS_DESCRIPTION = (
 )
 
 
+def _item_type(bins: Bins) -> Any:
+    """The GraphQL type of one bin of a distribution: its key and how many conversations."""
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__annotations__": {bins.key: bins.key_type, "conversations": int},
+        bins.key: strawberry.field(description=bins.key_description),
+        "conversations": strawberry.field(description="Conversations in the bin."),
+    }
+    return strawberry.type(type(bins.type_name, (), namespace), description=bins.description)
+
+
+ITEM_TYPES = {
+    metric.bins.type_name: _item_type(metric.bins) for metric in METRICS if metric.bins is not None
+}
+
+
+def _graphql_value(metric: Metric, value: Any) -> Any:
+    """A metric as its field answers it: a distribution's counts as its items, with their keys."""
+    if metric.bins is None:
+        return value
+    item = ITEM_TYPES[metric.bins.type_name]
+    return [
+        item(**{metric.bins.key: one.key, "conversations": count})
+        for one, count in zip(metric.bins.bins, value, strict=True)
+    ]
+
+
+def _graphql_type(metric: Metric) -> Any:
+    if metric.bins is None:
+        return metric.python_type
+    item: Any = ITEM_TYPES[metric.bins.type_name]
+    return list[item]  # type: ignore[valid-type]
+
+
 def _metrics_type() -> Any:
     """The GraphQL type, one field per metric of `models.metrics`, in its order."""
     namespace: dict[str, Any] = {
         "__module__": __name__,
-        "__annotations__": {metric.name: metric.python_type for metric in METRICS},
+        "__annotations__": {metric.name: _graphql_type(metric) for metric in METRICS},
     }
     for metric in METRICS:
         namespace[metric.name] = strawberry.field(description=metric.description)
 
     def of(cls: Any, figures: computed.Metrics) -> Any:
-        return cls(**{name: getattr(figures, name) for name in NAMES})
+        return cls(
+            **{
+                metric.name: _graphql_value(metric, getattr(figures, metric.name))
+                for metric in METRICS
+            }
+        )
 
     namespace["of"] = classmethod(of)
     return strawberry.type(type("Metrics", (), namespace), description=METRICS_DESCRIPTION)

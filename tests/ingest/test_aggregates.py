@@ -64,7 +64,9 @@ BOUNDED = settings(
 
 METRICS = """conversations inboundConversations distinctContacts messages inboundMessages
   outboundMessages closedConversations avgDurationSeconds avgFirstResponseSeconds avgRating
-  ratedConversations"""
+  ratedConversations avgMessagesPerConversation csatPercent
+  firstResponseDistribution { upToSeconds conversations }
+  durationDistribution { upToSeconds conversations } ratingDistribution { rating conversations }"""
 REPORTS = {
     "summary": f"""query($f: ReportFilter!) {{ summaryReport(filter: $f) {{
       totals {{ {METRICS} }} daily {{ start metrics {{ {METRICS} }} }}
@@ -401,6 +403,10 @@ async def test_each_change_moves_exact_figures(
         messages=2,
         inbound_messages=2,
         message_count_sum=3,  # w1, w2 and w3, whichever day each was sent
+        csat_points=100,  # rated 4
+        frt_le_1800=1,  # 1500 s: above 900, up to 1800
+        duration_le_3600=1,  # 2400 s
+        rating_4=1,
     )
     replied = figures(messages=1, outbound_messages=1)
     d10, d11 = day("2026-03-10"), day("2026-03-11")
@@ -517,7 +523,13 @@ async def test_the_auto_close_job_moves_the_figures_of_what_it_closes(
     )
     assert (await cells(engine, who.id))["daily_figures"] == {(today, "INBOUND", 0): opened}
     assert await close_due(engine, now=NOW + 2 * HOUR) == 1
-    closed = {**opened, "closed_conversations": 1, "duration_sum": HOUR}  # last message + 1 h
+    # Closed at its last message + 1 h: a duration of 3600 s, on the bound of its bucket.
+    closed = {
+        **opened,
+        "closed_conversations": 1,
+        "duration_sum": HOUR,
+        "duration_le_3600": 1,
+    }
     assert (await cells(engine, who.id))["daily_figures"] == {(today, "INBOUND", 0): closed}
 
 

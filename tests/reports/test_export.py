@@ -50,7 +50,10 @@ mutation Export($report: ReportKind!, $filter: ReportFilter!) {
 METRICS = """{ conversations inboundConversations distinctContacts messages inboundMessages
   outboundMessages closedConversations avgDurationSeconds avgFirstResponseSeconds avgRating
   ratedConversations avgMessagesPerConversation medianFirstResponseSeconds p90FirstResponseSeconds
-  medianDurationSeconds p90DurationSeconds }"""
+  medianDurationSeconds p90DurationSeconds csatPercent
+  firstResponseDistribution { upToSeconds conversations }
+  durationDistribution { upToSeconds conversations }
+  ratingDistribution { rating conversations } }"""
 METRIC_FIELDS = [
     "conversations",
     "inboundConversations",
@@ -68,6 +71,10 @@ METRIC_FIELDS = [
     "p90FirstResponseSeconds",
     "medianDurationSeconds",
     "p90DurationSeconds",
+    "csatPercent",
+    "firstResponseDistribution",
+    "durationDistribution",
+    "ratingDistribution",
 ]
 # The documented header rows, written out (README "CSV export").
 METRIC_HEADER = [
@@ -87,6 +94,32 @@ METRIC_HEADER = [
     "p90_first_response_seconds",
     "median_duration_seconds",
     "p90_duration_seconds",
+    "csat_percent",
+    "frt_le_60",
+    "frt_le_300",
+    "frt_le_900",
+    "frt_le_1800",
+    "frt_le_3600",
+    "frt_le_14400",
+    "frt_le_28800",
+    "frt_le_86400",
+    "frt_le_259200",
+    "frt_gt_259200",
+    "duration_le_60",
+    "duration_le_300",
+    "duration_le_900",
+    "duration_le_1800",
+    "duration_le_3600",
+    "duration_le_14400",
+    "duration_le_28800",
+    "duration_le_86400",
+    "duration_le_259200",
+    "duration_gt_259200",
+    "rating_1",
+    "rating_2",
+    "rating_3",
+    "rating_4",
+    "rating_5",
 ]
 DETAILS_HEADER = [
     "started_at",
@@ -215,7 +248,15 @@ def assert_cells(cells: list[str], values: list[Any]) -> None:
 
 
 def metric_values(metrics: dict[str, Any]) -> list[Any]:
-    return [metrics[name] for name in METRIC_FIELDS]
+    """The GraphQL values in CSV column order: a distribution's counts, one column each."""
+    values: list[Any] = []
+    for name in METRIC_FIELDS:
+        value = metrics[name]
+        if isinstance(value, list):
+            values.extend(item["conversations"] for item in value)
+        else:
+            values.append(value)
+    return values
 
 
 def tampered(token: str) -> str:
@@ -490,6 +531,9 @@ async def test_summary_rows_equal_the_graphql_report(
     assert total["closed_conversations"] == "2"
     assert total["avg_rating"] == "3.0"
     assert total["avg_first_response_seconds"] == "300.0"
+    assert total["csat_percent"] == "50.0"  # one of the two rated 4 or 5
+    assert [total[f"rating_{rating}"] for rating in range(1, 6)] == ["0", "1", "0", "1", "0"]
+    assert (total["frt_le_60"], total["frt_le_300"], total["frt_le_900"]) == ("0", "2", "0")
 
 
 async def test_agents_rows_equal_the_graphql_report(

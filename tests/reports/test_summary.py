@@ -621,3 +621,122 @@ async def test_percentiles_of_first_responses_and_durations(
         "bob": (1800.0, 1800.0, 4200.0, 4200.0),  # K2 1800, K4 1800, K6 180: 180 1800 1800
         "carol": (300.0, 300.0, 3600.0, 3600.0),  # K8
     }
+
+
+DISTRIBUTIONS = """
+query ($filter: ReportFilter!) {
+  summaryReport(filter: $filter) {
+    totals { ...D }
+    daily { start metrics { ...D } }
+    bySource { source metrics { ...D } }
+  }
+  agentReport(filter: $filter) { rows { agent { email } metrics { ...D } } }
+}
+fragment D on Metrics {
+  csatPercent
+  firstResponseDistribution { upToSeconds conversations }
+  durationDistribution { upToSeconds conversations }
+  ratingDistribution { rating conversations }
+}
+"""
+BOUNDS = [60, 300, 900, 1800, 3600, 14400, 28800, 86400, 259200, None]
+
+
+def _counts(metrics: dict[str, Any]) -> tuple[Any, ...]:
+    """(csatPercent, first responses, durations, ratings), the lists as their counts once
+    their keys are checked: always every bucket, in order."""
+    lists = []
+    for name, key, keys in (
+        ("firstResponseDistribution", "upToSeconds", BOUNDS),
+        ("durationDistribution", "upToSeconds", BOUNDS),
+        ("ratingDistribution", "rating", [1, 2, 3, 4, 5]),
+    ):
+        assert [item[key] for item in metrics[name]] == keys
+        lists.append([item["conversations"] for item in metrics[name]])
+    return (metrics["csatPercent"], *lists)
+
+
+NONE_IN_ANY = (None, [0] * 10, [0] * 10, [0] * 5)
+
+
+async def test_distributions_ratings_and_csat(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Time buckets (a value lands in the first whose bound is >= it), latest ratings and the
+    share rated 4 or 5. First responses (s): K8 300, K1 120, K2 1800, K4 1800, K5 900, K6 180,
+    K7 600 (K3 none); durations of the closed: K8 3600, K1 3600, K2 4200, K3 90000, K5 3600;
+    ratings: K8 4, K1 5 (after 3), K5 2. Paris reads the aggregates, UTC the raw rows."""
+    data = await build_dataset(engine)
+    body = await graphql(client, data.account, DISTRIBUTIONS, {"filter": RANGE})
+    summary = body["data"]["summaryReport"]
+    # K8 K1 K2 K3 K4 K5 K6. 300, 1800, 900 and 3600 sit on bounds: in the bucket they close.
+    assert _counts(summary["totals"]) == (
+        200 / 3,  # 4, 5 and 2: two of three
+        [0, 3, 1, 2, 0, 0, 0, 0, 0, 0],  # 120 180 300 | 900 | 1800 1800
+        [0, 0, 0, 0, 3, 1, 0, 0, 1, 0],  # 3600 x3 | 4200 | 90000
+        [0, 1, 0, 1, 1],
+    )
+    assert {day["start"]: _counts(day["metrics"]) for day in summary["daily"]} == {
+        "2026-03-27": (  # K8 K1 K2
+            100.0,
+            [0, 2, 0, 1, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 2, 1, 0, 0, 0, 0],
+            [0, 0, 0, 1, 1],
+        ),
+        "2026-03-28": NONE_IN_ANY,
+        # K3 (unanswered, closed after 90000 s), K4 (answered after 1800 s, open).
+        "2026-03-29": (None, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0], [0] * 8 + [1, 0], [0] * 5),
+        "2026-03-30": (  # K5: rated 2, a dissatisfied 0 %
+            0.0,
+            [0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 1, 0, 0, 0, 0, 0],
+            [0, 1, 0, 0, 0],
+        ),
+        "2026-03-31": (None, [0, 1, 0, 0, 0, 0, 0, 0, 0, 0], [0] * 10, [0] * 5),  # K6, open
+        "2026-04-01": NONE_IN_ANY,
+        "2026-04-02": NONE_IN_ANY,
+    }
+    assert {row["source"]: _counts(row["metrics"]) for row in summary["bySource"]} == {
+        "FLOW": (  # K3 K5
+            0.0,
+            [0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 1, 0, 0, 0, 1, 0],
+            [0, 1, 0, 0, 0],
+        ),
+        "INBOUND": (  # K8 K1 K2 K6
+            100.0,
+            [0, 3, 0, 1, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 2, 1, 0, 0, 0, 0],
+            [0, 0, 0, 1, 1],
+        ),
+        "INBOX": (None, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0], [0] * 10, [0] * 5),  # K4
+    }
+    agents = {
+        row["agent"]["email"].split("@")[0]: _counts(row["metrics"])
+        for row in body["data"]["agentReport"]["rows"]
+    }
+    assert agents == {
+        "alice": (  # K1 K5
+            50.0,
+            [0, 1, 1, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 2, 0, 0, 0, 0, 0],
+            [0, 1, 0, 0, 1],
+        ),
+        "bob": (None, [0, 1, 0, 2, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0, 0, 0, 0], [0] * 5),
+        "carol": (  # K8
+            100.0,
+            [0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 1, 0, 0, 0, 0, 0],
+            [0, 0, 0, 1, 0],
+        ),
+    }
+    utc = await graphql(
+        client, data.account, DISTRIBUTIONS, {"filter": {**RANGE, "timezone": "UTC"}}
+    )
+    # K1 K2 K3 K4 K5 K6 K7: K8 leaves (with its 300 s, 3600 s and 4), K7 enters (600 s, open).
+    assert _counts(utc["data"]["summaryReport"]["totals"]) == (
+        50.0,
+        [0, 2, 2, 2, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 2, 1, 0, 0, 1, 0],
+        [0, 1, 0, 0, 1],
+    )

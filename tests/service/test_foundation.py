@@ -325,30 +325,40 @@ async def test_ids_that_grow_with_traffic_pass_integer_on_postgresql(
     assert body == {"data": {"summaryReport": {"totals": {"messages": 3}}}}
 
 
-async def test_the_messages_per_conversation_migration_fills_what_ingestion_keeps(
-    database_url: str, app: Starlette, engine: AsyncEngine
+@pytest.mark.parametrize(
+    ("previous", "column", "total"),
+    [
+        # 0006: the messages of K0..K8.
+        ("0005_growing_ids", "message_count_sum", 27),
+        # 0007: K0 (300 s, on the bound), K8 (300 s), K1 (120 s), K6 (180 s); not K7 (600 s).
+        ("0006_messages_per_conversation", "frt_le_300", 4),
+    ],
+)
+async def test_a_figure_migration_fills_what_ingestion_keeps(
+    database_url: str, app: Starlette, engine: AsyncEngine, previous: str, column: str, total: int
 ) -> None:
-    """0006 adds `message_count_sum` to the aggregate tables and the record of each
-    conversation, and fills it from the rows they count already: a database that held every
-    other figure at 0005 gets the values the aggregates keep (tags, tag pairs, agents, sources
+    """A migration that adds figure columns to the aggregate tables and the record of each
+    conversation (0006: `message_count_sum`; 0007: csat points and the distributions' bins)
+    fills them from the rows they count already: a database that held every other figure at
+    the revision before gets the values the aggregates keep (tags, tag pairs, agents, sources
     and local days of the hand-built dataset)."""
     data = await build_dataset(engine)
     kept = await aggregate_rows(engine, data.account.id)
     async with engine.connect() as connection:
-        total = await connection.scalar(
-            text("SELECT SUM(message_count_sum) FROM daily_figures WHERE account_id = :account"),
+        summed = await connection.scalar(
+            text(f"SELECT SUM({column}) FROM daily_figures WHERE account_id = :account"),
             {"account": data.account.id},
         )
-    assert total == 27  # the messages of K0..K8
+    assert summed == total
     config = alembic_config(database_url)
     await engine.dispose()
     await app.state.writer.engine.dispose()
-    await asyncio.to_thread(command.downgrade, config, "0005_growing_ids")
+    await asyncio.to_thread(command.downgrade, config, previous)
     async with engine.connect() as connection:
         columns = await connection.run_sync(
             lambda sync: {c["name"] for c in inspect(sync).get_columns("daily_figures")}
         )
-    assert "message_count_sum" not in columns
+    assert column not in columns
     await asyncio.to_thread(command.upgrade, config, "head")
     await engine.dispose()
     assert await aggregate_rows(engine, data.account.id) == kept
