@@ -27,6 +27,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,9 +39,12 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    case,
     cast,
     delete,
     func,
+    literal,
+    null,
     or_,
     select,
     text,
@@ -444,6 +448,110 @@ def _sync_statements(
         statements.append(delete(LEDGER_TAG).where(one_of(LEDGER_TAG.c.conversation_id, IDS)))
         statements.append(LEDGER_TAG.insert().from_select(tag_columns, current_tags))
     return tuple(statements)
+
+
+# --- delivery statuses ---------------------------------------------------------------------------
+
+# The figures a message's delivery status decides (`Metric.statuses`), and the statuses a message
+# can hold before a new one (never `failed`: it wins over every other).
+STATUS_FIGURES = tuple(figure for figure in MESSAGE_FIGURES if figure.statuses)
+EARLIER_STATUSES = ("sent", "delivered", "read", "played")
+
+
+@dataclass(frozen=True)
+class StatusMove:
+    """A message whose delivery status changed: its id, when it was sent, and the status it
+    held before (None: none) and holds now."""
+
+    message_id: int
+    sent_at: int
+    before: str | None
+    now: str
+
+
+def moves_figures(before: str | None, now: str) -> bool:
+    """Whether moving from `before` to `now` changes any figure a status decides."""
+    return any((before in f.statuses) != (now in f.statuses) for f in STATUS_FIGURES)
+
+
+async def move_statuses(
+    session: AsyncSession, account_id: int, moves: Sequence[StatusMove]
+) -> None:
+    """After these messages' statuses changed (in the caller's transaction), move the figures
+    the statuses decide, in the cells the aggregates count each message in: the recorded cell
+    of its conversation, on the day it was sent. A message the record does not count yet (id
+    above `last_message_id`) is left to the next sync, which counts it with its status then.
+    Does nothing while the account's aggregates are not built."""
+    moved = [move for move in moves if moves_figures(move.before, move.now)]
+    zone = await _zone_for_writing(session, account_id) if moved else None
+    if zone is None:
+        return
+    periods = zone_periods(zone, [(min(m.sent_at for m in moved), max(m.sent_at for m in moved))])
+    bound: dict[str, Any] = {"message_ids": [move.message_id for move in moved]}
+    for status in EARLIER_STATUSES:
+        bound[f"was_{status}"] = [move.message_id for move in moved if move.before == status]
+    dialect = session.get_bind().dialect.name
+    for statement in _status_statements(dialect, account_id, _cache_key(periods)):
+        await session.execute(statement, bound)
+
+
+MESSAGE_IDS = values_of("message_ids", BigInteger())
+
+
+@lru_cache(maxsize=256)
+def _status_statements(dialect: str, account_id: int, periods: Periods) -> tuple[Executable, ...]:
+    """Per aggregate table, the messages `:message_ids` moved from the figures of the status
+    each held before (`:was_<status>`: the ids that held it; none of them: no status) to those
+    of their current row, summed per recorded cell."""
+    m, ledger = MESSAGE, LEDGER
+    before = case(
+        *(
+            (one_of(m.c.id, values_of(f"was_{status}", BigInteger())), literal(status))
+            for status in EARLIER_STATUSES
+        ),
+        else_=null(),
+    )
+    earlier = _Row(direction=m.c.direction, status=before)
+    side = recorded_side(lambda conversation_id, account: account == integer(account_id))
+    statements: list[Executable] = []
+    for aggregate in CONVERSATION_CELLS:
+        rows, keys = _cells(
+            aggregate,
+            side,
+            m.join(ledger, ledger.c.conversation_id == m.c.conversation_id),
+            day_number(m.c.sent_at, periods),
+        )
+        figures = [
+            (
+                figure.contribution(m) - figure.contribution(earlier)  # type: ignore[arg-type]
+                if figure.statuses
+                else integer(0)
+            ).label(figure.name)
+            for figure in MESSAGE_FIGURES
+        ]
+        moved = (
+            select(*keys, *(integer(0).label(name) for name in CONVERSATION_SUMS), *figures)
+            .select_from(rows)
+            .where(
+                side.where,
+                m.c.account_id == integer(account_id),
+                one_of(m.c.id, MESSAGE_IDS),
+                m.c.id <= ledger.c.last_message_id,
+            )
+        )
+        rows_moved = summed(aggregate, account_id, [moved])
+        statements.append(_adding(dialect, aggregate.table, aggregate.keys, rows_moved))
+    if dialect == "postgresql":  # one round trip: each statement writes a table of its own
+        *steps, last = statements
+        return (last.add_cte(*(step.cte(f"step_{n}") for n, step in enumerate(steps))),)  # type: ignore[attr-defined]
+    return tuple(statements)
+
+
+class _Row:
+    """Stands for a message row in a figure's contribution: `.c.<column>` are expressions."""
+
+    def __init__(self, **columns: ColumnElement[Any]) -> None:
+        self.c = SimpleNamespace(**columns)
 
 
 def _not_indexed(column: ColumnElement[int]) -> ColumnElement[int]:

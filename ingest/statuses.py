@@ -9,6 +9,7 @@ from sqlalchemy import String, bindparam, delete, update
 from sqlalchemy import select as select_columns
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ingest.aggregates import StatusMove, move_statuses
 from models import Message, PendingStatus
 from models.enums import Direction
 from models.sql import one_of, values_of
@@ -68,14 +69,16 @@ async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus
     (executemany) for the messages whose status moves and one INSERT for those that wait."""
     updates: dict[int, DeliveryStatus] = {}
     waiting: list[dict[str, Any]] = []
+    moves: dict[int, list[StatusMove]] = {}
     for account_id in sorted({account_id for account_id, _ in statuses}):
         mine = [status for owner, status in statuses if owner == account_id]
         found = {
-            row.wamid: [row.id, row.direction, row.status]
+            row.wamid: [row.id, row.direction, row.status, row.sent_at]
             for row in await session.execute(
                 FIND_MESSAGES, {"account_id": account_id, "wamids": {s.wamid for s in mine}}
             )
         }
+        before = {message[0]: message[2] for message in found.values()}
         for status in mine:
             message = found.get(status.wamid)
             if message is None:
@@ -85,11 +88,18 @@ async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus
             elif outranks(status.status, message[2]):
                 message[2] = status.status
                 updates[message[0]] = status
+        moves[account_id] = [
+            StatusMove(key, sent_at, before[key], now)
+            for key, _, now, sent_at in found.values()
+            if now != before[key]
+        ]
     if updates:
         await session.execute(
             SET_STATUS,
             [{"message_id": key, **_values(status)} for key, status in sorted(updates.items())],
         )
+        for account_id, moved in moves.items():
+            await move_statuses(session, account_id, moved)
     if waiting:
         await session.execute(PENDING.insert(), waiting)
 
@@ -106,7 +116,7 @@ def _values(status: DeliveryStatus) -> dict[str, Any]:
 MESSAGE = Message.__table__  # type: ignore[attr-defined]
 PENDING = PendingStatus.__table__  # type: ignore[attr-defined]
 FIND_MESSAGES = select_columns(
-    MESSAGE.c.id, MESSAGE.c.wamid, MESSAGE.c.direction, MESSAGE.c.status
+    MESSAGE.c.id, MESSAGE.c.wamid, MESSAGE.c.direction, MESSAGE.c.status, MESSAGE.c.sent_at
 ).where(
     MESSAGE.c.account_id == bindparam("account_id"),
     one_of(MESSAGE.c.wamid, values_of("wamids", String())),
@@ -130,7 +140,11 @@ async def apply_pending_statuses(session: AsyncSession, message: Message) -> Non
         return
     if outranks(waited.status, message.status):
         assert message.id is not None
+        before = message.status
         await _set_status(session, message.id, waited)
+        # Recorded just now, the message is not counted yet (a no-op), unless it was synced.
+        move = StatusMove(message.id, message.sent_at, before, waited.status)
+        await move_statuses(session, message.account_id, [move])
 
 
 async def take_waiting(

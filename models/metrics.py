@@ -11,7 +11,9 @@ A metric counts over one kind of rows: the conversations that STARTED in a bucke
 It is one of five kinds:
 
 - COUNT: how many of the rows meet `when` (every row when None). Aggregated as one figure column
-  with the metric's name, to which each row adds 1 or 0.
+  with the metric's name, to which each row adds 1 or 0. A COUNT of messages by `statuses`
+  counts the outbound messages holding one of these delivery statuses now: ingestion moves the
+  figure when a status arrives for a message already counted (`ingest.aggregates`).
 - AVERAGE: the mean of `value` over the rows where it is not null (null when there is none).
   Aggregated as two figure columns, `total` (the sum of the values) and `count` (how many there
   are); `count` may be a COUNT metric's column when that metric counts exactly the rows whose
@@ -140,7 +142,13 @@ class Metric:
     total_type: type[TypeEngine[int]] = BigInteger  # AVERAGE: the sum column's SQL type
     fraction: tuple[int, int] = (1, 2)  # PERCENTILE: which one, as numerator and denominator
     bins: Bins | None = None  # DISTRIBUTION: its bins
+    statuses: tuple[str, ...] = ()  # COUNT of messages: the outbound ones holding one of these
     columns: str = ""  # DISTRIBUTION: the prefix of its figure (and CSV) columns
+
+    @property
+    def counted(self) -> Expression | None:
+        """COUNT: the condition on the rows it counts; None: every row."""
+        return holding(self.statuses) if self.statuses else self.when
 
     @property
     def aggregated(self) -> bool:
@@ -177,6 +185,12 @@ class Figure:
     rows: Rows
     contribution: Expression  # per row, never null
     sql_type: type[TypeEngine[int]] = Integer
+    statuses: tuple[str, ...] = ()  # the delivery statuses a message counts with; () any
+
+
+def holding(statuses: tuple[str, ...]) -> Expression:
+    """The outbound messages whose delivery status is one of `statuses`."""
+    return lambda rows: and_(rows.c.direction == Direction.OUTBOUND, rows.c.status.in_(statuses))
 
 
 def _one(_rows: Table) -> ColumnElement[int]:
@@ -342,6 +356,30 @@ METRICS: tuple[Metric, ...] = (
         total_type=Integer,
     ),
     Metric(
+        "delivered_messages",
+        "Of the outbound messages sent during the bucket, those WhatsApp reports delivered, "
+        "read or played: the status each holds now (it never moves backwards; failed wins). "
+        "A message with no status yet counts in none of the delivery figures.",
+        Kind.COUNT,
+        Rows.MESSAGES,
+        statuses=("delivered", "read", "played"),
+    ),
+    Metric(
+        "read_messages",
+        "Of those outbound messages, the ones read (or played, for audio).",
+        Kind.COUNT,
+        Rows.MESSAGES,
+        statuses=("read", "played"),
+    ),
+    Metric(
+        "failed_messages",
+        "Of those outbound messages, the ones WhatsApp failed to deliver (summaryReport's "
+        "failureReasons says why).",
+        Kind.COUNT,
+        Rows.MESSAGES,
+        statuses=("failed",),
+    ),
+    Metric(
         "first_response_distribution",
         "The first response times avgFirstResponseSeconds averages, counted in ten buckets "
         "(up to 60 s, 5 min, 15 min, 30 min, 1 h, 4 h, 8 h, 24 h, 72 h, and more), always all "
@@ -382,9 +420,9 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def _count_figure(metric: Metric) -> Figure:
-    when = metric.when
+    when = metric.counted
     contribution: Expression = _one if when is None else lambda rows: _flag(when(rows))
-    return Figure(metric.name, metric.rows, contribution)
+    return Figure(metric.name, metric.rows, contribution, statuses=metric.statuses)
 
 
 def _average_figures(metric: Metric, counted: dict[str, Figure]) -> list[Figure]:

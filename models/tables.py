@@ -157,6 +157,8 @@ class Message(SQLModel, table=True):
         Index("ix_message_sent", "account_id", "sent_at", "conversation_id", "direction"),
         Index("ix_message_conversation", "conversation_id", "sent_at"),
         Index("ix_message_agent", "account_id", "agent_id", "sent_at"),
+        # The failed messages of a range (summaryReport.failureReasons) without the others.
+        Index("ix_message_status", "account_id", "status", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=GROWING_ID)

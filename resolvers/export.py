@@ -46,7 +46,8 @@ METRIC_COLUMNS = tuple(
     column for metric in METRICS for column in (metric.bin_columns or (metric.name,))
 )
 DECIMAL_COLUMNS = frozenset(m.name for m in METRICS if m.kind in (Kind.AVERAGE, Kind.PERCENTILE))
-SUMMARY_COLUMNS = ("section", "start", "source", *METRIC_COLUMNS)
+FAILURE_COLUMNS = ("failure_code", "failure_title", "failure_messages")
+SUMMARY_COLUMNS = ("section", "start", "source", *METRIC_COLUMNS, *FAILURE_COLUMNS)
 AGENTS_COLUMNS = ("agent_email", "agent_name", "sent_messages", *METRIC_COLUMNS)
 TAGS_COLUMNS = ("tag", *METRIC_COLUMNS)
 DETAILS_COLUMNS = export_details.COLUMNS
@@ -174,9 +175,12 @@ async def account_name(session: AsyncSession, account_id: int) -> str | None:
 
 
 async def summary_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
-    """Daily rows, then weekly rows, then one row per source, then the totals (`section`)."""
+    """Daily rows, then weekly rows, then one row per source, then the totals, then one row per
+    failure reason (`section`); the failure columns are empty but in `failure` rows, and the
+    metric columns empty in them."""
     report = await summary_report(session, account_id, flt)
-    return [
+    no_failure = [""] * len(FAILURE_COLUMNS)
+    rows: list[Row] = [
         *(["daily", day.start.isoformat(), "", *metric_cells(day.metrics)] for day in report.daily),
         *(
             ["weekly", week.start.isoformat(), "", *metric_cells(week.metrics)]
@@ -184,6 +188,14 @@ async def summary_rows(session: AsyncSession, account_id: int, flt: Filter) -> l
         ),
         *(["source", "", row.source, *metric_cells(row.metrics)] for row in report.by_source),
         ["total", "", "", *metric_cells(report.totals)],
+    ]
+    no_metrics = [""] * len(METRIC_COLUMNS)
+    return [
+        *([*row, *no_failure] for row in rows),
+        *(
+            ["failure", "", "", *no_metrics, str(reason.code), reason.title, str(reason.messages)]
+            for reason in report.failure_reasons
+        ),
     ]
 
 

@@ -198,7 +198,8 @@ def _as_float(value: Any) -> ColumnElement[float]:
 def _raw(metric: Metric, rows: Table) -> ColumnElement[Any]:
     """The metric over raw rows, as one aggregate function of a GROUP BY."""
     if metric.kind is Kind.COUNT:
-        return func.count() if metric.when is None else func.count(case((metric.when(rows), 1)))
+        when = metric.counted
+        return func.count() if when is None else func.count(case((when(rows), 1)))
     assert metric.value is not None
     if metric.kind is Kind.AVERAGE:
         return _as_float(metric.value(rows))

@@ -3,10 +3,14 @@
 from dataclasses import dataclass
 from enum import Enum
 
+from sqlalchemy import func, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models import Conversation, Message
+from models.enums import Direction
 from models.timing import report_part
-from resolvers.filters import SOURCES, Filter
+from resolvers.filters import SOURCES, Filter, conversation_conditions
 from resolvers.metrics import (
     BOTH_HALVES,
     EMPTY,
@@ -27,11 +31,22 @@ class SourceMetrics:
 
 
 @dataclass(frozen=True)
+class FailureReason:
+    code: int  # WhatsApp's error code; 0 when it gave none
+    title: str
+    messages: int
+
+
+UNKNOWN_FAILURE = FailureReason(0, "Unknown error", 0)
+
+
+@dataclass(frozen=True)
 class SummaryReport:
     totals: Metrics
     daily: tuple[MetricsBucket, ...]
     weekly: tuple[MetricsBucket, ...]
     by_source: tuple[SourceMetrics, ...]  # always FLOW, INBOUND, INBOX
+    failure_reasons: tuple[FailureReason, ...] = ()  # most messages first, then code
 
 
 class SummaryPart(Enum):
@@ -41,6 +56,7 @@ class SummaryPart(Enum):
     DAILY = "daily"
     WEEKLY = "weekly"
     BY_SOURCE = "by_source"
+    FAILURE_REASONS = "failure_reasons"
 
 
 SUMMARY_PARTS = frozenset(SummaryPart)
@@ -61,6 +77,7 @@ async def summary_report(
     daily: tuple[MetricsBucket, ...] = ()
     weekly: tuple[MetricsBucket, ...] = ()
     by_source: tuple[SourceMetrics, ...] = ()
+    failures: tuple[FailureReason, ...] = ()
     if SummaryPart.TOTALS in parts:
         found = await compute_metrics(session, account_id, flt, halves=halves)
         totals = found.get((None, None), EMPTY)
@@ -77,4 +94,38 @@ async def summary_report(
         by_source = tuple(
             SourceMetrics(source, found.get((source, None), EMPTY)) for source in SOURCES
         )
-    return SummaryReport(totals, daily, weekly, by_source)
+    if SummaryPart.FAILURE_REASONS in parts:
+        failures = await failure_reasons(session, account_id, flt)
+    return SummaryReport(totals, daily, weekly, by_source, failures)
+
+
+async def failure_reasons(
+    session: AsyncSession, account_id: int, flt: Filter
+) -> tuple[FailureReason, ...]:
+    """The failed outbound messages sent in range, in conversations that match the filter (the
+    messages `failedMessages` counts), per error code and title WhatsApp gave: most messages
+    first, then code and title."""
+    days, code, title = flt.calendar, col(Message.error_code), col(Message.error_title)
+    rows = await session.execute(
+        select(code, title, func.count())
+        .select_from(Message)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .where(
+            col(Message.account_id) == account_id,
+            col(Message.status) == "failed",
+            col(Message.sent_at) >= days.start,
+            col(Message.sent_at) < days.end,
+            col(Message.direction) == Direction.OUTBOUND,
+            *conversation_conditions(account_id, flt),
+        )
+        .group_by(code, title)
+    )
+    counted: dict[tuple[int, str], int] = {}
+    for error_code, error_title, messages in rows.all():
+        if error_code is None and not error_title:
+            key = (UNKNOWN_FAILURE.code, UNKNOWN_FAILURE.title)
+        else:
+            key = (error_code or 0, error_title or "")
+        counted[key] = counted.get(key, 0) + messages
+    found = [FailureReason(code, title, messages) for (code, title), messages in counted.items()]
+    return tuple(sorted(found, key=lambda r: (-r.messages, r.code, r.title)))

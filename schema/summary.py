@@ -17,6 +17,18 @@ class SourceMetrics:
     )
 
 
+@strawberry.type(description="Why WhatsApp failed to deliver outbound messages.")
+class FailureReason:
+    code: int = strawberry.field(
+        description="The error code WhatsApp gave with the failed status (131026, 131049, "
+        "...); 0 when it gave none."
+    )
+    title: str = strawberry.field(
+        description="The error's title as WhatsApp gave it (`Unknown error` when none)."
+    )
+    messages: int = strawberry.field(description="Failed messages with this code and title.")
+
+
 @strawberry.type(description="The filter's conversations and messages over the range.")
 class SummaryReport:
     totals: Metrics = strawberry.field(
@@ -36,6 +48,10 @@ class SummaryReport:
         description="One entry per source, always FLOW, INBOUND, INBOX in that order (zeros "
         "for a source the filter leaves out)."
     )
+    failure_reasons: list[FailureReason] = strawberry.field(
+        description="The failed outbound messages sent in range (those totals.failedMessages "
+        "counts) per error code and title, most messages first, then code."
+    )
 
     @classmethod
     def of(cls, report: summary.SummaryReport) -> "SummaryReport":
@@ -48,6 +64,10 @@ class SummaryReport:
                     source=ConversationSource(row.source), metrics=Metrics.of(row.metrics)
                 )
                 for row in report.by_source
+            ],
+            failure_reasons=[
+                FailureReason(code=row.code, title=row.title, messages=row.messages)
+                for row in report.failure_reasons
             ],
         )
 

@@ -15,7 +15,7 @@ exactly as ingestion derives them; only what cannot be derived is passed explici
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -57,6 +57,13 @@ class Msg:
     direction: str  # INBOUND | OUTBOUND
     sender: str  # contact | agent | automation
     agent: Agent | None = None
+    status: str | None = "delivered"  # its delivery status (outbound only); None: none yet
+    error: tuple[int, str] | None = None  # a failed one's error code and title
+
+
+def with_status(message: Msg, status: str | None, error: tuple[int, str] | None = None) -> Msg:
+    """The outbound message holding another delivery status (`failed`: with its error)."""
+    return replace(message, status=status, error=error)
 
 
 def inbound(instant: int) -> Msg:
@@ -203,7 +210,9 @@ class Factory:
                     sender=message.sender,
                     agent_id=None if message.agent is None else message.agent.id,
                     sent_at=message.at,
-                    status="delivered" if message.direction == "OUTBOUND" else None,
+                    status=message.status if message.direction == "OUTBOUND" else None,
+                    error_code=None if message.error is None else message.error[0],
+                    error_title=None if message.error is None else message.error[1],
                 )
             )
         for tag_name in tags:

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.types import TypeEngine
 
+from models.calendar import day_number, zone_periods
+
 RECORD = "aggregated_conversation"
 TAGGED = " JOIN aggregated_conversation_tag t ON t.conversation_id = r.conversation_id"
 # Each aggregate table: the tags joined to the record `r`, and its cells' key columns with what
@@ -62,8 +64,43 @@ def add_and_fill(columns: dict[str, tuple[TypeEngine[int], str]]) -> None:
         )
 
 
-def drop(names: list[str]) -> None:
-    for table in (RECORD, *CELLS):
+def drop(names: list[str], record: bool = True) -> None:
+    for table in (RECORD, *CELLS) if record else CELLS:
         with op.batch_alter_table(table) as batch:
             for name in names:
                 batch.drop_column(name)
+
+
+def fill_message_figures(columns: dict[str, str]) -> None:
+    """Fill message figure columns (name: its value for one message `m`, never null), already
+    added to the aggregate tables: per account whose aggregates are built, the messages the
+    record counts (ids up to its `last_message_id`), in their conversation's recorded cell on
+    the local day each was sent in the aggregates' zone."""
+    bind = op.get_bind()
+    states = bind.execute(sa.text("SELECT account_id, timezone FROM aggregate_state")).all()
+    for account_id, zone in states:
+        low, high = bind.execute(
+            sa.text("SELECT MIN(sent_at), MAX(sent_at) FROM message WHERE account_id = :a"),
+            {"a": account_id},
+        ).one()
+        if low is None:
+            continue
+        sent_at = sa.literal_column("m.sent_at", sa.BigInteger())
+        day = day_number(sent_at, zone_periods(zone, [(low, high)]))
+        day_sql = str(day.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": True}))
+        sums = ", ".join(f"SUM({value}) AS {name}" for name, value in columns.items())
+        sets = ", ".join(f"{name} = s.{name}" for name in columns)
+        for table, (joins, keys) in CELLS.items():
+            expressions = {**keys, "day": day_sql}
+            grouped = ", ".join(f"{expression} AS {key}" for key, expression in expressions.items())
+            same = " AND ".join(f"s.{key} = {table}.{key}" for key in keys)
+            op.execute(
+                sa.text(
+                    f"UPDATE {table} SET {sets} FROM (SELECT {grouped}, {sums}"
+                    " FROM message m JOIN aggregated_conversation r"
+                    " ON r.conversation_id = m.conversation_id AND m.id <= r.last_message_id"
+                    f"{joins} WHERE m.account_id = :a AND r.account_id = :a"
+                    f" GROUP BY {', '.join(expressions.values())}) AS s"
+                    f" WHERE {table}.account_id = :a AND {same}"
+                ).bindparams(a=account_id)
+            )

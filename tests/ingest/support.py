@@ -118,10 +118,12 @@ def inbound(
     }
 
 
-def status_payload(wamid: str, status: str, timestamp: int, **extra: Any) -> dict[str, Any]:
+def status_payload(
+    wamid: str, status: str, timestamp: int, *, phone_number_id: str = PNID, **extra: Any
+) -> dict[str, Any]:
     value = {
         "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "972123456789", "phone_number_id": PNID},
+        "metadata": {"display_phone_number": "972123456789", "phone_number_id": phone_number_id},
         "statuses": [
             {
                 "id": wamid,

@@ -43,7 +43,7 @@ from tests.conftest import (
     graphql,
     make_settings,
 )
-from tests.ingest.support import add_channel, inbound, post_events, post_webhook
+from tests.ingest.support import add_channel, inbound, post_events, post_webhook, status_payload
 from tests.reports.test_export import export_rows
 
 HOUR = 3600
@@ -56,6 +56,7 @@ ANCHORS = (DST_END, NOW)
 CONTACTS = ("33610000001", "33610000002", "33610000003")
 AGENTS = ("ana@acme.test", "bo@acme.test", "cy@acme.test")
 TAGS = ("Sales", "support", "Billing")
+STATUSES = ("sent", "delivered", "read", "played", "failed")
 BOUNDED = settings(
     max_examples=12,
     deadline=None,
@@ -64,14 +65,15 @@ BOUNDED = settings(
 
 METRICS = """conversations inboundConversations distinctContacts messages inboundMessages
   outboundMessages closedConversations avgDurationSeconds avgFirstResponseSeconds avgRating
-  ratedConversations avgMessagesPerConversation csatPercent
+  ratedConversations avgMessagesPerConversation csatPercent deliveredMessages readMessages
+  failedMessages
   firstResponseDistribution { upToSeconds conversations }
   durationDistribution { upToSeconds conversations } ratingDistribution { rating conversations }"""
 REPORTS = {
     "summary": f"""query($f: ReportFilter!) {{ summaryReport(filter: $f) {{
       totals {{ {METRICS} }} daily {{ start metrics {{ {METRICS} }} }}
       weekly {{ start metrics {{ {METRICS} }} }} bySource {{ source metrics {{ {METRICS} }} }}
-    }} }}""",
+      failureReasons {{ code title messages }} }} }}""",
     "agents": f"""query($f: ReportFilter!) {{ agentReport(filter: $f) {{ rows {{
       agent {{ email }} sentMessages metrics {{ {METRICS} }}
       daily {{ start metrics {{ {METRICS} }} }} }} }} }}""",
@@ -118,9 +120,20 @@ CONVERSATION_EVENT_STEP = st.one_of(
 )
 STEP = st.one_of(
     st.builds(Step, st.just("inbound"), CONTACT, INSTANTS),
-    st.builds(Step, st.just("sent"), CONTACT, INSTANTS, MAYBE_AGENT),
+    # An outbound message, then (`tag` > 0) the status STATUSES[tag - 1] of it.
+    st.builds(Step, st.just("sent"), CONTACT, INSTANTS, MAYBE_AGENT, tag=st.integers(0, 5)),
     CONVERSATION_EVENT_STEP,
     st.builds(Step, st.just("autoclose"), value=st.integers(0, 30)),
+    # A delivery status (of STATUSES by `tag`): of an outbound message posted before (the
+    # `value`th, round robin) when `value` < 20, else of the message the `value`th step posts,
+    # if any: inbound (ignored), or still to come (kept pending).
+    st.builds(
+        Step,
+        st.just("status"),
+        at=INSTANTS,
+        tag=st.integers(0, 4),
+        value=st.integers(0, 29),
+    ),
     # A website button click (now), with UTM values by `tag`, and the contact writing with its
     # code (attributed) when `value` is 1.
     st.builds(
@@ -178,6 +191,7 @@ class History:
     def __init__(self, client: httpx.AsyncClient, who: TestAccount, pnid: str, key: str) -> None:
         self.client, self.who, self.pnid, self.key = client, who, pnid, key
         self.serial = itertools.count()
+        self.outbound: list[str] = []  # the wamids of the outbound messages posted
 
     async def post(self, step: Step, engine: AsyncEngine) -> None:
         number = next(self.serial)
@@ -194,10 +208,28 @@ class History:
         if step.kind == "autoclose":
             await close_due(engine, now=NOW + step.value * HOUR)
             return
-        response = await post_events(self.client, self.who, [event_of(step, number, self.pnid)])
+        if step.kind == "status":
+            wamid = f"wamid.{self.pnid}.{step.value}"
+            if step.value < 20 and self.outbound:
+                wamid = self.outbound[step.value % len(self.outbound)]
+            await self.status(wamid, STATUSES[step.tag], step.at)
+            return
+        event = event_of(step, number, self.pnid)
+        response = await post_events(self.client, self.who, [event])
+        if step.kind == "sent" and response.status_code == 200:
+            self.outbound.append(event["messageId"])
+            if step.tag:
+                await self.status(event["messageId"], STATUSES[step.tag - 1], step.at + 30)
         # A conversation event for a contact without conversation, or a close before the start,
         # is refused as a whole (422): nothing stored, the history goes on.
         assert response.status_code in (200, 422), response.text
+
+    async def status(self, wamid: str, name: str, at: int) -> None:
+        errors = [{"code": 131000 + len(wamid) % 3, "title": "Failed"}] if name == "failed" else []
+        payload = status_payload(
+            wamid, name, at, phone_number_id=self.pnid, **({"errors": errors} if errors else {})
+        )
+        assert (await post_webhook(self.client, payload)).status_code == 200
 
     async def click(self, step: Step, number: int, wa_id: str) -> None:
         utm = {"utm_campaign": TAGS[step.tag], "utm_source": ("news", None, " ")[step.tag]}
@@ -491,6 +523,74 @@ async def test_clicks_and_attributions_count_on_the_local_day_of_the_click(
         {"key": "https://shop.test/p", "clicks": 1, "conversations": 1},
         {"key": None, "clicks": 1, "conversations": 0},
     ]
+
+
+async def test_delivery_statuses_move_the_funnel_of_counted_messages(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """A status moves the delivery figures of a message already counted, in its conversation's
+    cell on the day it was sent: delivered then failed, a status before its message (kept
+    pending), a read that skips delivered then a late delivered (never backwards); then the
+    conversation changes hands and takes its figures along."""
+    who = await create_test_account(engine, "Funnel", "UTC")
+    pnid = f"pnid-funnel-{NOW}"
+    await add_channel(engine, who.id, phone_number_id=pnid)
+
+    async def status(wamid: str, name: str, at: int, **extra: Any) -> None:
+        payload = status_payload(wamid, name, at, phone_number_id=pnid, **extra)
+        assert (await post_webhook(client, payload)).status_code == 200
+
+    async def delivery() -> dict[str, int]:
+        [cell] = (await cells(engine, who.id))["source_daily_figures"].values()
+        names = ("outbound_messages", "delivered_messages", "read_messages", "failed_messages")
+        return {name: cell[name] for name in names}
+
+    t = utc("2026-03-10 10:00")
+    payload = inbound("wamid.f0", ANA, t, phone_number_id=pnid)
+    assert (await post_webhook(client, payload)).status_code == 200
+    await send(client, who, type="message.sent", at=t + 60, messageId="o1", agentEmail=AGENTS[0])
+    await status("o1", "delivered", t + 70)
+    counts = {"outbound_messages": 1, "delivered_messages": 1}
+    assert await delivery() == {**counts, "read_messages": 0, "failed_messages": 0}
+    errors = [{"code": 131026, "title": "Message undeliverable"}]
+    await status("o1", "failed", t + 80, errors=errors)
+    assert await delivery() == {
+        "outbound_messages": 1,
+        "delivered_messages": 0,
+        "read_messages": 0,
+        "failed_messages": 1,
+    }
+    await status("o2", "read", t + 100)  # before its message: pending, counted with it
+    await send(client, who, type="message.sent", at=t + 90, messageId="o2", agentEmail=AGENTS[0])
+    await send(client, who, type="message.sent", at=t + 120, messageId="o3", agentEmail=AGENTS[0])
+    await status("o3", "sent", t + 121)
+    await status("o3", "read", t + 130)
+    await status("o3", "delivered", t + 125)  # late: a read message stays read
+    funnel = {
+        "outbound_messages": 3,
+        "delivered_messages": 2,
+        "read_messages": 2,
+        "failed_messages": 1,
+    }
+    assert await delivery() == funnel
+    await send(client, who, type="conversation.assigned", at=t + 200, agentEmail=AGENTS[1])
+    bo = await agent_id(engine, who.id, AGENTS[1])
+    [(key, cell)] = (await cells(engine, who.id))["daily_figures"].items()
+    assert key[2] == bo and {name: cell[name] for name in funnel} == funnel
+    kept = await aggregate_rows(engine, who.id)
+    async with transaction(engine) as session:
+        await maintenance.rebuild_aggregates(session, who.id)
+    assert await aggregate_rows(engine, who.id) == kept
+    flt = {"from": "2026-03-10", "to": "2026-03-10"}
+    query = """query($f: ReportFilter!) { summaryReport(filter: $f) {
+      totals { deliveredMessages readMessages failedMessages }
+      failureReasons { code title messages } } }"""
+    for zone in ("UTC", "Africa/Abidjan"):  # the aggregates, then the raw rows (UTC+0 too)
+        body = await graphql(client, who, query, {"f": {**flt, "timezone": zone}})
+        assert body["data"]["summaryReport"] == {
+            "totals": {"deliveredMessages": 2, "readMessages": 2, "failedMessages": 1},
+            "failureReasons": [{"code": 131026, "title": "Message undeliverable", "messages": 1}],
+        }
 
 
 async def tag_id(engine: AsyncEngine, account_id: int, name_key: str) -> int:

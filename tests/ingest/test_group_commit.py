@@ -53,6 +53,7 @@ from tests.ingest.test_aggregates import (
     HOUR,
     NOW,
     REPORTS,
+    STATUSES,
     STEP,
     TAGS,
     ZONE,
@@ -211,7 +212,6 @@ def _day_of(instant: int) -> str:
 
 # --- the property: grouped == one at a time ---------------------------------------------------
 
-STATUSES = ("sent", "delivered", "read", "failed")
 # Messages of the last three hours: conversations still open, so that most deliveries fold in
 # bulk (appended in order, or starting a conversation), beside the general path's cases.
 RECENT_INBOUND = st.builds(
@@ -260,7 +260,9 @@ class Ledger:
             return Unit(self._autoclose(NOW + step.value * HOUR))
         if step.kind == "status":  # about the message of step `value`: sent, inbound, or none yet
             extra = (
-                {"errors": [{"code": 131026, "title": "undeliverable"}]} if step.tag == 3 else {}
+                {"errors": [{"code": 131026, "title": "undeliverable"}]}
+                if STATUSES[step.tag] == "failed"
+                else {}
             )
             payload = status_payload(
                 f"wamid.{self.pnid}.{step.value}", STATUSES[step.tag], step.at, **extra

@@ -26,6 +26,10 @@ c4 [Wholesale], c5. Conversation tags Sales, Billing, Support.
     K7 c3 INBOUND alice [Support]: in 04-02 22:30, alice 22:40; open. Paris: 04-03, out of
        range; UTC: in.
 
+Delivery statuses of the outbound messages: delivered, but K1's alice 08:20 read, K4's bob 22:15
+played, K2's bob 23:20 only sent, K6's bob 12:30 none yet; K3's bot 00:30 failed (131026) and
+K5's bot 07:06 failed (131049).
+
 Clicks: W1 Homepage 03-27 07:55 -> K1; W2 Homepage 03-27 10:00; W3 Pricing 03-26 23:10 -> K8;
 W4 Pricing 03-31 11:55 -> K6; W5 Homepage 04-02 22:20 -> K7; W6 Homepage 03-29 10:00.
 Another account holds a conversation, an agent, tags and a click in range that must never show.
@@ -37,9 +41,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import TestAccount, create_test_account
-from tests.factories import at, automation, building, inbound, reply
+from tests.factories import at, automation, building, inbound, reply, with_status
 
 PARIS = "Europe/Paris"
+# The errors WhatsApp gives with failed statuses (code, title).
+UNDELIVERABLE = (131026, "Message undeliverable")
+ENGAGEMENT = (131049, "This message was not delivered to maintain healthy ecosystem engagement.")
 RANGE = {"from": "2026-03-27", "to": "2026-04-02"}
 DAYS = [
     "2026-03-27",
@@ -166,7 +173,7 @@ async def build_dataset(engine: AsyncEngine) -> Dataset:
                 inbound(utc("2026-03-27 08:00")),
                 reply(utc("2026-03-27 08:02"), alice),
                 inbound(utc("2026-03-27 08:10")),
-                reply(utc("2026-03-27 08:20"), alice),
+                with_status(reply(utc("2026-03-27 08:20"), alice), "read"),
             ],
             assignee=alice,
             tags=["Sales", "Billing"],
@@ -176,7 +183,10 @@ async def build_dataset(engine: AsyncEngine) -> Dataset:
         )
         k2 = await make.conversation(
             c2,
-            [inbound(utc("2026-03-27 22:50")), reply(utc("2026-03-27 23:20"), bob)],
+            [
+                inbound(utc("2026-03-27 22:50")),
+                with_status(reply(utc("2026-03-27 23:20"), bob), "sent"),
+            ],
             assignee=bob,
             tags=["Support"],
             closed_at=utc("2026-03-28 00:00"),
@@ -184,7 +194,10 @@ async def build_dataset(engine: AsyncEngine) -> Dataset:
         )
         k3 = await make.conversation(
             c3,
-            [automation(utc("2026-03-29 00:30")), inbound(utc("2026-03-29 01:30"))],
+            [
+                with_status(automation(utc("2026-03-29 00:30")), "failed", UNDELIVERABLE),
+                inbound(utc("2026-03-29 01:30")),
+            ],
             auto_close_seconds=24 * 3600,
         )
         k4 = await make.conversation(
@@ -192,7 +205,7 @@ async def build_dataset(engine: AsyncEngine) -> Dataset:
             [
                 reply(utc("2026-03-29 21:30"), bob),
                 inbound(utc("2026-03-29 21:45")),
-                reply(utc("2026-03-29 22:15"), bob),
+                with_status(reply(utc("2026-03-29 22:15"), bob), "played"),
             ],
             started_at=utc("2026-03-29 21:30"),
             source="INBOX",
@@ -204,7 +217,7 @@ async def build_dataset(engine: AsyncEngine) -> Dataset:
             [
                 automation(utc("2026-03-30 07:00")),
                 inbound(utc("2026-03-30 07:05")),
-                automation(utc("2026-03-30 07:06")),
+                with_status(automation(utc("2026-03-30 07:06")), "failed", ENGAGEMENT),
                 reply(utc("2026-03-30 07:20"), alice),
             ],
             assignee=alice,
@@ -218,7 +231,7 @@ async def build_dataset(engine: AsyncEngine) -> Dataset:
             [
                 inbound(utc("2026-03-31 12:00")),
                 reply(utc("2026-03-31 12:03"), alice),
-                reply(utc("2026-03-31 12:30"), bob),
+                with_status(reply(utc("2026-03-31 12:30"), bob), None),
             ],
             assignee=bob,
         )

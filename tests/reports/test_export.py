@@ -37,10 +37,11 @@ from tests.conftest import (
     graphql,
     make_settings,
 )
-from tests.factories import at, building, inbound, reply
+from tests.factories import at, building, inbound, reply, with_status
 
 PARIS = "Europe/Paris"
 MARCH = {"from": "2026-03-27", "to": "2026-03-31", "timezone": PARIS}
+RE_ENGAGEMENT = (131047, "Re-engagement message")
 
 EXPORT = """
 mutation Export($report: ReportKind!, $filter: ReportFilter!) {
@@ -50,7 +51,7 @@ mutation Export($report: ReportKind!, $filter: ReportFilter!) {
 METRICS = """{ conversations inboundConversations distinctContacts messages inboundMessages
   outboundMessages closedConversations avgDurationSeconds avgFirstResponseSeconds avgRating
   ratedConversations avgMessagesPerConversation medianFirstResponseSeconds p90FirstResponseSeconds
-  medianDurationSeconds p90DurationSeconds csatPercent
+  medianDurationSeconds p90DurationSeconds csatPercent deliveredMessages readMessages failedMessages
   firstResponseDistribution { upToSeconds conversations }
   durationDistribution { upToSeconds conversations }
   ratingDistribution { rating conversations } }"""
@@ -72,6 +73,9 @@ METRIC_FIELDS = [
     "medianDurationSeconds",
     "p90DurationSeconds",
     "csatPercent",
+    "deliveredMessages",
+    "readMessages",
+    "failedMessages",
     "firstResponseDistribution",
     "durationDistribution",
     "ratingDistribution",
@@ -95,6 +99,9 @@ METRIC_HEADER = [
     "median_duration_seconds",
     "p90_duration_seconds",
     "csat_percent",
+    "delivered_messages",
+    "read_messages",
+    "failed_messages",
     "frt_le_60",
     "frt_le_300",
     "frt_le_900",
@@ -121,6 +128,7 @@ METRIC_HEADER = [
     "rating_4",
     "rating_5",
 ]
+FAILURE_HEADER = ["failure_code", "failure_title", "failure_messages"]
 DETAILS_HEADER = [
     "started_at",
     "phone",
@@ -179,7 +187,10 @@ async def seed(engine: AsyncEngine, account_id: int) -> None:
         # 01:15 UTC on the day clocks go forward: 03:15 in Paris, offset +02:00.
         await make.conversation(
             hugo,
-            [inbound(at("2026-03-29 01:15")), reply(at("2026-03-29 01:20"), bob)],
+            [
+                inbound(at("2026-03-29 01:15")),
+                with_status(reply(at("2026-03-29 01:20"), bob), "failed", RE_ENGAGEMENT),
+            ],
             assignee=bob,
             tags=["Support"],
         )
@@ -496,10 +507,10 @@ async def test_summary_rows_equal_the_graphql_report(
     await seed(engine, account.id)
     query = f"""query($filter: ReportFilter!) {{ summaryReport(filter: $filter) {{
         totals {METRICS} daily {{ start metrics {METRICS} }} weekly {{ start metrics {METRICS} }}
-        bySource {{ source metrics {METRICS} }} }} }}"""
+        bySource {{ source metrics {METRICS} }} failureReasons {{ code title messages }} }} }}"""
     report = (await graphql(client, account, query, {"filter": MARCH}))["data"]["summaryReport"]
     rows = await export_rows(client, account, "SUMMARY", MARCH)
-    assert rows[0] == ["section", "start", "source", *METRIC_HEADER]
+    assert rows[0] == ["section", "start", "source", *METRIC_HEADER, *FAILURE_HEADER]
     # 5 days, 2 ISO weeks (Fri 27 - Sun 29, Mon 30 - Tue 31), 3 sources, 1 total.
     assert [row[:3] for row in rows[1:]] == [
         ["daily", "2026-03-27", ""],
@@ -513,18 +524,45 @@ async def test_summary_rows_equal_the_graphql_report(
         ["source", "", "INBOUND"],
         ["source", "", "INBOX"],
         ["total", "", ""],
+        ["failure", "", ""],
     ]
+    none = [None] * len(FAILURE_HEADER)
     expected = [
-        *(["daily", day["start"], None, *metric_values(day["metrics"])] for day in report["daily"]),
-        *(["weekly", w["start"], None, *metric_values(w["metrics"])] for w in report["weekly"]),
-        *(["source", None, s["source"], *metric_values(s["metrics"])] for s in report["bySource"]),
-        ["total", None, None, *metric_values(report["totals"])],
+        *(
+            ["daily", day["start"], None, *metric_values(day["metrics"]), *none]
+            for day in report["daily"]
+        ),
+        *(
+            ["weekly", w["start"], None, *metric_values(w["metrics"]), *none]
+            for w in report["weekly"]
+        ),
+        *(
+            ["source", None, s["source"], *metric_values(s["metrics"]), *none]
+            for s in report["bySource"]
+        ),
+        ["total", None, None, *metric_values(report["totals"]), *none],
+        *(
+            [
+                "failure",
+                None,
+                None,
+                *[None] * len(METRIC_HEADER),
+                r["code"],
+                r["title"],
+                r["messages"],
+            ]
+            for r in report["failureReasons"]
+        ),
     ]
     for cells, values in zip(rows[1:], expected, strict=True):
         assert_cells(cells, values)
+    # Hugo's reply failed: the one failure reason, after the totals.
+    failure = dict(zip(rows[0], rows[-1], strict=True))
+    assert (failure["failure_code"], failure["failure_title"]) == ("131047", RE_ENGAGEMENT[1])
+    assert failure["failure_messages"] == "1"
     # Figures worked out by hand: 4 conversations and 6 messages in range, 2 closed, 2 rated
     # (4, and 2: the latest of 5 then 2), 2 answered after 300 s each; 2 + 2 + 1 + 1 messages.
-    total = dict(zip(rows[0], rows[-1], strict=True))
+    total = dict(zip(rows[0], rows[-2], strict=True))
     assert total["avg_messages_per_conversation"] == "1.5"
     assert total["conversations"] == "4"
     assert total["messages"] == "6"
@@ -534,6 +572,9 @@ async def test_summary_rows_equal_the_graphql_report(
     assert total["csat_percent"] == "50.0"  # one of the two rated 4 or 5
     assert [total[f"rating_{rating}"] for rating in range(1, 6)] == ["0", "1", "0", "1", "0"]
     assert (total["frt_le_60"], total["frt_le_300"], total["frt_le_900"]) == ("0", "2", "0")
+    # Alice's reply delivered, Bob's failed.
+    assert (total["delivered_messages"], total["read_messages"]) == ("1", "0")
+    assert total["failed_messages"] == "1"
 
 
 async def test_agents_rows_equal_the_graphql_report(

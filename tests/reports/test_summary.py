@@ -11,7 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers.buckets import calendar
 from tests.conftest import graphql
-from tests.reports.dataset import METRICS, RANGE, ZERO, build_dataset, daily, m
+from tests.reports.dataset import (
+    ENGAGEMENT,
+    METRICS,
+    RANGE,
+    UNDELIVERABLE,
+    ZERO,
+    build_dataset,
+    daily,
+    m,
+)
 
 SUMMARY = (
     METRICS
@@ -740,3 +749,82 @@ async def test_distributions_ratings_and_csat(
         [0, 0, 0, 0, 2, 1, 0, 0, 1, 0],
         [0, 1, 0, 0, 1],
     )
+
+
+FUNNEL = """
+query ($filter: ReportFilter!) {
+  summaryReport(filter: $filter) {
+    totals { ...F }
+    daily { start metrics { ...F } }
+    failureReasons { code title messages }
+  }
+  agentReport(filter: $filter) { rows { agent { email } metrics { ...F } } }
+}
+fragment F on Metrics { outboundMessages deliveredMessages readMessages failedMessages }
+"""
+
+
+def _funnel(metrics: dict[str, Any]) -> tuple[int, int, int, int]:
+    return (
+        metrics["outboundMessages"],
+        metrics["deliveredMessages"],
+        metrics["readMessages"],
+        metrics["failedMessages"],
+    )
+
+
+async def test_the_delivery_funnel_and_failure_reasons(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """The outbound messages sent in the bucket by the status each holds: delivered counts
+    delivered, read and played; read counts read and played. Paris (the aggregates): K0's alice
+    06:10 (07:10), K8's carol (00:35) and K1's two on 03-27; K2's bob, only sent, on 03-28; K3's
+    failed bot and K4's bob 21:30 on 03-29; K4's played bob (00:15) and K5's three (one failed)
+    on 03-30; K6's alice and bob (no status) on 03-31."""
+    data = await build_dataset(engine)
+    body = await graphql(client, data.account, FUNNEL, {"filter": RANGE})
+    summary = body["data"]["summaryReport"]
+    assert _funnel(summary["totals"]) == (13, 9, 2, 2)
+    assert {day["start"]: _funnel(day["metrics"]) for day in summary["daily"]} == {
+        "2026-03-27": (4, 4, 1, 0),
+        "2026-03-28": (1, 0, 0, 0),
+        "2026-03-29": (2, 1, 0, 1),
+        "2026-03-30": (4, 3, 1, 1),
+        "2026-03-31": (2, 1, 0, 0),
+        "2026-04-01": (0, 0, 0, 0),
+        "2026-04-02": (0, 0, 0, 0),
+    }
+    # One each: by code then.
+    assert summary["failureReasons"] == [
+        {"code": UNDELIVERABLE[0], "title": UNDELIVERABLE[1], "messages": 1},
+        {"code": ENGAGEMENT[0], "title": ENGAGEMENT[1], "messages": 1},
+    ]
+    agents = {
+        row["agent"]["email"].split("@")[0]: _funnel(row["metrics"])
+        for row in body["data"]["agentReport"]["rows"]
+    }
+    # The messages of their conversations, whoever sent them: alice K0 (started before the
+    # range), K1, K5; bob K2, K4, K6; carol K8.
+    assert agents == {"alice": (6, 5, 1, 1), "bob": (5, 3, 1, 0), "carol": (1, 1, 0, 0)}
+    utc = {**RANGE, "timezone": "UTC"}  # the raw rows: K8's reply leaves, K7's enters
+    body = await graphql(client, data.account, FUNNEL, {"filter": utc})
+    assert _funnel(body["data"]["summaryReport"]["totals"]) == (13, 9, 2, 2)
+    daily = body["data"]["summaryReport"]["daily"]
+    assert [_funnel(day["metrics"]) for day in daily] == [
+        (4, 3, 1, 0),  # K0 06:10, K1 08:02 and 08:20 (read), K2 23:20 (sent)
+        (0, 0, 0, 0),
+        (3, 2, 1, 1),  # K3 failed; K4 21:30 and 22:15 (played)
+        (3, 2, 0, 1),  # K5
+        (2, 1, 0, 0),  # K6
+        (0, 0, 0, 0),
+        (1, 1, 0, 0),  # K7
+    ]
+    # The filter selects the failures too: K5 is alice's, K3 nobody's; none is INBOUND.
+    alice = {**RANGE, "agentEmails": ["alice@acme.test"]}
+    body = await graphql(client, data.account, FUNNEL, {"filter": alice})
+    assert body["data"]["summaryReport"]["failureReasons"] == [
+        {"code": ENGAGEMENT[0], "title": ENGAGEMENT[1], "messages": 1}
+    ]
+    inbound_only = {**RANGE, "sources": ["INBOUND"]}
+    body = await graphql(client, data.account, FUNNEL, {"filter": inbound_only})
+    assert body["data"]["summaryReport"]["failureReasons"] == []

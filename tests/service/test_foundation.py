@@ -332,13 +332,17 @@ async def test_ids_that_grow_with_traffic_pass_integer_on_postgresql(
         ("0005_growing_ids", "message_count_sum", 27),
         # 0007: K0 (300 s, on the bound), K8 (300 s), K1 (120 s), K6 (180 s); not K7 (600 s).
         ("0006_messages_per_conversation", "frt_le_300", 4),
+        # 0008: the outbound messages delivered, read or played: K0 2, K8 1, K1 2, K4 2, K5 2
+        # (its failed one aside), K6 1 (Bob's has no status), K7 1; K2's is only sent.
+        ("0007_distributions", "delivered_messages", 11),
     ],
 )
 async def test_a_figure_migration_fills_what_ingestion_keeps(
     database_url: str, app: Starlette, engine: AsyncEngine, previous: str, column: str, total: int
 ) -> None:
     """A migration that adds figure columns to the aggregate tables and the record of each
-    conversation (0006: `message_count_sum`; 0007: csat points and the distributions' bins)
+    conversation (0006: `message_count_sum`; 0007: csat points and the distributions' bins;
+    0008: the delivery funnel's message counts, on the local day each message was sent)
     fills them from the rows they count already: a database that held every other figure at
     the revision before gets the values the aggregates keep (tags, tag pairs, agents, sources
     and local days of the hand-built dataset)."""
