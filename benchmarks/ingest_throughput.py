@@ -13,8 +13,10 @@ connections (raw asyncio HTTP/1.1); every body is built and signed before the cl
 Phases: bare (the bare endpoint, the same bodies as messages), messages (single-message signed
 webhooks), statuses (sent, delivered, read of --messages outbound wamids not recorded yet),
 events (POST /v1/events, batches of 500, 4 senders: message.sent recording those wamids, 1 in
-10 conversation.tagged), sequential (one sender), offered (open loop: 1,000 messages/s offered
-for 5 s over 64 connections, latency from each scheduled instant). A 503 is retried after its
+10 conversation.tagged), late statuses (failed, for each of those messages: a status that moves
+the delivery figures of a message already counted), sequential (one sender), offered (open
+loop: 1,000 messages/s offered for 5 s over 64 connections, latency from each scheduled
+instant). A 503 is retried after its
 Retry-After and counted; any other non-200 is an error (exit code 1). Then the reports are read
 through GraphQL, compared with what was sent and with the same reports after `wareports
 rebuild-aggregates`. --quick: 1,000 messages, 5,000 events, 200 sequential, 2 s offered.
@@ -60,7 +62,8 @@ HERE = Path(__file__).resolve().parent
 WAREPORTS = Path(sys.executable).with_name("wareports")  # api/cli.py has no __main__ block
 QUERY = """{ summaryReport(filter: {from: "%(d1)s", to: "%(d2)s"}) {
   totals { conversations messages inboundMessages outboundMessages distinctContacts
-           closedConversations avgFirstResponseSeconds }
+           closedConversations avgFirstResponseSeconds deliveredMessages readMessages
+           failedMessages }
   daily { start metrics { conversations messages outboundMessages } } }
   agentReport(filter: {from: "%(d1)s", to: "%(d2)s"}) {
     rows { agent { email } sentMessages metrics { conversations messages } } }
@@ -131,6 +134,18 @@ def statuses(count: int) -> list[bytes]:
                 entry = dict(id=f"wamid.out.{n}", status=status, timestamp=instant)
                 entry["recipient_id"] = wa_id(n)
                 bodies.append(envelope({"statuses": [entry]}))
+    return bodies
+
+
+def late_failures(count: int) -> list[bytes]:
+    """failed (with its error) for wamid.out.0..count-1 once they are recorded and read: each
+    moves the delivery figures of a message the aggregates count already."""
+    start, bodies = int(time.time()) - 1000, []
+    for n in range(count):
+        entry: dict[str, Any] = dict(id=f"wamid.out.{n}", status="failed")
+        entry.update(timestamp=str(start + n * 900 // max(count, 1)), recipient_id=wa_id(n))
+        entry["errors"] = [{"code": 131026, "title": "Message undeliverable"}]
+        bodies.append(envelope({"statuses": [entry]}))
     return bodies
 
 
@@ -439,6 +454,8 @@ async def stored_counts(url: str, account: int) -> dict[str, int]:
         "distinct_wamids": "SELECT count(DISTINCT wamid) FROM message WHERE account_id = :a",
         "outbound_read": "SELECT count(*) FROM message WHERE wamid LIKE 'wamid.out.%' "
         "AND status = 'read' AND account_id = :a",
+        "outbound_failed": "SELECT count(*) FROM message WHERE wamid LIKE 'wamid.out.%' "
+        "AND status = 'failed' AND account_id = :a",
         "pending_statuses": "SELECT count(*) FROM pending_status WHERE account_id = :a",
     }
     try:
@@ -655,12 +672,27 @@ def check_counts(
         "inboundMessages": inbound,
         "outboundMessages": sent,
         "distinct_wamids": inbound + sent,
-        "outbound_read": min(outbound, sent),
+        # Read (statuses that waited for their message), then failed (the late statuses).
+        "outbound_read": 0,
+        "outbound_failed": min(outbound, sent),
+        "deliveredMessages": 0,
+        "readMessages": 0,
+        "failedMessages": min(outbound, sent),
         "pending_statuses": max(0, outbound - sent),
         "agent sentMessages": sent,
     }
     found = {
-        **{k: totals[k] for k in ("messages", "inboundMessages", "outboundMessages")},
+        **{
+            k: totals[k]
+            for k in (
+                "messages",
+                "inboundMessages",
+                "outboundMessages",
+                "deliveredMessages",
+                "readMessages",
+                "failedMessages",
+            )
+        },
         **counts,
         "agent sentMessages": sum(r["sentMessages"] for r in data["agentReport"]["rows"]),
     }
@@ -758,6 +790,8 @@ def run(args: argparse.Namespace, directory: Path) -> int:
         beside.start()
         phase("events", port, events_requests, args.events, senders=4)
         other = beside.report()
+        failed = min(args.messages, sent)
+        phase("late statuses", port, webhook_requests(port, late_failures(failed)), failed)
         sequential = messages("seq", args.messages, args.sequential)
         phase("sequential", port, webhook_requests(port, sequential), args.sequential, senders=1)
         offered_count = int(args.offered_rate * args.offered_seconds)
