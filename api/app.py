@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -22,11 +22,12 @@ from api.observability import (
 from api.ratelimit import RateLimiter
 from ingest.autoclose import run_periodically
 from ingest.writer import GroupWriter
-from models.db import create_engine, create_writer_engine
+from models.db import create_engine, create_writer_engine, now
 from models.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Callable[[], int] = now) -> Starlette:
+    """The service; `clock` (UTC epoch seconds) is what report presets call today."""
     settings = settings or get_settings()
     metrics = Metrics()
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware += security.middleware(settings)
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
+    app.state.clock = clock
     app.state.metrics = metrics
     return app
 

@@ -104,6 +104,7 @@ class WareportsGraphQL(GraphQL[Context, None]):
             session=state.session,
             settings=request.app.state.settings,
             request_id=state.request_id,
+            clock=request.app.state.clock,
         )
 
 

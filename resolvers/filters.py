@@ -7,7 +7,10 @@ report and in the CSV export.
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import aliased
@@ -16,8 +19,10 @@ from sqlmodel import col
 from models import Agent, ContactTag, Conversation, ConversationTag, Tag
 from models.enums import Source
 from models.errors import BadInput
+from resolvers import periods
 from resolvers.buckets import Calendar, calendar, require_zone
 
+EnumT = TypeVar("EnumT", bound=Enum)
 SOURCES = tuple(source.value for source in Source)
 MAX_LIST_ENTRIES = 100
 # Local day numbers must stay non-negative for the integer bucket arithmetic (see buckets.py).
@@ -48,8 +53,8 @@ class Filter:
 
 def parse_filter(
     *,
-    from_: date,
-    to: date,
+    from_: date | None = None,
+    to: date | None = None,
     timezone: str | None = None,
     contact_tags: Sequence[str] | None = None,
     conversation_tags: Sequence[str] | None = None,
@@ -58,16 +63,23 @@ def parse_filter(
     account_timezone: str,
     max_range_days: int,
     use_aggregates: bool = True,
+    preset: object | None = None,
+    shift: object | None = None,
+    now: int | None = None,
 ) -> Filter:
     """Validate the fields of a ReportFilter; raises `BadInput` naming the offending field.
 
-    `sources` takes the enum values ("FLOW", ...) or enum members whose `.value` is one.
+    The range is `from_..to`, or a `preset` resolved against the local date at `now` (UTC epoch
+    seconds) in the filter's zone; `shift` then moves it (`resolvers.periods`). `sources`,
+    `preset` and `shift` take the enum values ("FLOW", ...) or members whose `.value` is one.
     """
-    first_day, last_day = _range(from_, to, max_range_days)
+    zone = _zone(account_timezone if timezone is None else timezone)
+    first_day, last_day = _dates(from_, to, _preset(preset), _shift(shift), zone, now)
+    first_day, last_day = _range(first_day, last_day, max_range_days)
     return Filter(
         first_day=first_day,
         last_day=last_day,
-        timezone=_zone(account_timezone if timezone is None else timezone),
+        timezone=zone,
         contact_tags=_names("filter.contactTags", contact_tags),
         conversation_tags=_names("filter.conversationTags", conversation_tags),
         agent_emails=_names("filter.agentEmails", agent_emails),
@@ -76,7 +88,55 @@ def parse_filter(
     )
 
 
-def _range(first_day: date, last_day: date, max_range_days: int) -> tuple[date, date]:
+def _dates(
+    from_: date | None,
+    to: date | None,
+    preset: periods.RangePreset | None,
+    shift: periods.PeriodShift | None,
+    zone: str,
+    now: int | None,
+) -> tuple[date, date]:
+    """The range a filter asks for, before the checks of `_range`."""
+    if preset is not None and (from_ is not None or to is not None):
+        raise BadInput("filter.preset", "give either a preset or filter.from and filter.to")
+    if preset is None:
+        if from_ is None and to is None:
+            raise BadInput("filter.preset", "give a preset, or filter.from and filter.to")
+        if from_ is None:
+            raise BadInput("filter.from", "required with filter.to (or give a preset)")
+        if to is None:
+            raise BadInput("filter.to", "required with filter.from (or give a preset)")
+        first_day, last_day = _range(from_, to, None)
+    else:
+        if now is None:
+            raise ValueError("a preset needs the current instant (`now`)")
+        today = datetime.fromtimestamp(now, ZoneInfo(zone)).date()
+        first_day, last_day = periods.preset_range(preset, today)
+    if shift is not None:
+        first_day, last_day = periods.shifted(first_day, last_day, shift, preset)
+    return first_day, last_day
+
+
+def _preset(value: object | None) -> periods.RangePreset | None:
+    return _member(periods.RangePreset, value, "filter.preset", "preset")
+
+
+def _shift(value: object | None) -> periods.PeriodShift | None:
+    return _member(periods.PeriodShift, value, "filter.shift", "shift")
+
+
+def _member(kind: type[EnumT], value: object | None, field: str, noun: str) -> EnumT | None:
+    """The member of `kind` whose value `value` is (or holds as `.value`); None for None."""
+    if value is None:
+        return None
+    name = str(getattr(value, "value", value))
+    try:
+        return kind(name)
+    except ValueError:
+        raise BadInput(field, f"unknown {noun} {name}") from None
+
+
+def _range(first_day: date, last_day: date, max_range_days: int | None) -> tuple[date, date]:
     if first_day < FIRST_DAY:
         raise BadInput("filter.from", f"must be {FIRST_DAY.isoformat()} or later")
     if last_day > LAST_DAY:
@@ -87,7 +147,7 @@ def _range(first_day: date, last_day: date, max_range_days: int) -> tuple[date, 
             f"filter.from ({first_day.isoformat()}) is after filter.to ({last_day.isoformat()})",
         )
     days = (last_day - first_day).days + 1
-    if days > max_range_days:
+    if max_range_days is not None and days > max_range_days:
         raise BadInput(
             "filter.to",
             f"the range filter.from..filter.to spans {days} days; the maximum is "

@@ -4,7 +4,15 @@ import strawberry
 
 from resolvers import agents
 from schema.context import CanReadReports, WareportsInfo
-from schema.metrics import FilterArgument, Metrics, MetricsBucket, report_filter, selected
+from schema.metrics import (
+    RANGE_DESCRIPTION,
+    DateRange,
+    FilterArgument,
+    Metrics,
+    MetricsBucket,
+    report_filter,
+    selected,
+)
 from schema.types import Agent
 
 
@@ -38,6 +46,7 @@ class AgentRow:
 
 @strawberry.type(description="The filter's conversations grouped by current assignee.")
 class AgentReport:
+    range: DateRange = strawberry.field(description=RANGE_DESCRIPTION)
     rows: list[AgentRow] = strawberry.field(
         description="One row per agent currently assigned to at least one conversation that "
         "started in range and matches the filter; most conversations first, then e-mail. "
@@ -59,4 +68,4 @@ class AgentQuery:
         report = await agents.agent_report(
             context.session, context.account_id, flt, parts=parts, halves=halves
         )
-        return AgentReport(rows=[AgentRow.of(row) for row in report.rows])
+        return AgentReport(range=DateRange.of(flt), rows=[AgentRow.of(row) for row in report.rows])

@@ -1,5 +1,6 @@
 """The per-request context: caller, session, settings and the request's DataLoaders."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -12,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from models.db import now
 from models.principal import Principal
 from models.settings import Settings
 from resolvers.entities import AgentRow, ContactRow, TagRow
@@ -43,6 +45,7 @@ class Context:
     session: AsyncSession
     settings: Settings
     request_id: str
+    clock: Callable[[], int] = now  # UTC epoch seconds: what presets resolve "today" against
 
     @property
     def account_id(self) -> int:

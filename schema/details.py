@@ -8,7 +8,7 @@ from strawberry import UNSET
 from resolvers import details
 from resolvers.filters import Filter
 from schema.context import CanReadReports, WareportsInfo
-from schema.metrics import FilterArgument, report_filter, selected
+from schema.metrics import RANGE_DESCRIPTION, DateRange, FilterArgument, report_filter, selected
 from schema.types import Conversation
 
 
@@ -35,6 +35,10 @@ class ConversationConnection:
     )
     page_info: PageInfo = strawberry.field(description="Whether and where to read on.")
     flt: strawberry.Private[Filter]
+
+    @strawberry.field(description=RANGE_DESCRIPTION)
+    def range(self) -> DateRange:
+        return DateRange.of(self.flt)
 
     @strawberry.field(
         description="How many conversations started in range and match the filter, all pages."

@@ -4,7 +4,7 @@ from datetime import date
 
 import strawberry
 
-from schema.enums import ConversationSource
+from schema.enums import ConversationSource, PeriodShift, RangePreset
 
 
 @strawberry.input(
@@ -13,8 +13,27 @@ from schema.enums import ConversationSource
     "case-insensitively."
 )
 class ReportFilter:
-    from_: date = strawberry.field(name="from", description="First local day, inclusive.")
-    to: date = strawberry.field(description="Last local day, inclusive.")
+    from_: date | None = strawberry.field(
+        default=None,
+        name="from",
+        description="First local day, inclusive; with `to`, unless a `preset` is given.",
+    )
+    to: date | None = strawberry.field(
+        default=None,
+        description="Last local day, inclusive; with `from`, unless a `preset` is given.",
+    )
+    preset: RangePreset | None = strawberry.field(
+        default=None,
+        description="The range as a preset instead of from/to (giving both, or neither, is "
+        "BAD_USER_INPUT on filter.preset); resolved in the filter's zone when the query runs. "
+        "Every report echoes the range it resolved to (`range`).",
+    )
+    shift: PeriodShift | None = strawberry.field(
+        default=None,
+        description="Moves the resolved range to the period to compare it with: "
+        "`now: summaryReport(filter: $f) prev: summaryReport(filter: {...$f, shift: "
+        "PREVIOUS_PERIOD})`.",
+    )
     timezone: str | None = strawberry.field(
         default=None,
         description='IANA zone ("Europe/Paris") whose calendar defines days and weeks; '

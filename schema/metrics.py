@@ -96,6 +96,20 @@ else:
     Metrics = _metrics_type()
 
 
+@strawberry.type(description="The local days a report covers, as its filter resolved them.")
+class DateRange:
+    from_: date = strawberry.field(name="from", description="First local day, inclusive.")
+    to: date = strawberry.field(description="Last local day, inclusive.")
+    timezone: str = strawberry.field(description="The IANA zone the days are local to.")
+
+    @classmethod
+    def of(cls, flt: Filter) -> "DateRange":
+        return cls(from_=flt.first_day, to=flt.last_day, timezone=flt.timezone)
+
+
+RANGE_DESCRIPTION = "The range the filter resolved to (its preset and shift applied)."
+
+
 @strawberry.type(description="The metrics of one local day or ISO week of the range.")
 class MetricsBucket:
     start: date = strawberry.field(
@@ -128,6 +142,9 @@ def report_filter(raw: ReportFilter, info: WareportsInfo) -> Filter:
     return parse_filter(
         from_=raw.from_,
         to=raw.to,
+        preset=raw.preset,
+        shift=raw.shift,
+        now=context.clock(),
         timezone=raw.timezone,
         contact_tags=raw.contact_tags,
         conversation_tags=raw.conversation_tags,

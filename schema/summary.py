@@ -3,9 +3,18 @@
 import strawberry
 
 from resolvers import summary
+from resolvers.filters import Filter
 from schema.context import CanReadReports, WareportsInfo
 from schema.enums import ConversationSource
-from schema.metrics import FilterArgument, Metrics, MetricsBucket, report_filter, selected
+from schema.metrics import (
+    RANGE_DESCRIPTION,
+    DateRange,
+    FilterArgument,
+    Metrics,
+    MetricsBucket,
+    report_filter,
+    selected,
+)
 
 
 @strawberry.type(description="The metrics of the conversations of one source.")
@@ -31,6 +40,7 @@ class FailureReason:
 
 @strawberry.type(description="The filter's conversations and messages over the range.")
 class SummaryReport:
+    range: DateRange = strawberry.field(description=RANGE_DESCRIPTION)
     totals: Metrics = strawberry.field(
         description="The whole range: conversations started from..to, messages sent from..to; "
         "distinctContacts de-duplicated over the whole range."
@@ -54,8 +64,9 @@ class SummaryReport:
     )
 
     @classmethod
-    def of(cls, report: summary.SummaryReport) -> "SummaryReport":
+    def of(cls, report: summary.SummaryReport, flt: Filter) -> "SummaryReport":
         return cls(
+            range=DateRange.of(flt),
             totals=Metrics.of(report.totals),
             daily=MetricsBucket.all(report.daily),
             weekly=MetricsBucket.all(report.weekly),
@@ -92,4 +103,4 @@ class SummaryQuery:
         report = await summary.summary_report(
             context.session, context.account_id, flt, parts=parts, halves=halves
         )
-        return SummaryReport.of(report)
+        return SummaryReport.of(report, flt)

@@ -4,7 +4,15 @@ import strawberry
 
 from resolvers import tags
 from schema.context import CanReadReports, WareportsInfo
-from schema.metrics import FilterArgument, Metrics, MetricsBucket, report_filter, selected
+from schema.metrics import (
+    RANGE_DESCRIPTION,
+    DateRange,
+    FilterArgument,
+    Metrics,
+    MetricsBucket,
+    report_filter,
+    selected,
+)
 from schema.types import Tag
 
 
@@ -29,6 +37,7 @@ class TagRow:
 
 @strawberry.type(description="The filter's conversations grouped by conversation tag.")
 class TagReport:
+    range: DateRange = strawberry.field(description=RANGE_DESCRIPTION)
     rows: list[TagRow] = strawberry.field(
         description="One row per conversation tag carried by at least one conversation that "
         "started in range and matches the filter; most conversations first, then name "
@@ -50,4 +59,4 @@ class TagQuery:
         report = await tags.tag_report(
             context.session, context.account_id, flt, parts=parts, halves=halves
         )
-        return TagReport(rows=[TagRow.of(row) for row in report.rows])
+        return TagReport(range=DateRange.of(flt), rows=[TagRow.of(row) for row in report.rows])

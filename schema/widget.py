@@ -6,8 +6,9 @@ from typing import Any
 import strawberry
 
 from resolvers import widget
+from resolvers.filters import Filter
 from schema.context import CanReadReports, WareportsInfo
-from schema.metrics import FilterArgument, report_filter, selected
+from schema.metrics import RANGE_DESCRIPTION, DateRange, FilterArgument, report_filter, selected
 
 CONVERSATIONS = (
     "Conversations attributed to these clicks (the conversation a click's reference code "
@@ -42,6 +43,7 @@ def _groups(description: str) -> Any:
     "the attributed conversations only, never the clicks."
 )
 class WidgetReport:
+    range: DateRange = strawberry.field(description=RANGE_DESCRIPTION)
     clicks: int = strawberry.field(description="Clicks made from..to (local days).")
     conversations: int = strawberry.field(
         description="Conversations attributed to a click made from..to that match the filter's "
@@ -61,7 +63,7 @@ class WidgetReport:
     by_utm_content: list[ClickCount] = _groups("Grouped by utm_content as given (trimmed).")
 
     @classmethod
-    def of(cls, report: widget.WidgetReport) -> "WidgetReport":
+    def of(cls, report: widget.WidgetReport, flt: Filter) -> "WidgetReport":
         groups = {
             part.value: [
                 ClickCount(key=row.key, clicks=row.clicks, conversations=row.conversations)
@@ -70,6 +72,7 @@ class WidgetReport:
             for part in widget.GROUP_KEYS
         }
         return cls(
+            range=DateRange.of(flt),
             clicks=report.clicks,
             conversations=report.conversations,
             daily=[
@@ -94,4 +97,4 @@ class WidgetQuery:
         if "clicks" in asked or "conversations" in asked:
             parts |= {widget.WidgetPart.TOTALS}
         report = await widget.widget_report(context.session, context.account_id, flt, parts=parts)
-        return WidgetReport.of(report)
+        return WidgetReport.of(report, flt)
