@@ -59,7 +59,14 @@ def create_writer_engine(url: str) -> AsyncEngine:
     round trip of the few a transaction takes): a connection lost meanwhile fails the
     transaction, which `ingest.transactions.write` runs again once on a new one."""
     if not is_sqlite(url):
-        engine = create_engine(url, pool_size=3, max_overflow=1, pool_pre_ping=False)
+        # The writer runs a few large statements again and again with new values: planned
+        # once (generic plans), not at each execution (PostgreSQL re-plans a prepared
+        # statement for its first five executions, and then whenever a custom plan looks
+        # cheaper than the generic one).
+        settings = {"server_settings": {"plan_cache_mode": "force_generic_plan"}}
+        engine = create_engine(
+            url, pool_size=3, max_overflow=1, pool_pre_ping=False, connect_args=settings
+        )
     else:
         path = make_url(url).database or ":memory:"
         connect = inline_sqlite.connector(path, SQLITE_BUSY_TIMEOUT_MS / 1000)

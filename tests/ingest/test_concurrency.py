@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
+from starlette.applications import Starlette
 
 from models import Agent, Contact, ContactTag, Conversation, ConversationTag, Message, Tag
 from models.db import session_factory
@@ -160,3 +161,16 @@ async def test_the_writer_connects_anew_after_losing_its_connections(
     assert second.status_code == 200, second.text
     stored = await rows(engine, Message, Message.wamid)
     assert [message.wamid for message in stored] == ["after-restart", "before-restart"]
+
+
+async def test_the_writer_plans_its_statements_once(
+    app: Starlette, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """The writer's connections keep generic plans of its prepared statements (planned once,
+    not at each execution); the request connections plan as PostgreSQL chooses."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no plan cache to set")
+    async with app.state.writer.engine.connect() as connection:
+        assert await connection.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SHOW plan_cache_mode")) == "auto"
