@@ -340,6 +340,9 @@ def bench(
     distinct_contacts: Annotated[
         bool, typer.Option(help="Select Metrics.distinctContacts in the report queries.")
     ] = True,
+    percentiles: Annotated[
+        bool, typer.Option(help="Select the percentiles (medians, p90) in the report queries.")
+    ] = True,
     aggregates: Annotated[
         bool,
         typer.Option(help="Let reports read the aggregates; --no-aggregates: raw rows (before)."),
@@ -366,6 +369,7 @@ def bench(
         repeat=repeat,
         warmup=warmup,
         distinct_contacts=distinct_contacts,
+        percentiles=percentiles,
         reuse=reuse,
         aggregates=aggregates,
         reports=tuple(name.strip() for name in reports.split(",") if name.strip()),

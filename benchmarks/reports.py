@@ -61,14 +61,18 @@ MESSAGES_PER_CONVERSATION = (7, 13)  # the dialogue's target length: about 8 mes
 CLICKS_PER_CONVERSATION = 0.3
 
 
-def metrics_fragment(distinct_contacts: bool) -> str:
-    """Every metric of `models.metrics`; the distinct counts only when asked for (Options), as
-    the resolver-alone timings leave out Half.CONTACTS then (and keep the percentiles)."""
+def metrics_fragment(distinct_contacts: bool, percentiles: bool = True) -> str:
+    """Every metric of `models.metrics`; the distinct counts and the percentiles only when asked
+    for (Options), as the resolver-alone timings then leave out Half.CONTACTS or
+    Half.PERCENTILES."""
+    left_out = {Kind.DISTINCT} if not distinct_contacts else set()
+    if not percentiles:
+        left_out.add(Kind.PERCENTILE)
     fields = [
         to_camel_case(m.name)
         + ("" if m.bins is None else f" {{ {to_camel_case(m.bins.key)} conversations }}")
         for m in METRICS
-        if distinct_contacts or m.kind is not Kind.DISTINCT
+        if m.kind not in left_out
     ]
     return "fragment M on Metrics { " + " ".join(fields) + " }"
 
@@ -394,10 +398,15 @@ async def measure_reports(
     warmup: bool = True,
     distinct_contacts: bool = True,
     use_aggregates: bool = True,
+    percentiles: bool = True,
 ) -> list[Timing]:
     timings = []
-    fragment = metrics_fragment(distinct_contacts)
-    halves = BOTH_HALVES if distinct_contacts else BOTH_HALVES - {Half.CONTACTS}
+    fragment = metrics_fragment(distinct_contacts, percentiles)
+    halves = BOTH_HALVES - {
+        half
+        for half, wanted in ((Half.CONTACTS, distinct_contacts), (Half.PERCENTILES, percentiles))
+        if not wanted
+    }
     # A document may not define a fragment it does not use (the widget report has no Metrics).
     query_of = {
         name: f"{text}\n{fragment}" if "...M" in text else text for name, text in QUERIES.items()
@@ -543,6 +552,7 @@ class Options:
     repeat: int = 7
     warmup: bool = True
     distinct_contacts: bool = True  # whether the report queries select Metrics.distinctContacts
+    percentiles: bool = True  # whether they select the percentiles (medians, p90)
     reuse: bool = True
     aggregates: bool = True  # False: every report reads the raw rows (the "before" figures)
     reports: tuple[str, ...] = ("summary", "agents", "tags", "widget")
@@ -569,7 +579,8 @@ def run(options: Options) -> bool:
         f"{prepared.conversations:,} conversations, {prepared.messages:,} messages; "
         f"agent filter {prepared.agent_email}, tag filter {prepared.tag_name}; "
         f"{options.repeat} runs per case{' after a warm-up' if options.warmup else ''}; "
-        f"Metrics {'with' if options.distinct_contacts else 'WITHOUT'} distinctContacts; "
+        f"Metrics {'with' if options.distinct_contacts else 'WITHOUT'} distinctContacts, "
+        f"{'with' if options.percentiles else 'WITHOUT'} percentiles; "
         f"{'aggregates where they answer' if options.aggregates else 'raw rows only'}; "
         "milliseconds",
         flush=True,
@@ -612,6 +623,7 @@ async def _measure(url: str, prepared: Prepared, options: Options) -> list[Timin
                     options.warmup,
                     options.distinct_contacts,
                     options.aggregates,
+                    options.percentiles,
                 )
                 if options.details:
                     timings += await measure_details(

@@ -233,11 +233,15 @@ def test_demo_leaves_a_real_account_named_demo_alone(database: str) -> None:
     )
 
 
-def test_bench_times_every_report_of_a_small_account(database: str) -> None:
+@pytest.mark.parametrize("selection", [(), ("--no-percentiles", "--no-distinct-contacts")])
+def test_bench_times_every_report_of_a_small_account(
+    database: str, selection: tuple[str, ...]
+) -> None:
     """`wareports bench` (code in benchmarks/, which the server never imports) generates an
     account and times each report and details page; exit 1 only says a target was missed."""
     result = run(
         "bench",
+        *selection,
         "--conversations",
         "300",
         "--repeat",
@@ -254,3 +258,16 @@ def test_bench_times_every_report_of_a_small_account(database: str) -> None:
     assert re.search(r"^details 500 +365", result.stdout, re.MULTILINE), result.stdout
     verdict = result.stdout.strip().splitlines()[-1]
     assert verdict in ("every target met", "TARGETS MISSED (lines marked NO above)")
+    chosen = "WITHOUT" if selection else "with"
+    assert f"{chosen} distinctContacts, {chosen} percentiles" in result.stdout
+
+
+def test_the_bench_selects_what_it_is_told() -> None:
+    from benchmarks.reports import metrics_fragment
+
+    everything = metrics_fragment(True, True)
+    assert "distinctContacts" in everything and "medianFirstResponseSeconds" in everything
+    assert "ratingDistribution { rating conversations }" in everything
+    fewer = metrics_fragment(False, False)
+    assert "distinctContacts" not in fewer and "median" not in fewer and "p90" not in fewer
+    assert "firstResponseDistribution { upToSeconds conversations }" in fewer
