@@ -140,11 +140,9 @@ async def apply_pending_statuses(session: AsyncSession, message: Message) -> Non
         return
     if outranks(waited.status, message.status):
         assert message.id is not None
-        before = message.status
+        # No delivery figures to move: recorded just now, the message is not counted yet; the
+        # sync that follows (`ingest.conversations.record_message`) counts it with this status.
         await _set_status(session, message.id, waited)
-        # Recorded just now, the message is not counted yet (a no-op), unless it was synced.
-        move = StatusMove(message.id, message.sent_at, before, waited.status)
-        await move_statuses(session, message.account_id, [move])
 
 
 async def take_waiting(
