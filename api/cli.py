@@ -348,7 +348,9 @@ def bench(
         typer.Option(help="Let reports read the aggregates; --no-aggregates: raw rows (before)."),
     ] = True,
     seed: int = 1,
-    reports: Annotated[str, typer.Option(help="Comma-separated.")] = "summary,agents,tags,widget",
+    reports: Annotated[str, typer.Option(help="Comma-separated.")] = (
+        "summary,heatmap,agents,tags,widget"
+    ),
     details: Annotated[bool, typer.Option(help="Time 50- and 500-row details pages.")] = True,
     export: Annotated[bool, typer.Option(help="Time a year of CSV export.")] = True,
     markdown: Annotated[bool, typer.Option(help="Also print the table as Markdown.")] = False,

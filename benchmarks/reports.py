@@ -43,7 +43,7 @@ from resolvers.agents import AgentPart, agent_report
 from resolvers.aggregates import aggregate_zone
 from resolvers.filters import Filter, parse_filter
 from resolvers.metrics import BOTH_HALVES, Half
-from resolvers.summary import summary_report
+from resolvers.summary import SUMMARY_PARTS, SummaryPart, summary_report
 from resolvers.tags import TagPart, tag_report
 from resolvers.widget import widget_report
 
@@ -81,6 +81,8 @@ QUERIES = {
     "summary": """query($f: ReportFilter!) { summaryReport(filter: $f) { totals { ...M }
       daily { start metrics { ...M } } weekly { start metrics { ...M } }
       bySource { source metrics { ...M } } } }""",
+    "heatmap": """query($f: ReportFilter!) { summaryReport(filter: $f) {
+      heatmap { weekday hour metrics { ...M } } } }""",
     "agents": """query($f: ReportFilter!) { agentReport(filter: $f) {
       rows { agent { id email name } metrics { ...M } sentMessages } } }""",
     "tags": """query($f: ReportFilter!) { tagReport(filter: $f) {
@@ -109,6 +111,7 @@ class Target:
 
 
 REPORT_TARGET = Target({90: 100.0, 365: 250.0})
+HEATMAP_TARGET = Target({90: 250.0, 365: 1000.0})
 TAG_FILTER_TARGET = Target({365: 1000.0})
 DETAILS_TARGETS = {50: 20.0, 500: 80.0}
 OVERHEAD_TARGET = 1.20
@@ -347,6 +350,8 @@ def cases(prepared: Prepared, reports: tuple[str, ...]) -> list[Case]:
 def budget(case: Case) -> float | None:
     if case.report == "widget":
         return None
+    if case.report == "heatmap":
+        return HEATMAP_TARGET.budget(case.days)
     if case.filter_name == "tag":
         return TAG_FILTER_TARGET.budget(case.days)
     return REPORT_TARGET.budget(case.days)
@@ -357,7 +362,11 @@ async def resolve(
 ) -> None:
     """The report's resolver alone, computing what the benchmark's query selects."""
     if case.report == "summary":
-        await summary_report(session, account_id, flt, halves=halves)
+        wanted = SUMMARY_PARTS - {SummaryPart.HEATMAP, SummaryPart.FAILURE_REASONS}
+        await summary_report(session, account_id, flt, parts=wanted, halves=halves)
+    elif case.report == "heatmap":
+        heatmap = frozenset({SummaryPart.HEATMAP})
+        await summary_report(session, account_id, flt, parts=heatmap, halves=halves)
     elif case.report == "agents":
         parts = frozenset({AgentPart.METRICS, AgentPart.SENT_MESSAGES})
         await agent_report(session, account_id, flt, parts=parts, halves=halves)
@@ -555,7 +564,7 @@ class Options:
     percentiles: bool = True  # whether they select the percentiles (medians, p90)
     reuse: bool = True
     aggregates: bool = True  # False: every report reads the raw rows (the "before" figures)
-    reports: tuple[str, ...] = ("summary", "agents", "tags", "widget")
+    reports: tuple[str, ...] = ("summary", "heatmap", "agents", "tags", "widget")
     details: bool = True
     export: bool = True
     markdown: bool = False

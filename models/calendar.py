@@ -33,6 +33,10 @@ LAST_PROBE = 253_402_041_600  # 9999-12-29T00:00:00Z
 # dividend is positive: a floor on both engines. 2**20 days is 2,870 years.
 SHIFT_DAYS = 1 << 20
 SHIFT_WEEKS = 1 << 18
+HOUR_SECONDS = 3_600
+WEEK_HOURS = 168
+# 1970-01-01 was a Thursday: hour 0 of the epoch is hour 72 of its ISO week.
+EPOCH_WEEK_HOUR = 3 * 24
 
 Periods = tuple[tuple[int, int], ...]  # (since, UTC offset in force from `since` on), ascending
 
@@ -63,6 +67,13 @@ def local_midnight(day: date, zone: ZoneInfo) -> int:
     """The first instant of a local day (fold=0 maps a midnight skipped by a transition to
     the transition itself, which is then the day's first instant)."""
     return int(datetime.combine(day, time(0), tzinfo=zone).timestamp())
+
+
+def hour_of_week(instant: int, zone: ZoneInfo) -> int:
+    """The local hour of the ISO week of an instant: 0 = Monday 00:00-01:00 .. 167 = Sunday
+    23:00-24:00 (a repeated hour maps to the same hour twice, a skipped hour never)."""
+    local_hour = (instant + utc_offset(instant, zone)) // HOUR_SECONDS
+    return (local_hour + EPOCH_WEEK_HOUR) % WEEK_HOURS
 
 
 def day_number_of(day: date) -> int:
@@ -146,3 +157,11 @@ def week_of_day(day: Any) -> ColumnElement[int]:
 def week_number(instant: Any, periods: Periods) -> ColumnElement[int]:
     """SQL: the ISO week number of an instant inside the periods' windows."""
     return week_of_day(day_number(instant, periods))
+
+
+def hour_of_week_sql(instant: Any, periods: Periods) -> ColumnElement[int]:
+    """SQL: `hour_of_week` of an instant inside the periods' windows (the dividend is shifted
+    by whole weeks, so the floor and the remainder are those of Python)."""
+    shift = SHIFT_WEEKS * WEEK_HOURS * HOUR_SECONDS
+    shifted = instant + offset_sql(instant, periods) + integer(shift)
+    return (shifted // integer(HOUR_SECONDS) + integer(EPOCH_WEEK_HOUR)) % integer(WEEK_HOURS)

@@ -74,6 +74,11 @@ class Calendar:
         """SQL: the ISO week number (weeks since the Monday 1969-12-29) of an instant."""
         return local.week_number(instant, self.periods)
 
+    def hour_of_week(self, instant: Instant) -> ColumnElement[int]:
+        """SQL: the local hour of the ISO week of an instant inside the range (0 = Monday
+        00:00-01:00 .. 167 = Sunday 23:00-24:00)."""
+        return local.hour_of_week_sql(instant, self.periods)
+
     def day_of(self, number: int) -> date:
         return local.day_of(number)
 

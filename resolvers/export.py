@@ -47,7 +47,15 @@ METRIC_COLUMNS = tuple(
 )
 DECIMAL_COLUMNS = frozenset(m.name for m in METRICS if m.kind in (Kind.AVERAGE, Kind.PERCENTILE))
 FAILURE_COLUMNS = ("failure_code", "failure_title", "failure_messages")
-SUMMARY_COLUMNS = ("section", "start", "source", *METRIC_COLUMNS, *FAILURE_COLUMNS)
+HEATMAP_COLUMNS = ("weekday", "hour")
+SUMMARY_COLUMNS = (
+    "section",
+    "start",
+    "source",
+    *METRIC_COLUMNS,
+    *FAILURE_COLUMNS,
+    *HEATMAP_COLUMNS,
+)
 AGENTS_COLUMNS = ("agent_email", "agent_name", "sent_messages", *METRIC_COLUMNS)
 TAGS_COLUMNS = ("tag", *METRIC_COLUMNS)
 DETAILS_COLUMNS = export_details.COLUMNS
@@ -176,10 +184,11 @@ async def account_name(session: AsyncSession, account_id: int) -> str | None:
 
 async def summary_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
     """Daily rows, then weekly rows, then one row per source, then the totals, then one row per
-    failure reason (`section`); the failure columns are empty but in `failure` rows, and the
-    metric columns empty in them."""
+    failure reason, then the 168 hours of the week (`section`); the failure columns are empty
+    but in `failure` rows (whose metric columns are empty), `weekday` and `hour` but in
+    `heatmap` rows."""
     report = await summary_report(session, account_id, flt)
-    no_failure = [""] * len(FAILURE_COLUMNS)
+    no_failure, no_hour = [""] * len(FAILURE_COLUMNS), [""] * len(HEATMAP_COLUMNS)
     rows: list[Row] = [
         *(["daily", day.start.isoformat(), "", *metric_cells(day.metrics)] for day in report.daily),
         *(
@@ -191,10 +200,31 @@ async def summary_rows(session: AsyncSession, account_id: int, flt: Filter) -> l
     ]
     no_metrics = [""] * len(METRIC_COLUMNS)
     return [
-        *([*row, *no_failure] for row in rows),
+        *([*row, *no_failure, *no_hour] for row in rows),
         *(
-            ["failure", "", "", *no_metrics, str(reason.code), reason.title, str(reason.messages)]
+            [
+                "failure",
+                "",
+                "",
+                *no_metrics,
+                str(reason.code),
+                reason.title,
+                str(reason.messages),
+                *no_hour,
+            ]
             for reason in report.failure_reasons
+        ),
+        *(
+            [
+                "heatmap",
+                "",
+                "",
+                *metric_cells(cell.metrics),
+                *no_failure,
+                str(cell.weekday),
+                str(cell.hour),
+            ]
+            for cell in report.heatmap
         ),
     ]
 

@@ -108,11 +108,13 @@ class Grouping(Enum):
 
 
 class Period(Enum):
-    """The buckets of a row: the whole range, each local day or each ISO week."""
+    """The buckets of a row: the whole range, each local day, each ISO week, or each local
+    hour of the week (the heatmap: the range's Mondays 09:00-10:00 together, ...)."""
 
     RANGE = "range"
     DAY = "day"
     WEEK = "week"
+    HOUR_OF_WEEK = "hour_of_week"
 
 
 # (row key, bucket number): the row key is None for Grouping.NONE, the bucket None for RANGE.
@@ -129,13 +131,16 @@ async def compute_metrics(
     halves: frozenset[Half] = BOTH_HALVES,
 ) -> dict[Key, Metrics]:
     """Metrics per (row key, bucket number) for the rows and buckets that have any figure."""
-    table = await aggregates.table_for(
-        session,
-        account_id,
-        flt,
-        by_tag=grouping is Grouping.TAG,
-        by_assignee=grouping is Grouping.ASSIGNEE,
-    )
+    # The aggregates count whole local days: hours of the week come from the raw rows.
+    table = None
+    if period is not Period.HOUR_OF_WEEK:
+        table = await aggregates.table_for(
+            session,
+            account_id,
+            flt,
+            by_tag=grouping is Grouping.TAG,
+            by_assignee=grouping is Grouping.ASSIGNEE,
+        )
     parts: list[tuple[Sequence[Any], frozenset[str]]] = []
     if table is not None:
         if halves & {Half.CONVERSATIONS, Half.MESSAGES}:
@@ -311,6 +316,8 @@ def _bucket_key(flt: Filter, period: Period, instant: Any) -> ColumnElement[int]
         return flt.calendar.day_number(instant)
     if period is Period.WEEK:
         return flt.calendar.week_number(instant)
+    if period is Period.HOUR_OF_WEEK:
+        return flt.calendar.hour_of_week(instant)
     return None
 
 

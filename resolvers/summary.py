@@ -8,6 +8,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Message
+from models.calendar import WEEK_HOURS
 from models.enums import Direction
 from models.timing import report_part
 from resolvers.filters import SOURCES, Filter, conversation_conditions
@@ -41,12 +42,23 @@ UNKNOWN_FAILURE = FailureReason(0, "Unknown error", 0)
 
 
 @dataclass(frozen=True)
+class HeatmapCell:
+    """One local hour of the week over the range: conversations that started in it, messages
+    sent in it (every Monday 09:00-10:00 of the range together, ...)."""
+
+    weekday: int  # 1 = Monday .. 7 = Sunday
+    hour: int  # 0..23
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
 class SummaryReport:
     totals: Metrics
     daily: tuple[MetricsBucket, ...]
     weekly: tuple[MetricsBucket, ...]
     by_source: tuple[SourceMetrics, ...]  # always FLOW, INBOUND, INBOX
     failure_reasons: tuple[FailureReason, ...] = ()  # most messages first, then code
+    heatmap: tuple[HeatmapCell, ...] = ()  # all 168 hours of the week, Monday 00h first
 
 
 class SummaryPart(Enum):
@@ -57,6 +69,7 @@ class SummaryPart(Enum):
     WEEKLY = "weekly"
     BY_SOURCE = "by_source"
     FAILURE_REASONS = "failure_reasons"
+    HEATMAP = "heatmap"
 
 
 SUMMARY_PARTS = frozenset(SummaryPart)
@@ -78,6 +91,7 @@ async def summary_report(
     weekly: tuple[MetricsBucket, ...] = ()
     by_source: tuple[SourceMetrics, ...] = ()
     failures: tuple[FailureReason, ...] = ()
+    heatmap: tuple[HeatmapCell, ...] = ()
     if SummaryPart.TOTALS in parts:
         found = await compute_metrics(session, account_id, flt, halves=halves)
         totals = found.get((None, None), EMPTY)
@@ -96,7 +110,15 @@ async def summary_report(
         )
     if SummaryPart.FAILURE_REASONS in parts:
         failures = await failure_reasons(session, account_id, flt)
-    return SummaryReport(totals, daily, weekly, by_source, failures)
+    if SummaryPart.HEATMAP in parts:
+        found = await compute_metrics(
+            session, account_id, flt, period=Period.HOUR_OF_WEEK, halves=halves
+        )
+        heatmap = tuple(
+            HeatmapCell(hour // 24 + 1, hour % 24, found.get((None, hour), EMPTY))
+            for hour in range(WEEK_HOURS)
+        )
+    return SummaryReport(totals, daily, weekly, by_source, failures, heatmap)
 
 
 async def failure_reasons(

@@ -38,6 +38,20 @@ class FailureReason:
     messages: int = strawberry.field(description="Failed messages with this code and title.")
 
 
+@strawberry.type(
+    description="One local hour of the week (in the filter's zone) over the whole range: every "
+    "Monday 09:00-10:00 of the range together, and so on."
+)
+class HeatmapCell:
+    weekday: int = strawberry.field(description="ISO weekday: 1 = Monday .. 7 = Sunday.")
+    hour: int = strawberry.field(description="Local hour, 0 to 23.")
+    metrics: Metrics = strawberry.field(
+        description="Conversations that started in this local hour of the week, messages sent "
+        "in it (in conversations that match the filter). On a daylight-saving day the repeated "
+        "hour counts into its hour once per occurrence; the skipped hour has nothing."
+    )
+
+
 @strawberry.type(description="The filter's conversations and messages over the range.")
 class SummaryReport:
     range: DateRange = strawberry.field(description=RANGE_DESCRIPTION)
@@ -62,6 +76,10 @@ class SummaryReport:
         description="The failed outbound messages sent in range (those totals.failedMessages "
         "counts) per error code and title, most messages first, then code."
     )
+    heatmap: list[HeatmapCell] = strawberry.field(
+        description="When conversations start and messages are sent: all 168 local hours of "
+        "the week, Monday 00h first, ascending, zero-filled. Read from the raw rows."
+    )
 
     @classmethod
     def of(cls, report: summary.SummaryReport, flt: Filter) -> "SummaryReport":
@@ -79,6 +97,10 @@ class SummaryReport:
             failure_reasons=[
                 FailureReason(code=row.code, title=row.title, messages=row.messages)
                 for row in report.failure_reasons
+            ],
+            heatmap=[
+                HeatmapCell(weekday=cell.weekday, hour=cell.hour, metrics=Metrics.of(cell.metrics))
+                for cell in report.heatmap
             ],
         )
 
@@ -98,6 +120,7 @@ class SummaryQuery:
             asked["daily"]["metrics"],
             asked["weekly"]["metrics"],
             asked["bySource"]["metrics"],
+            asked["heatmap"]["metrics"],
         )
         parts = asked.parts(summary.SummaryPart)
         report = await summary.summary_report(

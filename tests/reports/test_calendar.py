@@ -50,10 +50,16 @@ CASES = [
 ]
 
 
-def expected(instant: int, zone: str) -> tuple[int, int]:
-    """zoneinfo's local date of an instant, as (day number, ISO week number)."""
-    local = datetime.fromtimestamp(instant, ZoneInfo(zone)).date()
-    return (local - date(1970, 1, 1)).days, (local - MONDAY_BEFORE_EPOCH).days // 7
+def expected(instant: int, zone: str) -> tuple[int, int, int]:
+    """zoneinfo's local date of an instant, as (day number, ISO week number, hour of the
+    week: 0 = Monday 00:xx .. 167 = Sunday 23:xx)."""
+    moment = datetime.fromtimestamp(instant, ZoneInfo(zone))
+    local = moment.date()
+    return (
+        (local - date(1970, 1, 1)).days,
+        (local - MONDAY_BEFORE_EPOCH).days // 7,
+        local.weekday() * 24 + moment.hour,
+    )
 
 
 @pytest.mark.parametrize(("zone", "instants"), CASES)
@@ -65,18 +71,20 @@ async def test_sql_and_python_agree_with_the_zone(
     tz = ZoneInfo(zone)
     async with session_factory(engine)() as session:
         for instant in seconds:
-            day, week = expected(instant, zone)
+            day, week, hour = expected(instant, zone)
             sql = (
                 await session.execute(
                     select(
                         calendar.day_number(literal(instant), periods),
                         calendar.week_number(literal(instant), periods),
                         calendar.week_of_day(literal(day)),
+                        calendar.hour_of_week_sql(literal(instant), periods),
                     )
                 )
             ).one()
-            assert tuple(sql) == (day, week, week), (zone, instant)
+            assert tuple(sql) == (day, week, week, hour), (zone, instant)
             assert calendar.local_day(instant, tz) == day, (zone, instant)
+            assert calendar.hour_of_week(instant, tz) == hour, (zone, instant)
             local = calendar.day_of(day)
             assert calendar.day_number_of(local) == day
             assert calendar.week_number_of(local) == week

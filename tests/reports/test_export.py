@@ -507,10 +507,19 @@ async def test_summary_rows_equal_the_graphql_report(
     await seed(engine, account.id)
     query = f"""query($filter: ReportFilter!) {{ summaryReport(filter: $filter) {{
         totals {METRICS} daily {{ start metrics {METRICS} }} weekly {{ start metrics {METRICS} }}
-        bySource {{ source metrics {METRICS} }} failureReasons {{ code title messages }} }} }}"""
+        bySource {{ source metrics {METRICS} }} failureReasons {{ code title messages }}
+        heatmap {{ weekday hour metrics {METRICS} }} }} }}"""
     report = (await graphql(client, account, query, {"filter": MARCH}))["data"]["summaryReport"]
     rows = await export_rows(client, account, "SUMMARY", MARCH)
-    assert rows[0] == ["section", "start", "source", *METRIC_HEADER, *FAILURE_HEADER]
+    assert rows[0] == [
+        "section",
+        "start",
+        "source",
+        *METRIC_HEADER,
+        *FAILURE_HEADER,
+        "weekday",
+        "hour",
+    ]
     # 5 days, 2 ISO weeks (Fri 27 - Sun 29, Mon 30 - Tue 31), 3 sources, 1 total.
     assert [row[:3] for row in rows[1:]] == [
         ["daily", "2026-03-27", ""],
@@ -525,8 +534,9 @@ async def test_summary_rows_equal_the_graphql_report(
         ["source", "", "INBOX"],
         ["total", "", ""],
         ["failure", "", ""],
+        *[["heatmap", "", ""]] * 168,
     ]
-    none = [None] * len(FAILURE_HEADER)
+    none = [None] * (len(FAILURE_HEADER) + 2)
     expected = [
         *(
             ["daily", day["start"], None, *metric_values(day["metrics"]), *none]
@@ -550,12 +560,30 @@ async def test_summary_rows_equal_the_graphql_report(
                 r["code"],
                 r["title"],
                 r["messages"],
+                None,
+                None,
             ]
             for r in report["failureReasons"]
+        ),
+        *(
+            [
+                "heatmap",
+                None,
+                None,
+                *metric_values(cell["metrics"]),
+                *[None] * len(FAILURE_HEADER),
+                cell["weekday"],
+                cell["hour"],
+            ]
+            for cell in report["heatmap"]
         ),
     ]
     for cells, values in zip(rows[1:], expected, strict=True):
         assert_cells(cells, values)
+    # The hours of the week run Monday 00h .. Sunday 23h.
+    assert [row[-2:] for row in rows[-168:]][:2] == [["1", "0"], ["1", "1"]]
+    assert rows[-1][-2:] == ["7", "23"]
+    rows = rows[:-168]
     # Hugo's reply failed: the one failure reason, after the totals.
     failure = dict(zip(rows[0], rows[-1], strict=True))
     assert (failure["failure_code"], failure["failure_title"]) == ("131047", RE_ENGAGEMENT[1])

@@ -926,3 +926,17 @@ async def test_a_conversation_id_in_other_digits_or_out_of_range_finds_nothing(
     for spelled in (arabic_indic, "²", "2147483648", "99999999999999999999"):
         body = await graphql(client, account, query, {"id": spelled})
         assert body == {"data": {"conversation": None}}, spelled
+
+
+async def test_the_heatmap_is_costed_at_its_168_cells(database_url: str) -> None:
+    query = '{ summaryReport(filter: {from: "2026-03-01", to: "2026-03-02"}) { heatmap { hour } } }'
+    # summaryReport 1 + (heatmap 1 + 168 x hour 1) = 170
+    async with serving(make_settings(database_url, max_query_cost=169)) as (app, http):
+        account = await create_test_account(app.state.engine)
+        body = await assert_refused_without_sql(http, app.state.engine, account, query)
+        assert body["errors"][0]["message"].startswith("The query would resolve about 170 ")
+    # (Execution counts each cell and its field: 336, within a bound the estimate passes.)
+    async with serving(make_settings(database_url, max_query_cost=336)) as (app, http):
+        account = await create_test_account(app.state.engine)
+        body = await graphql(http, account, query)
+        assert len(body["data"]["summaryReport"]["heatmap"]) == 168
