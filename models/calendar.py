@@ -132,10 +132,14 @@ def _first_change(low: int, high: int, zone: ZoneInfo) -> int:
 # --- SQL ---------------------------------------------------------------------------------------
 
 
-def offset_sql(instant: Any, periods: Periods) -> ColumnElement[int]:
-    """SQL: the UTC offset at an instant inside the periods' windows."""
+def offset_sql(instant: Any, periods: Periods, *, newest_first: bool = False) -> ColumnElement[int]:
+    """SQL: the UTC offset at an instant inside the periods' windows. `newest_first` tests the
+    latest period first: for a zone's whole history, where most instants are recent."""
     if len(periods) == 1:
         return integer(periods[0][1])
+    if newest_first:
+        latest = [(instant >= integer(since), integer(offset)) for since, offset in periods[:0:-1]]
+        return case(*latest, else_=integer(periods[0][1]))
     branches = [
         (instant < integer(since), integer(previous))
         for (_, previous), (since, _) in pairwise(periods)
@@ -159,9 +163,12 @@ def week_number(instant: Any, periods: Periods) -> ColumnElement[int]:
     return week_of_day(day_number(instant, periods))
 
 
-def hour_of_week_sql(instant: Any, periods: Periods) -> ColumnElement[int]:
+def hour_of_week_sql(
+    instant: Any, periods: Periods, *, newest_first: bool = False
+) -> ColumnElement[int]:
     """SQL: `hour_of_week` of an instant inside the periods' windows (the dividend is shifted
     by whole weeks, so the floor and the remainder are those of Python)."""
     shift = SHIFT_WEEKS * WEEK_HOURS * HOUR_SECONDS
-    shifted = instant + offset_sql(instant, periods) + integer(shift)
+    offset = offset_sql(instant, periods, newest_first=newest_first)
+    shifted = instant + offset + integer(shift)
     return (shifted // integer(HOUR_SECONDS) + integer(EPOCH_WEEK_HOUR)) % integer(WEEK_HOURS)

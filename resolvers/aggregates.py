@@ -68,7 +68,7 @@ async def table_for(
     """The smallest aggregate table that answers the filter and grouping exactly, or None (the
     raw rows): days in the zone the aggregates count in, no contact tag (cells do not split by
     them) and at most one conversation tag (a conversation with two would count twice)."""
-    if flt.contact_tags or len(flt.conversation_tags) > 1:
+    if flt.contact_tags or len(flt.conversation_tags) > 1 or flt.drills_down:
         return None
     if not await in_zone(session, account_id, flt):
         return None
@@ -184,7 +184,7 @@ async def count_conversations(session: AsyncSession, account_id: int, flt: Filte
 async def clicks_answer(session: AsyncSession, account_id: int, flt: Filter) -> bool:
     """Whether the click aggregates answer the widget report: days in their zone, and no list
     selecting among the attributed conversations (their tags and assignee change over time)."""
-    if flt.contact_tags or flt.conversation_tags or flt.agent_emails:
+    if flt.contact_tags or flt.conversation_tags or flt.agent_emails or flt.drills_down:
         return False
     if set(flt.sources) != set(SOURCES):
         return False

@@ -90,6 +90,22 @@ async def list_agents(session: AsyncSession, account_id: int) -> list[AgentRow]:
     return [AgentRow(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class ButtonRow:
+    id: int
+    name: str
+    key: str
+
+
+async def list_buttons(session: AsyncSession, account_id: int) -> list[ButtonRow]:
+    rows = await session.execute(
+        select(WidgetButton.id, WidgetButton.name, WidgetButton.key)
+        .where(WidgetButton.account_id == account_id)
+        .order_by(WidgetButton.name, col(WidgetButton.id))
+    )
+    return [ButtonRow(*row) for row in rows]
+
+
 async def list_tags(
     session: AsyncSession, account_id: int, kind: str | None = None
 ) -> list[TagRow]:

@@ -24,7 +24,7 @@ from models.errors import BadInput
 from models.metrics import METRICS, Kind
 from resolvers import export_details
 from resolvers.agents import AgentPart, agent_report
-from resolvers.filters import Filter, parse_filter
+from resolvers.filters import Filter, SecondsRange, parse_filter
 from resolvers.metrics import Metrics
 from resolvers.summary import summary_report
 from resolvers.tags import TagPart, tag_report
@@ -147,7 +147,26 @@ def filter_payload(flt: Filter) -> dict[str, Any]:
         "conversationTags": list(flt.conversation_tags),
         "agentEmails": list(flt.agent_emails),
         "sources": list(flt.sources),
+        "weekdays": list(flt.weekdays),
+        "hours": list(flt.hours),
+        "firstResponseSeconds": _range_payload(flt.first_response_seconds),
+        "durationSeconds": _range_payload(flt.duration_seconds),
+        "ratings": list(flt.ratings),
+        "statuses": list(flt.statuses),
+        "answered": flt.answered,
+        "buttons": [str(button) for button in flt.buttons],
     }
+
+
+def _range_payload(seconds: SecondsRange | None) -> list[int | None] | None:
+    return None if seconds is None else [seconds.low, seconds.high]
+
+
+def _range_of(payload: Any) -> tuple[int | None, int | None] | None:
+    if payload is None:
+        return None
+    low, high = payload
+    return low, high
 
 
 def filter_of_payload(
@@ -163,6 +182,15 @@ def filter_of_payload(
             conversation_tags=[str(name) for name in payload["conversationTags"]],
             agent_emails=[str(email) for email in payload["agentEmails"]],
             sources=[str(source) for source in payload["sources"]],
+            # Links minted before the drill-downs existed carry none.
+            weekdays=list(payload.get("weekdays", [])),
+            hours=list(payload.get("hours", [])),
+            first_response_seconds=_range_of(payload.get("firstResponseSeconds")),
+            duration_seconds=_range_of(payload.get("durationSeconds")),
+            ratings=list(payload.get("ratings", [])),
+            statuses=[str(status) for status in payload.get("statuses", [])],
+            answered=payload.get("answered"),
+            buttons=[str(button) for button in payload.get("buttons", [])],
             account_timezone="UTC",  # unused: the payload always names its zone
             max_range_days=max_range_days,
             use_aggregates=use_aggregates,

@@ -16,18 +16,28 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from models import Agent, ContactTag, Conversation, ConversationTag, Tag
-from models.enums import Source
+from models import Agent, ContactTag, Conversation, ConversationTag, Tag, WidgetClick
+from models.enums import Source, Status
 from models.errors import BadInput
+from models.ids import parse_id
 from resolvers import periods
 from resolvers.buckets import Calendar, calendar, require_zone
 
 EnumT = TypeVar("EnumT", bound=Enum)
 SOURCES = tuple(source.value for source in Source)
+STATUSES = tuple(status.value for status in Status)
 MAX_LIST_ENTRIES = 100
 # Local day numbers must stay non-negative for the integer bucket arithmetic (see buckets.py).
 FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date.max - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class SecondsRange:
+    """A drill-down range of seconds: low inclusive, high exclusive; None is unbounded."""
+
+    low: int | None = None
+    high: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,15 @@ class Filter:
     conversation_tags: tuple[str, ...] = ()
     agent_emails: tuple[str, ...] = ()
     sources: tuple[str, ...] = SOURCES
+    # The drill-downs: which conversations behind a figure (see `drills_down`).
+    weekdays: tuple[int, ...] = ()  # local start, 1 = Monday .. 7
+    hours: tuple[int, ...] = ()  # local start, 0..23
+    first_response_seconds: SecondsRange | None = None
+    duration_seconds: SecondsRange | None = None
+    ratings: tuple[int, ...] = ()  # the latest rating
+    statuses: tuple[str, ...] = ()
+    answered: bool | None = None  # whether a first human response exists
+    buttons: tuple[int, ...] = ()  # attributed to a click on one of these buttons
     # How, not what: whether the reports may read the aggregate tables where they answer
     # (WAREPORTS_REPORT_AGGREGATES; `wareports bench --no-aggregates`). Links do not store it.
     use_aggregates: bool = True
@@ -49,6 +68,21 @@ class Filter:
     def calendar(self) -> Calendar:
         """The local days of the range in the filter's zone, with their UTC bounds."""
         return calendar(self.first_day, self.last_day, self.timezone)
+
+    @property
+    def drills_down(self) -> bool:
+        """Whether the filter selects conversations by what the aggregate cells do not split
+        by (local start hour, figures, status, clicks): then only the raw rows answer it."""
+        return bool(
+            self.weekdays
+            or self.hours
+            or self.first_response_seconds is not None
+            or self.duration_seconds is not None
+            or self.ratings
+            or self.statuses
+            or self.answered is not None
+            or self.buttons
+        )
 
 
 def parse_filter(
@@ -66,12 +100,21 @@ def parse_filter(
     preset: object | None = None,
     shift: object | None = None,
     now: int | None = None,
+    weekdays: Sequence[int] | None = None,
+    hours: Sequence[int] | None = None,
+    first_response_seconds: tuple[int | None, int | None] | None = None,
+    duration_seconds: tuple[int | None, int | None] | None = None,
+    ratings: Sequence[int] | None = None,
+    statuses: Sequence[object] | None = None,
+    answered: bool | None = None,
+    buttons: Sequence[str] | None = None,
 ) -> Filter:
     """Validate the fields of a ReportFilter; raises `BadInput` naming the offending field.
 
     The range is `from_..to`, or a `preset` resolved against the local date at `now` (UTC epoch
     seconds) in the filter's zone; `shift` then moves it (`resolvers.periods`). `sources`,
-    `preset` and `shift` take the enum values ("FLOW", ...) or members whose `.value` is one.
+    `preset`, `shift` and `statuses` take the enum values ("FLOW", ...) or members whose
+    `.value` is one; the seconds ranges are (min, max) pairs; `buttons` are ids as text.
     """
     zone = _zone(account_timezone if timezone is None else timezone)
     first_day, last_day = _dates(from_, to, _preset(preset), _shift(shift), zone, now)
@@ -84,6 +127,14 @@ def parse_filter(
         conversation_tags=_names("filter.conversationTags", conversation_tags),
         agent_emails=_names("filter.agentEmails", agent_emails),
         sources=_sources(sources),
+        weekdays=_integers("filter.weekdays", weekdays, 1, 7, "1 (Monday) to 7 (Sunday)"),
+        hours=_integers("filter.hours", hours, 0, 23, "0 to 23"),
+        first_response_seconds=_seconds("filter.firstResponseSeconds", first_response_seconds),
+        duration_seconds=_seconds("filter.durationSeconds", duration_seconds),
+        ratings=_integers("filter.ratings", ratings, 1, 5, "1 to 5"),
+        statuses=_statuses(statuses),
+        answered=_answered(answered),
+        buttons=_buttons(buttons),
         use_aggregates=use_aggregates,
     )
 
@@ -186,6 +237,72 @@ def _sources(values: Sequence[object] | None) -> tuple[str, ...]:
     return tuple(source for source in SOURCES if source in chosen)
 
 
+def _counted(field: str, values: Sequence[object]) -> None:
+    if len(values) > MAX_LIST_ENTRIES:
+        raise BadInput(field, f"has {len(values)} entries; at most {MAX_LIST_ENTRIES} are allowed")
+
+
+def _integers(
+    field: str, values: Sequence[int] | None, low: int, high: int, allowed: str
+) -> tuple[int, ...]:
+    """Distinct integers low..high, ascending."""
+    if values is None:
+        return ()
+    _counted(field, values)
+    for value in values:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise BadInput(field, f"entries are {allowed}; got {value!r}")
+    return tuple(sorted(set(values)))
+
+
+def _seconds(field: str, bounds: tuple[int | None, int | None] | None) -> SecondsRange | None:
+    if bounds is None:
+        return None
+    low, high = bounds
+    for name, value in (("min", low), ("max", high)):
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise BadInput(field, f"{name} must be a whole number of seconds")
+        if value < 0:
+            raise BadInput(field, f"{name} must not be negative, got {value}")
+    if low is not None and high is not None and low >= high:
+        raise BadInput(
+            field, f"min ({low}) must be less than max ({high}): min is inclusive, max exclusive"
+        )
+    return SecondsRange(low, high)
+
+
+def _statuses(values: Sequence[object] | None) -> tuple[str, ...]:
+    if not values:
+        return ()
+    _counted("filter.statuses", values)
+    chosen = {str(getattr(value, "value", value)) for value in values}
+    unknown = sorted(chosen - set(STATUSES))
+    if unknown:
+        raise BadInput("filter.statuses", f"unknown status(es) {', '.join(unknown)}")
+    return tuple(status for status in STATUSES if status in chosen)
+
+
+def _answered(value: object) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise BadInput("filter.answered", "must be true, false or null")
+    return value
+
+
+def _buttons(values: Sequence[str] | None) -> tuple[int, ...]:
+    if values is None:
+        return ()
+    _counted("filter.buttons", values)
+    ids = []
+    for value in values:
+        key = parse_id(str(value))
+        if key is None:
+            raise BadInput("filter.buttons", f"{str(value)[:40]!r} is not a button id")
+        ids.append(key)
+    return tuple(sorted(set(ids)))
+
+
 def conversation_conditions(account_id: int, flt: Filter) -> list[ColumnElement[bool]]:
     """SQL conditions on `conversation` for the account and the filter's lists (not its range)."""
     conditions: list[ColumnElement[bool]] = [col(Conversation.account_id) == account_id]
@@ -197,6 +314,50 @@ def conversation_conditions(account_id: int, flt: Filter) -> list[ColumnElement[
         conditions.append(_assigned_to(account_id, flt.agent_emails))
     if set(flt.sources) != set(SOURCES):
         conditions.append(col(Conversation.source).in_(flt.sources))
+    if flt.drills_down:
+        conditions.extend(_drill_down_conditions(account_id, flt))
+    return conditions
+
+
+def _drill_down_conditions(account_id: int, flt: Filter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if flt.weekdays or flt.hours:
+        # The hours of the week both lists allow (168 at most), as one IN list.
+        allowed = [
+            (weekday - 1) * 24 + hour
+            for weekday in flt.weekdays or range(1, 8)
+            for hour in flt.hours or range(24)
+        ]
+        hour_of_week = flt.calendar.start_hour_of_week(col(Conversation.started_at))
+        conditions.append(hour_of_week.in_(allowed))
+    first_response = col(Conversation.first_response_at) - col(Conversation.first_inbound_at)
+    duration = col(Conversation.closed_at) - col(Conversation.started_at)
+    for bounds, value, known in (
+        (flt.first_response_seconds, first_response, col(Conversation.first_response_at)),
+        (flt.duration_seconds, duration, col(Conversation.closed_at)),
+    ):
+        if bounds is None:
+            continue
+        conditions.append(known.is_not(None))
+        if bounds.low is not None:
+            conditions.append(value >= bounds.low)
+        if bounds.high is not None:
+            conditions.append(value < bounds.high)
+    if flt.ratings:
+        conditions.append(col(Conversation.rating).in_(flt.ratings))
+    if flt.statuses:
+        conditions.append(col(Conversation.status).in_(flt.statuses))
+    if flt.answered is not None:
+        responded = col(Conversation.first_response_at)
+        conditions.append(responded.is_not(None) if flt.answered else responded.is_(None))
+    if flt.buttons:
+        click = aliased(WidgetClick)
+        attributed = select(col(click.conversation_id)).where(
+            col(click.account_id) == account_id,
+            col(click.button_id).in_(flt.buttons),
+            col(click.conversation_id).is_not(None),
+        )
+        conditions.append(col(Conversation.id).in_(attributed))
     return conditions
 
 

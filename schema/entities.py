@@ -5,7 +5,7 @@ import strawberry
 from models.ids import parse_id
 from resolvers import entities
 from schema.context import CanReadReports, WareportsInfo
-from schema.types import Agent, Conversation, Tag
+from schema.types import Agent, Button, Conversation, Tag
 
 
 @strawberry.type
@@ -26,6 +26,15 @@ class EntityQuery:
         context = info.context
         rows = await entities.list_tags(context.session, context.account_id, kind="conversation")
         return [Tag.of(row) for row in rows]
+
+    @strawberry.field(
+        description="The account's WhatsApp buttons, by name (their ids for filter.buttons).",
+        permission_classes=[CanReadReports],
+    )
+    async def buttons(self, info: WareportsInfo) -> list[Button]:
+        context = info.context
+        rows = await entities.list_buttons(context.session, context.account_id)
+        return [Button.of(row) for row in rows]
 
     @strawberry.field(
         description="One conversation of the account; null when no such id in this account.",

@@ -4,7 +4,16 @@ from datetime import date
 
 import strawberry
 
-from schema.enums import ConversationSource, PeriodShift, RangePreset
+from schema.enums import ConversationSource, ConversationStatus, PeriodShift, RangePreset
+
+
+@strawberry.input(
+    description="A range of seconds: `min` inclusive, `max` exclusive, null = unbounded. A "
+    "distribution bucket `upToSeconds: b` after `upToSeconds: a` is {min: a + 1, max: b + 1}."
+)
+class SecondsRange:
+    min: int | None = strawberry.field(default=None, description="Inclusive lower bound.")
+    max: int | None = strawberry.field(default=None, description="Exclusive upper bound.")
 
 
 @strawberry.input(
@@ -50,4 +59,40 @@ class ReportFilter:
     )
     sources: list[ConversationSource] | None = strawberry.field(
         default=None, description="Conversations started by ANY of these sources; default: all."
+    )
+    weekdays: list[int] | None = strawberry.field(
+        default=None,
+        description="Drill-down: conversations that started on ANY of these local weekdays "
+        "(1 = Monday .. 7 = Sunday) in the filter's zone.",
+    )
+    hours: list[int] | None = strawberry.field(
+        default=None,
+        description="Drill-down: conversations that started in ANY of these local hours (0 to "
+        "23) in the filter's zone. With `weekdays`: a heatmap cell.",
+    )
+    first_response_seconds: SecondsRange | None = strawberry.field(
+        default=None,
+        description="Drill-down: answered conversations whose first response took this many "
+        "seconds (as avgFirstResponseSeconds measures it).",
+    )
+    duration_seconds: SecondsRange | None = strawberry.field(
+        default=None,
+        description="Drill-down: closed conversations that lasted this many seconds.",
+    )
+    ratings: list[int] | None = strawberry.field(
+        default=None,
+        description="Drill-down: conversations whose latest rating is ANY of these (1 to 5).",
+    )
+    statuses: list[ConversationStatus] | None = strawberry.field(
+        default=None, description="Drill-down: conversations in ANY of these statuses now."
+    )
+    answered: bool | None = strawberry.field(
+        default=None,
+        description="Drill-down: true, conversations with a first human response; false, "
+        "those without one.",
+    )
+    buttons: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="Drill-down: conversations attributed to a click on ANY of these WhatsApp "
+        "buttons (`buttons { id }`).",
     )

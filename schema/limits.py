@@ -62,6 +62,7 @@ COUNTED_LISTS = {
     "Query.tags": "tags",
     "TagReport.rows": "tags",
     "WidgetReport.byButton": "buttons",
+    "Query.buttons": "buttons",
 }
 EMPTY_COUNTED_LISTS = dict.fromkeys(COUNTED_LISTS, 0)
 GENEROUS_COUNTED_LISTS = dict.fromkeys(COUNTED_LISTS, 100)

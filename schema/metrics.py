@@ -14,7 +14,7 @@ from models.metrics import METRICS, Bins, Metric
 from resolvers import metrics as computed
 from resolvers.filters import Filter, parse_filter
 from schema.context import WareportsInfo
-from schema.filters import ReportFilter
+from schema.filters import ReportFilter, SecondsRange
 
 PartT = TypeVar("PartT", bound=Enum)
 
@@ -150,10 +150,22 @@ def report_filter(raw: ReportFilter, info: WareportsInfo) -> Filter:
         conversation_tags=raw.conversation_tags,
         agent_emails=raw.agent_emails,
         sources=raw.sources,
+        weekdays=raw.weekdays,
+        hours=raw.hours,
+        first_response_seconds=_bounds(raw.first_response_seconds),
+        duration_seconds=_bounds(raw.duration_seconds),
+        ratings=raw.ratings,
+        statuses=raw.statuses,
+        answered=raw.answered,
+        buttons=raw.buttons,
         account_timezone=context.principal.timezone,
         max_range_days=context.settings.max_range_days,
         use_aggregates=context.settings.report_aggregates,
     )
+
+
+def _bounds(seconds: SecondsRange | None) -> tuple[int | None, int | None] | None:
+    return None if seconds is None else (seconds.min, seconds.max)
 
 
 @dataclass(frozen=True)

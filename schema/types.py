@@ -4,7 +4,7 @@ from datetime import datetime
 
 import strawberry
 
-from resolvers.entities import AgentRow, ContactRow, ConversationRow, TagRow
+from resolvers.entities import AgentRow, ButtonRow, ContactRow, ConversationRow, TagRow
 from schema.context import WareportsInfo
 from schema.enums import ConversationSource, ConversationStatus, Direction
 from schema.scalars import instant
@@ -29,6 +29,17 @@ class Tag:
     @classmethod
     def of(cls, row: TagRow) -> "Tag":
         return cls(id=strawberry.ID(str(row.id)), name=row.name)
+
+
+@strawberry.type(description="A website WhatsApp button (`wareports button create`).")
+class Button:
+    id: strawberry.ID
+    name: str
+    key: str = strawberry.field(description="The key of its click URL, `/w/<key>`.")
+
+    @classmethod
+    def of(cls, row: ButtonRow) -> "Button":
+        return cls(id=strawberry.ID(str(row.id)), name=row.name, key=row.key)
 
 
 @strawberry.type(description="A WhatsApp contact.")

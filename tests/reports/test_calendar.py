@@ -68,6 +68,8 @@ async def test_sql_and_python_agree_with_the_zone(
 ) -> None:
     seconds = [utc(text) for text in instants]
     periods = calendar.zone_periods(zone, [(min(seconds), max(seconds))])
+    # The zone's whole history up to the last instant, tested newest first (drill-downs).
+    history = calendar.zone_periods(zone, [(calendar.FIRST_PROBE, max(seconds))])
     tz = ZoneInfo(zone)
     async with session_factory(engine)() as session:
         for instant in seconds:
@@ -79,10 +81,11 @@ async def test_sql_and_python_agree_with_the_zone(
                         calendar.week_number(literal(instant), periods),
                         calendar.week_of_day(literal(day)),
                         calendar.hour_of_week_sql(literal(instant), periods),
+                        calendar.hour_of_week_sql(literal(instant), history, newest_first=True),
                     )
                 )
             ).one()
-            assert tuple(sql) == (day, week, week, hour), (zone, instant)
+            assert tuple(sql) == (day, week, week, hour, hour), (zone, instant)
             assert calendar.local_day(instant, tz) == day, (zone, instant)
             assert calendar.hour_of_week(instant, tz) == hour, (zone, instant)
             local = calendar.day_of(day)

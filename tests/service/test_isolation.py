@@ -35,7 +35,7 @@ class Seeded:
 
     @property
     def own_names(self) -> set[str]:
-        return {f"{first} {self.letter}" for first in ("Alice", "Bob", "Ana", "Ben")}
+        return {f"{first} {self.letter}" for first in ("Alice", "Bob", "Ana", "Ben", "Header")}
 
 
 async def seed(engine: AsyncEngine, account: TestAccount, letter: str, busy: bool) -> Seeded:
@@ -61,7 +61,7 @@ async def seed(engine: AsyncEngine, account: TestAccount, letter: str, busy: boo
                 ben, [inbound(at("2026-01-06 12:00"))], assignee=bob, tags=["Billing"]
             ),
         ]
-        button = await make.button("Header")
+        button = await make.button(f"Header {letter}")
         await make.click(button, at("2026-01-05 08:55"), utm_campaign="winter", conversation=first)
         if busy:
             conversations.append(
@@ -79,7 +79,7 @@ async def seed(engine: AsyncEngine, account: TestAccount, letter: str, busy: boo
             await make.click(button, at("2026-01-06 14:55"), utm_campaign="winter")
         tags = [await make.tag("conversation", name) for name in ("Sales", "Billing")]
         vip = await make.tag("contact", "VIP")
-        rows: list[Any] = [alice, bob, ana, ben, *conversations, *tags, vip]
+        rows: list[Any] = [alice, bob, ana, ben, *conversations, *tags, vip, button]
     return Seeded(
         letter=letter,
         account=account,

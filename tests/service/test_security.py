@@ -43,6 +43,7 @@ ROOT_FIELDS = root_fields(schema)
 REQUIRED_SCOPES = {
     "query.agents": "reports:read",
     "query.tags": "reports:read",
+    "query.buttons": "reports:read",
     "query.conversation": "reports:read",
     "query.summaryReport": "reports:read",
     "query.agentReport": "reports:read",
