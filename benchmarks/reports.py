@@ -112,6 +112,8 @@ class Target:
 
 REPORT_TARGET = Target({90: 100.0, 365: 250.0})
 HEATMAP_TARGET = Target({90: 250.0, 365: 1000.0})
+DRILL_DOWN_REPORT_TARGET = Target({90: 1000.0})
+DRILL_DOWN_DETAILS_TARGET = 50.0  # the first page of 50
 TAG_FILTER_TARGET = Target({365: 1000.0})
 DETAILS_TARGETS = {50: 20.0, 500: 80.0}
 OVERHEAD_TARGET = 1.20
@@ -324,10 +326,32 @@ class Case:
             conversation_tags=raw.get("conversationTags"),
             agent_emails=raw.get("agentEmails"),
             sources=raw.get("sources"),
+            weekdays=raw.get("weekdays"),
+            hours=raw.get("hours"),
+            first_response_seconds=_bounds(raw.get("firstResponseSeconds")),
+            duration_seconds=_bounds(raw.get("durationSeconds")),
+            ratings=raw.get("ratings"),
+            statuses=raw.get("statuses"),
+            answered=raw.get("answered"),
             account_timezone=zone,
             max_range_days=max_range_days,
             use_aggregates=use_aggregates,
         )
+
+
+def _bounds(seconds: dict[str, int | None] | None) -> tuple[int | None, int | None] | None:
+    return None if seconds is None else (seconds.get("min"), seconds.get("max"))
+
+
+# Drill-down filters (issue 17): a heatmap cell's hours, a first-response bucket, the unanswered,
+# the closed conversations rated 5. Timed on the details' first page and on the summary.
+DRILL_DOWNS: dict[str, dict[str, Any]] = {
+    "hours": {"weekdays": [1, 2, 3, 4, 5], "hours": [9, 10]},
+    "frt": {"firstResponseSeconds": {"min": 61, "max": 301}},
+    "noreply": {"answered": False},
+    "rated5": {"ratings": [5], "statuses": ["CLOSED"]},
+}
+DRILL_DOWN_SUMMARY = "hours"  # the one timed on the summary (raw rows)
 
 
 def cases(prepared: Prepared, reports: tuple[str, ...]) -> list[Case]:
@@ -344,6 +368,10 @@ def cases(prepared: Prepared, reports: tuple[str, ...]) -> list[Case]:
             for name, lists in filters.items():
                 flt = {"from": first.isoformat(), "to": LAST_DAY.isoformat(), **lists}
                 found.append(Case(report, days, name, {"f": flt}))
+            if report == "summary":
+                lists = DRILL_DOWNS[DRILL_DOWN_SUMMARY]
+                flt = {"from": first.isoformat(), "to": LAST_DAY.isoformat(), **lists}
+                found.append(Case(report, days, DRILL_DOWN_SUMMARY, {"f": flt}))
     return found
 
 
@@ -352,6 +380,8 @@ def budget(case: Case) -> float | None:
         return None
     if case.report == "heatmap":
         return HEATMAP_TARGET.budget(case.days)
+    if case.filter_name in DRILL_DOWNS:
+        return DRILL_DOWN_REPORT_TARGET.budget(case.days)
     if case.filter_name == "tag":
         return TAG_FILTER_TARGET.budget(case.days)
     return REPORT_TARGET.budget(case.days)
@@ -473,6 +503,28 @@ async def measure_details(
             timing.sql.append(await timed(alone))
         timings.append(timing)
         print(format_row(timing), flush=True)
+    for days in (90, 365):
+        for name, lists in DRILL_DOWNS.items():
+            start = LAST_DAY - timedelta(days=days - 1)
+            drill = {"f": {"from": start.isoformat(), "to": LAST_DAY.isoformat(), **lists}}
+            drill_filter = Case("details", days, name, drill).filter(ZONE, use_aggregates)
+
+            async def drill_http(drill: dict[str, Any] = drill) -> None:
+                await post(client, prepared.token, DETAILS, {**drill, "first": 50})
+
+            async def drill_alone(drill_filter: Filter = drill_filter) -> None:
+                async with session_factory(engine)() as session:
+                    await details_alone(session, prepared.account_id, drill_filter, 50)
+
+            if warmup:
+                await drill_http()
+                await drill_alone()
+            timing = Timing("details 50", days, name, budget_ms=DRILL_DOWN_DETAILS_TARGET)
+            for _ in range(repeat):
+                timing.http.append(await timed(drill_http))
+                timing.sql.append(await timed(drill_alone))
+            timings.append(timing)
+            print(format_row(timing), flush=True)
     return timings
 
 

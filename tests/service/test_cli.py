@@ -254,8 +254,12 @@ def test_bench_times_every_report_of_a_small_account(
     assert isinstance(result.exception, SystemExit), result.output  # no escaped exception
     assert result.exit_code in (0, 1), result.output
     timed = [line.split()[0] for line in result.stdout.splitlines() if re.match(r"\w+ +\d", line)]
-    assert {"summary", "agents", "tags", "widget"} <= set(timed), result.stdout
+    assert {"summary", "heatmap", "agents", "tags", "widget"} <= set(timed), result.stdout
     assert re.search(r"^details 500 +365", result.stdout, re.MULTILINE), result.stdout
+    # The drill-downs: on the summary, and on the details' first page.
+    assert re.search(r"^summary +90 hours ", result.stdout, re.MULTILINE), result.stdout
+    for drill in ("hours", "frt", "noreply", "rated5"):
+        assert re.search(rf"^details 50 +365 {drill} ", result.stdout, re.MULTILINE), drill
     verdict = result.stdout.strip().splitlines()[-1]
     assert verdict in ("every target met", "TARGETS MISSED (lines marked NO above)")
     chosen = "WITHOUT" if selection else "with"
