@@ -12,7 +12,7 @@ from enum import Enum
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -20,12 +20,14 @@ from models import Agent, ContactTag, Conversation, ConversationTag, Tag, Widget
 from models.enums import Source, Status
 from models.errors import BadInput
 from models.ids import parse_id
+from models.metrics import BY_NAME
 from resolvers import periods
 from resolvers.buckets import Calendar, calendar, require_zone
 
 EnumT = TypeVar("EnumT", bound=Enum)
 SOURCES = tuple(source.value for source in Source)
 STATUSES = tuple(status.value for status in Status)
+CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
 MAX_LIST_ENTRIES = 100
 # Local day numbers must stay non-negative for the integer bucket arithmetic (see buckets.py).
 FIRST_DAY = date(1970, 1, 1)
@@ -215,8 +217,7 @@ def _names(field: str, values: Sequence[str] | None) -> tuple[str, ...]:
     """Lower-cased, trimmed, de-duplicated names; matching is case-insensitive."""
     if values is None:
         return ()
-    if len(values) > MAX_LIST_ENTRIES:
-        raise BadInput(field, f"has {len(values)} entries; at most {MAX_LIST_ENTRIES} are allowed")
+    _counted(field, values)
     if any("\x00" in value for value in values):
         # No stored name can hold one, and PostgreSQL refuses it in a text parameter.
         raise BadInput(field, "entries must not contain NUL characters")
@@ -226,15 +227,20 @@ def _names(field: str, values: Sequence[str] | None) -> tuple[str, ...]:
 def _sources(values: Sequence[object] | None) -> tuple[str, ...]:
     if not values:
         return SOURCES
-    if len(values) > MAX_LIST_ENTRIES:
-        raise BadInput(
-            "filter.sources", f"has {len(values)} entries; at most {MAX_LIST_ENTRIES} are allowed"
-        )
+    return _chosen("filter.sources", values, SOURCES, "source(s)")
+
+
+def _chosen(
+    field: str, values: Sequence[object], allowed: tuple[str, ...], noun: str
+) -> tuple[str, ...]:
+    """The enum values `values` name (values, or members whose `.value` is one), in the order
+    of `allowed`; BadInput naming `field` for any other."""
+    _counted(field, values)
     chosen = {str(getattr(value, "value", value)) for value in values}
-    unknown = sorted(chosen - set(SOURCES))
+    unknown = sorted(chosen - set(allowed))
     if unknown:
-        raise BadInput("filter.sources", f"unknown source(s) {', '.join(unknown)}")
-    return tuple(source for source in SOURCES if source in chosen)
+        raise BadInput(field, f"unknown {noun} {', '.join(unknown)}")
+    return tuple(value for value in allowed if value in chosen)
 
 
 def _counted(field: str, values: Sequence[object]) -> None:
@@ -276,12 +282,7 @@ def _seconds(field: str, bounds: tuple[int | None, int | None] | None) -> Second
 def _statuses(values: Sequence[object] | None) -> tuple[str, ...]:
     if not values:
         return ()
-    _counted("filter.statuses", values)
-    chosen = {str(getattr(value, "value", value)) for value in values}
-    unknown = sorted(chosen - set(STATUSES))
-    if unknown:
-        raise BadInput("filter.statuses", f"unknown status(es) {', '.join(unknown)}")
-    return tuple(status for status in STATUSES if status in chosen)
+    return _chosen("filter.statuses", values, STATUSES, "status(es)")
 
 
 def _answered(value: object) -> bool | None:
@@ -330,15 +331,16 @@ def _drill_down_conditions(account_id: int, flt: Filter) -> list[ColumnElement[b
         ]
         hour_of_week = flt.calendar.start_hour_of_week(col(Conversation.started_at))
         conditions.append(hour_of_week.in_(allowed))
-    first_response = col(Conversation.first_response_at) - col(Conversation.first_inbound_at)
-    duration = col(Conversation.closed_at) - col(Conversation.started_at)
-    for bounds, value, known in (
-        (flt.first_response_seconds, first_response, col(Conversation.first_response_at)),
-        (flt.duration_seconds, duration, col(Conversation.closed_at)),
+    # The values the metrics measure (null: nothing to measure, as the averages leave out).
+    for bounds, metric in (
+        (flt.first_response_seconds, BY_NAME["avg_first_response_seconds"]),
+        (flt.duration_seconds, BY_NAME["avg_duration_seconds"]),
     ):
         if bounds is None:
             continue
-        conditions.append(known.is_not(None))
+        assert metric.value is not None
+        value = metric.value(CONVERSATION)
+        conditions.append(value.is_not(None))
         if bounds.low is not None:
             conditions.append(value >= bounds.low)
         if bounds.high is not None:
