@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from api import buttons, events, exports, health, security, webhooks
+from api import buttons, events, exports, health, security, web, webhooks
 from api.graphql import GraphQLEndpoint
 from api.observability import (
     Metrics,
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] = now)
         *events.routes,
         *buttons.routes,
         *exports.routes,
+        *web.routes(settings),
     ]
     # Observability first: it wraps everything, so refusals and errors are counted and logged.
     middleware = [Middleware(ObservabilityMiddleware, metrics=metrics)]

@@ -144,6 +144,7 @@ def demo(
         f"over {days} days (seed {seed}), written in {result.seconds:.1f} s."
     )
     typer.echo(f"Token (every scope, shown once): {token}")
+    typer.echo(f"Dashboard: {address}/ (sign in with the token)")
     typer.echo(
         f"GraphiQL: {address}/graphql with the header "
         f'{{"Authorization": "Bearer {token}"}}; try {{ agents {{ email }} }}'

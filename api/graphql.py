@@ -8,11 +8,11 @@ import strawberry
 from cross_web import HTTPException as StrawberryHTTPException
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from api import ratelimit
+from api import ratelimit, web
 from api.accounts import authenticate, use_to_record
 from api.body import replay
 from api.observability import OperationMetrics
@@ -132,7 +132,7 @@ class GraphQLEndpoint:
             if not self.graphiql:
                 await graphql_error(404, "GraphiQL is disabled")(scope, receive, send)
                 return
-            await HTMLResponse(self.graphql.graphql_ide_html)(scope, receive, send)
+            await web.graphiql_page()(scope, receive, send)  # served from the package
             return
         if bearer_token(request) is None:
             await unauthenticated("missing bearer token")(scope, receive, send)

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     max_range_days: int = Field(default=366, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     graphiql: bool = True
+    dashboard: bool = Field(
+        default=True, description="Serve the dashboard (a static page on the GraphQL API) at /."
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     export_ttl_seconds: int = Field(default=3600, ge=1)
     autoclose_interval_seconds: float = Field(default=60.0, gt=0)

@@ -171,6 +171,7 @@ async def test_demo_fills_an_account_whose_token_answers(database: str) -> None:
     assert second.exit_code == 0, second.output
     assert "200 conversations" in second.stdout
     assert "GraphiQL: http://127.0.0.1:8000/graphql" in second.stdout
+    assert "Dashboard: http://127.0.0.1:8000/ " in second.stdout
     stale = re.search(r"Token \(every scope, shown once\): (wr_\S+)", first.stdout)
     token = re.search(r"Token \(every scope, shown once\): (wr_\S+)", second.stdout)
     assert stale is not None and token is not None
