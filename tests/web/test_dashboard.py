@@ -346,7 +346,26 @@ def test_graphiql_runs_offline(watched: Watched, server: Server) -> None:
     watched.page.wait_for_selector(f'.result-window :text("{emails[-1]}")')
     answer = watched.page.inner_text(".result-window")
     assert all(email in answer for email in emails)
+    # The explorer plugin, also from this server: it lists the Query fields from introspection.
+    watched.page.click('button[aria-label="Show GraphiQL Explorer"]')
+    watched.page.wait_for_selector(".graphiql-explorer-root :text('summaryReport')")
     watched.screenshot("graphiql")
+
+
+def test_a_refused_filter_names_its_field(watched: Watched, server: Server) -> None:
+    watched.sign_in()
+    watched.ready("summary")
+    watched.page.fill("#f-timezone", "Mars/Olympus_Mons")
+    watched.page.dispatch_event("#f-timezone", "change")
+    watched.page.wait_for_selector('#message[data-code="BAD_USER_INPUT"]:not([hidden])')
+    message = watched.page.inner_text("#message")
+    assert "filter.timezone" in message and "Mars/Olympus_Mons" in message
+    assert parse_qs(urlsplit(watched.page.url).query) == {"timezone": ["Mars/Olympus_Mons"]}
+    watched.page.fill("#f-timezone", "America/New_York")  # corrected: the message goes
+    watched.page.dispatch_event("#f-timezone", "change")
+    watched.page.wait_for_selector("#message[hidden]", state="attached")
+    watched.ready("summary")
+    assert watched.page.get_attribute("#range", "data-timezone") == "America/New_York"
 
 
 def test_assets_are_small_and_compressed(server: Server) -> None:
