@@ -9,7 +9,7 @@ from resolvers import details
 from resolvers.filters import Filter
 from schema.context import CanReadReports, WareportsInfo
 from schema.metrics import RANGE_DESCRIPTION, DateRange, FilterArgument, report_filter, selected
-from schema.types import Conversation
+from schema.types import Conversation, conversations
 
 
 @strawberry.type(description="One conversation of the page and its cursor.")
@@ -81,10 +81,12 @@ class DetailsQuery:
             result = await details.conversation_details(
                 context.session, context.account_id, flt, page
             )
+        rows = [edge.node for edge in result.edges]
+        nodes = await conversations(info, rows, asked["edges"]["node"])
         return ConversationConnection(
             edges=[
-                ConversationEdge(cursor=edge.cursor, node=Conversation(row=edge.node))
-                for edge in result.edges
+                ConversationEdge(cursor=edge.cursor, node=node)
+                for edge, node in zip(result.edges, nodes, strict=True)
             ],
             page_info=PageInfo(has_next_page=result.has_next_page, end_cursor=result.end_cursor),
             flt=flt,

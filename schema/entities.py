@@ -5,7 +5,8 @@ import strawberry
 from models.ids import parse_id
 from resolvers import entities
 from schema.context import CanReadReports, WareportsInfo
-from schema.types import Agent, Button, Conversation, Tag
+from schema.metrics import selected
+from schema.types import Agent, Button, Conversation, Tag, conversations
 
 
 @strawberry.type
@@ -45,4 +46,7 @@ class EntityQuery:
         if key is None:
             return None
         row = await entities.get_conversation(info.context.session, info.context.account_id, key)
-        return None if row is None else Conversation(row=row)
+        if row is None:
+            return None
+        (found,) = await conversations(info, [row], selected(info))
+        return found

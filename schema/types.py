@@ -1,12 +1,17 @@
-"""The entity types: agents, tags, contacts and conversations; nested fields go through loaders."""
+"""The entity types: agents, tags, contacts and conversations, all plain values: a page's
+nested entities are read with it, one statement per kind (`conversations`)."""
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
-from resolvers.entities import AgentRow, ButtonRow, ContactRow, ConversationRow, TagRow
+from resolvers.entities import AgentRow, ButtonRow, ConversationRow, TagRow
+from resolvers.loaders import Nested, Wanted
 from schema.context import WareportsInfo
 from schema.enums import ConversationSource, ConversationStatus, Direction
+from schema.metrics import Selected
 from schema.scalars import instant
 
 
@@ -47,80 +52,85 @@ class Contact:
     id: strawberry.ID
     phone: str = strawberry.field(description='E.164 number: "+33612345678".')
     name: str | None
-    contact_id: strawberry.Private[int]
-
-    @classmethod
-    def of(cls, row: ContactRow) -> "Contact":
-        return cls(id=strawberry.ID(str(row.id)), phone=row.phone, name=row.name, contact_id=row.id)
-
-    @strawberry.field(description="The contact's tags, by name.")
-    async def tags(self, info: WareportsInfo) -> list[Tag]:
-        return [
-            Tag.of(row) for row in await info.context.loaders.contact_tags.load(self.contact_id)
-        ]
+    tags: list[Tag] = strawberry.field(description="The contact's tags, by name.")
 
 
 @strawberry.type(description="One conversation with a contact and the figures reports use.")
 class Conversation:
-    row: strawberry.Private[ConversationRow]
+    """Plain values only, read with the page (`conversations`): graphql-core completes them
+    without calling a resolver per field."""
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field(description="Instant of the first message (or of the explicit start).")
-    def started_at(self) -> datetime:
-        return instant(self.row.started_at)  # type: ignore[return-value]
-
-    @strawberry.field(description="Instant it was closed; null while open.")
-    def closed_at(self) -> datetime | None:
-        return instant(self.row.closed_at)
-
-    @strawberry.field
-    async def contact(self, info: WareportsInfo) -> Contact:
-        row = await info.context.loaders.contact.load(self.row.contact_id)
-        assert row is not None  # a conversation's contact is in the same account
-        return Contact.of(row)
-
-    @strawberry.field(description="The current assignee; null when unassigned.")
-    async def agent(self, info: WareportsInfo) -> Agent | None:
-        if self.row.assignee_id is None:
-            return None
-        row = await info.context.loaders.agent.load(self.row.assignee_id)
-        return None if row is None else Agent.of(row)
-
-    @strawberry.field
-    def status(self) -> ConversationStatus:
-        return ConversationStatus(self.row.status)
-
-    @strawberry.field(description="Who sent the first message.")
-    def direction(self) -> Direction:
-        return Direction(self.row.direction)
-
-    @strawberry.field(description="Who started the conversation.")
-    def source(self) -> ConversationSource:
-        return ConversationSource(self.row.source)
-
-    @strawberry.field(description="The conversation's tags, by name.")
-    async def tags(self, info: WareportsInfo) -> list[Tag]:
-        rows = await info.context.loaders.conversation_tags.load(self.row.id)
-        return [Tag.of(row) for row in rows]
-
-    @strawberry.field(description="Messages in both directions.")
-    def message_count(self) -> int:
-        return self.row.message_count
-
-    @strawberry.field(description="closedAt - startedAt, in seconds; null while open.")
-    def duration_seconds(self) -> int | None:
-        return self.row.duration_seconds
-
-    @strawberry.field(
+    id: strawberry.ID
+    started_at: datetime = strawberry.field(
+        description="Instant of the first message (or of the explicit start)."
+    )
+    closed_at: datetime | None = strawberry.field(
+        description="Instant it was closed; null while open."
+    )
+    contact: Contact
+    agent: Agent | None = strawberry.field(
+        description="The current assignee; null when unassigned."
+    )
+    status: ConversationStatus
+    direction: Direction = strawberry.field(description="Who sent the first message.")
+    source: ConversationSource = strawberry.field(description="Who started the conversation.")
+    tags: list[Tag] = strawberry.field(description="The conversation's tags, by name.")
+    message_count: int = strawberry.field(description="Messages in both directions.")
+    duration_seconds: int | None = strawberry.field(
+        description="closedAt - startedAt, in seconds; null while open."
+    )
+    first_response_seconds: int | None = strawberry.field(
         description="From the first inbound message to the first human agent reply after it; "
         "null when unanswered or when the contact never wrote."
     )
-    def first_response_seconds(self) -> int | None:
-        return self.row.first_response_seconds
+    rating: int | None = strawberry.field(
+        description="The latest rating, 1 to 5; null when not rated."
+    )
 
-    @strawberry.field(description="The latest rating, 1 to 5; null when not rated.")
-    def rating(self) -> int | None:
-        return self.row.rating
+
+# Never read: a nested entity the query did not select (its field is never completed).
+UNSELECTED: Any = None
+
+
+async def conversations(
+    info: WareportsInfo, rows: Sequence[ConversationRow], node: Selected
+) -> list[Conversation]:
+    """The GraphQL conversations of `rows`, with the nested entities `node` selects read in one
+    statement per kind for all of them."""
+    contact = node["contact"]
+    wanted = Wanted(
+        contact="contact" in node,
+        contact_tags="tags" in contact,
+        agent="agent" in node,
+        tags="tags" in node,
+    )
+    context = info.context
+    nested = await Nested.load(context.session, context.account_id, rows, wanted)
+    agents = {key: Agent.of(row) for key, row in nested.agents.items()}
+    contacts = {
+        key: Contact(
+            id=strawberry.ID(str(row.id)),
+            phone=row.phone,
+            name=row.name,
+            tags=[Tag.of(tag) for tag in nested.contact_tags.get(key, [])],
+        )
+        for key, row in nested.contacts.items()
+    }
+    return [
+        Conversation(
+            id=strawberry.ID(str(row.id)),
+            started_at=instant(row.started_at),  # type: ignore[arg-type]
+            closed_at=instant(row.closed_at),
+            contact=contacts[row.contact_id] if wanted.contact else UNSELECTED,
+            agent=None if row.assignee_id is None else agents.get(row.assignee_id),
+            status=ConversationStatus(row.status),
+            direction=Direction(row.direction),
+            source=ConversationSource(row.source),
+            tags=[Tag.of(tag) for tag in nested.tags.get(row.id, [])],
+            message_count=row.message_count,
+            duration_seconds=row.duration_seconds,
+            first_response_seconds=row.first_response_seconds,
+            rating=row.rating,
+        )
+        for row in rows
+    ]

@@ -225,3 +225,29 @@ async def test_a_bare_total_count_reads_no_page(
         body = await graphql(client, data.account, query, {"f": RANGE})
     assert body == {"data": {"conversationDetails": {"totalCount": 7}}}
     assert len(statements) == 3  # token, the aggregates' zone, count
+
+
+async def test_only_the_nested_entities_selected_are_read(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    data = await build_dataset(engine)
+    query = (
+        "query ($f: ReportFilter!) { conversationDetails(filter: $f) { edges { node { %s } } } }"
+    )
+    await graphql(client, data.account, query % "id", {"f": RANGE})  # token's last-used update
+    expected = {  # the token, the page, then one statement per nested kind selected
+        "id rating": 2,
+        "agent { email }": 3,
+        "contact { phone }": 3,
+        "contact { tags { name } }": 4,
+        "... on Conversation { tags { name } agent { email } }": 4,
+        "contact { tags { name } } agent { name } tags { id }": 6,
+    }
+    counts = {}
+    for selection in expected:
+        with counting_statements(engine) as statements:
+            body = await graphql(client, data.account, query % selection, {"f": RANGE})
+        assert "errors" not in body, body
+        assert len(body["data"]["conversationDetails"]["edges"]) == 7
+        counts[selection] = len(statements)
+    assert counts == expected
