@@ -11,7 +11,9 @@ from ingest import aggregates
 from models import Account, ApiToken, Channel
 from models.db import now
 from models.errors import BadInput, NotFound
+from models.office_hours import OfficeHours
 from models.principal import Principal
+from models.tables import OfficeHoursRow
 from resolvers.buckets import require_zone
 
 SCOPES = ("reports:read", "reports:export", "ingest:write", "admin")
@@ -169,3 +171,20 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
         last_used_at=api_token.last_used_at,
     )
     return principal
+
+
+async def set_office_hours(
+    session: AsyncSession, account_id: int, hours: OfficeHours | None
+) -> Account:
+    """Replace an account's office hours (None: none, always open)."""
+    account = await get_account(session, account_id)
+    existing = await session.get(OfficeHoursRow, account_id)
+    if hours is None:
+        if existing is not None:
+            await session.delete(existing)
+    else:
+        row = existing or OfficeHoursRow(account_id=account_id, schedule="")
+        row.schedule, row.closed_dates = hours.schedule_text(), hours.closed_text()
+        session.add(row)
+    await session.flush()
+    return account

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api import accounts, observability
 from ingest import demo as demo_data
 from ingest.demo import DemoResult
+from models import office_hours
 from models.db import create_engine, transaction
 from models.errors import BadInput, NotFound
 from models.migrate import upgrade_to_head
@@ -213,6 +214,39 @@ def account_set_timezone(
         assert row.id is not None
         await aggregates.rebuild_aggregates(session, row.id)
         return {"id": row.id, "name": row.name, "timezone": row.timezone}
+
+    emit(run_in_transaction(work))
+
+
+@account_app.command("set-office-hours")
+def account_set_office_hours(
+    account: Annotated[int, typer.Option()],
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            help="Weekly hours in the account's zone: \"mon-fri 09:00-12:30,13:30-18:00; "
+            'sat 10:00-14:00" (22:00-06:00 crosses midnight).'
+        ),
+    ] = None,
+    closed: Annotated[str, typer.Option(help="Closed dates: 2026-12-25,2027-01-01.")] = "",
+    clear: Annotated[bool, typer.Option("--clear", help="Remove them: always open.")] = False,
+) -> None:
+    """Set an account's office hours (business-time figures count only them); prints them as
+    one JSON line. Bad syntax exits with code 2, naming the part."""
+    if clear == (schedule is not None):
+        typer.echo("error: give --schedule, or --clear", err=True)
+        raise typer.Exit(2)
+    with database_errors():
+        hours = None if schedule is None else office_hours.parse_office_hours(schedule, closed)
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        row = await accounts.set_office_hours(session, account, hours)
+        return {
+            "id": row.id,
+            "timezone": row.timezone,
+            "schedule": None if hours is None else hours.schedule_text(),
+            "closedDates": [] if hours is None else sorted(d.isoformat() for d in hours.closed),
+        }
 
     emit(run_in_transaction(work))
 

@@ -31,6 +31,16 @@ class Account(SQLModel, table=True):
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class OfficeHoursRow(SQLModel, table=True):
+    """An account's office hours (`models.office_hours`), in its zone; no row: always open."""
+
+    __tablename__ = "office_hours"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    schedule: str = Field(description="The weekly schedule in its canonical syntax.")
+    closed_dates: str = Field(default="", description="ISO dates, comma-separated, ascending.")
+
+
 class Channel(SQLModel, table=True):
     """A WhatsApp business number of an account, as the Cloud API names it."""
 

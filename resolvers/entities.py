@@ -9,6 +9,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from models import Agent, Contact, Conversation, Tag, WidgetButton
+from models.office_hours import OfficeHours, parse_office_hours
+from models.tables import OfficeHoursRow
 
 
 @dataclass(frozen=True)
@@ -197,3 +199,9 @@ async def account_counts(session: AsyncSession, account_id: int) -> dict[str, in
         )
     ).one()
     return {"agents": agents, "tags": tags, "buttons": buttons}
+
+
+async def office_hours(session: AsyncSession, account_id: int) -> OfficeHours | None:
+    """The account's office hours; None when it has none (always open)."""
+    row = await session.get(OfficeHoursRow, account_id)
+    return None if row is None else parse_office_hours(row.schedule, row.closed_dates)

@@ -14,6 +14,7 @@ from schema.errors import ErrorCodes
 from schema.export import ExportMutation
 from schema.introspection import HideSuggestions
 from schema.limits import QueryLimits, limit_extensions, paced_execution
+from schema.office_hours import OfficeHoursQuery
 from schema.scalars import SCALAR_OVERRIDES
 from schema.summary import SummaryQuery
 from schema.tags import TagQuery
@@ -26,6 +27,7 @@ QUERY_TYPES: tuple[type, ...] = (
     TagQuery,
     DetailsQuery,
     WidgetQuery,
+    OfficeHoursQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (ExportMutation,)
 

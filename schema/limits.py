@@ -66,7 +66,7 @@ COUNTED_LISTS = {
 }
 EMPTY_COUNTED_LISTS = dict.fromkeys(COUNTED_LISTS, 0)
 GENEROUS_COUNTED_LISTS = dict.fromkeys(COUNTED_LISTS, 100)
-FIXED_LIST_SIZES = {"bySource": 3, "heatmap": 168}
+FIXED_LIST_SIZES = {"bySource": 3, "heatmap": 168, "weekly": 7}
 # Fragments can expand a short document exponentially (a fragment spreading another twice, ...);
 # these bounds are checked before validation, whose rules walk the expanded document.
 MAX_EXPANDED_FIELDS = 10_000

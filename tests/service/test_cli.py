@@ -276,3 +276,35 @@ def test_the_bench_selects_what_it_is_told() -> None:
     fewer = metrics_fragment(False, False)
     assert "distinctContacts" not in fewer and "median" not in fewer and "p90" not in fewer
     assert "firstResponseDistribution { upToSeconds conversations }" in fewer
+
+
+def test_set_office_hours_prints_them_and_refuses_bad_syntax(database: str) -> None:
+    account = json_line(run("account", "create", "--name", "Shop", "--timezone", "Europe/Paris"))
+    hours = json_line(
+        run(
+            "account", "set-office-hours", "--account", str(account["id"]),
+            "--schedule", "mon-fri 09:00-12:30,13:30-18:00; sat 22:00-02:00",
+            "--closed", "2027-01-01,2026-12-25",
+        )
+    )  # fmt: skip
+    assert hours == {
+        "id": account["id"],
+        "timezone": "Europe/Paris",
+        "schedule": "mon 09:00-12:30,13:30-18:00; tue 09:00-12:30,13:30-18:00; "
+        "wed 09:00-12:30,13:30-18:00; thu 09:00-12:30,13:30-18:00; "
+        "fri 09:00-12:30,13:30-18:00; sat 22:00-02:00",
+        "closedDates": ["2026-12-25", "2027-01-01"],
+    }
+    base = ("account", "set-office-hours", "--account", str(account["id"]))
+    fails(run(*base, "--schedule", "mon-fri 9-18"), 2, "'9-18' in 'mon-fri 9-18'")
+    fails(run(*base, "--schedule", "mon 09:00-10:00", "--closed", "25/12"), 2, "'25/12'")
+    fails(run(*base), 2, "give --schedule, or --clear")
+    fails(run(*base, "--schedule", "mon 09:00-10:00", "--clear"), 2, "give --schedule")
+    fails(run("account", "set-office-hours", "--account", "999", "--clear"), 2, "no account 999")
+    cleared = json_line(run(*base, "--clear"))
+    assert cleared == {
+        "id": account["id"],
+        "timezone": "Europe/Paris",
+        "schedule": None,
+        "closedDates": [],
+    }

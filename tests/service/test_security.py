@@ -50,6 +50,7 @@ REQUIRED_SCOPES = {
     "query.tagReport": "reports:read",
     "query.conversationDetails": "reports:read",
     "query.widgetReport": "reports:read",
+    "query.officeHours": "reports:read",
     "mutation.exportReportCsv": "reports:export",
 }
 TEST_REDIS_URL = os.environ.get("WAREPORTS_TEST_REDIS_URL")
