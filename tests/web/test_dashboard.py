@@ -346,6 +346,8 @@ def test_graphiql_runs_offline(watched: Watched, server: Server) -> None:
     watched.page.wait_for_selector(f'.result-window :text("{emails[-1]}")')
     answer = watched.page.inner_text(".result-window")
     assert all(email in answer for email in emails)
+    # The token stays in the tab's session storage: GraphiQL keeps none of it in local storage.
+    assert server.token not in watched.page.evaluate("JSON.stringify(localStorage)")
     # The explorer plugin, also from this server: it lists the Query fields from introspection.
     watched.page.click('button[aria-label="Show GraphiQL Explorer"]')
     watched.page.wait_for_selector(".graphiql-explorer-root :text('summaryReport')")

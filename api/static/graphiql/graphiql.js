@@ -19,6 +19,9 @@
       defaultHeaders: headers,
       defaultQuery: params.get("query") || "{\n  agents {\n    email\n  }\n}\n",
       shouldPersistHeaders: false,
+      // Its tabs (and their headers, the token among them) live as long as the tab, never in
+      // localStorage: the token is kept nowhere the dashboard does not keep it.
+      storage: window.sessionStorage,
     })
   );
 })();
