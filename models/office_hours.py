@@ -17,7 +17,7 @@ the working seconds of an interval of instants are exact on 23- and 25-hour days
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
@@ -74,14 +74,8 @@ class OfficeHours:
         """Per weekday, the (start, end) seconds from local midnight that are working time,
         overnight intervals split at midnight (the rest on the next weekday)."""
         spans: list[list[tuple[int, int]]] = [[] for _ in range(7)]
-        for weekday, intervals in enumerate(self.weekly):
-            for interval in intervals:
-                if interval.overnight:
-                    spans[weekday].append((interval.start * MINUTE, DAY_SECONDS))
-                    if interval.end > 0:
-                        spans[(weekday + 1) % 7].append((0, interval.end * MINUTE))
-                else:
-                    spans[weekday].append((interval.start * MINUTE, interval.end * MINUTE))
+        for weekday, start, end, _ in _pieces(self.weekly):
+            spans[weekday].append((start * MINUTE, end * MINUTE))
         return tuple(tuple(sorted(day)) for day in spans)
 
     def working_seconds(self, start: int, end: int, zone: str) -> int:
@@ -140,12 +134,7 @@ def parse_office_hours(schedule: str, closed: str | Iterable[str] = "") -> Offic
             given.add(day)
             weekly[day] = sorted(intervals)
     dates = closed.split(",") if isinstance(closed, str) else list(closed)
-    try:
-        return OfficeHours(tuple(tuple(day) for day in weekly), _closed_dates(dates))
-    except BadInput:
-        raise
-    except ValueError as exc:
-        raise BadInput("schedule", str(exc)) from exc
+    return OfficeHours(tuple(tuple(day) for day in weekly), _closed_dates(dates))
 
 
 def _weekdays(text: str, part: str) -> list[int]:
@@ -200,16 +189,27 @@ def _closed_dates(texts: Iterable[str]) -> frozenset[date]:
     return frozenset(days)
 
 
-def _check_overlaps(weekly: tuple[tuple[Interval, ...], ...]) -> None:
-    spans: list[list[tuple[int, int, str]]] = [[] for _ in range(7)]
+def _pieces(
+    weekly: tuple[tuple[Interval, ...], ...],
+) -> Iterator[tuple[int, int, int, str]]:
+    """Each interval as (weekday, start, end) minutes within one local day, an overnight one
+    split at midnight into two pieces (the second on the next weekday), with the interval's
+    label ("fri 22:00-06:00")."""
     for weekday, intervals in enumerate(weekly):
         for interval in intervals:
             label = f"{WEEKDAYS[weekday]} {'-'.join(interval.text())}"
-            if interval.overnight:
-                spans[weekday].append((interval.start, DAY_MINUTES, label))
-                spans[(weekday + 1) % 7].append((0, interval.end, label))
-            else:
-                spans[weekday].append((interval.start, interval.end, label))
+            if not interval.overnight:
+                yield weekday, interval.start, interval.end, label
+                continue
+            yield weekday, interval.start, DAY_MINUTES, label
+            if interval.end > 0:
+                yield (weekday + 1) % 7, 0, interval.end, label
+
+
+def _check_overlaps(weekly: tuple[tuple[Interval, ...], ...]) -> None:
+    spans: list[list[tuple[int, int, str]]] = [[] for _ in range(7)]
+    for weekday, start, end, label in _pieces(weekly):
+        spans[weekday].append((start, end, label))
     for weekday, day in enumerate(spans):
         for (_, first_end, first), (second_start, _, second) in pairwise(sorted(day)):
             if second_start < first_end:

@@ -47,6 +47,16 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def pg_admin(sql: str) -> None:
+    """One statement on the configured PostgreSQL server (CREATE/DROP DATABASE)."""
+    assert POSTGRES_URL is not None
+    connection = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str | None]:
     """A migrated PostgreSQL database used as TEMPLATE for each test's database."""
@@ -56,18 +66,10 @@ def postgres_template() -> Iterator[str | None]:
     import asyncio
 
     name = f"wareports_template_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))  # type: ignore[arg-type]
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     upgrade_to_head(_pg_url(name))
     yield name
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=ENGINES)
@@ -85,17 +87,9 @@ async def database_url(
         return
     assert POSTGRES_URL is not None and postgres_template is not None
     name = f"wareports_test_{uuid.uuid4().hex[:12]}"
-    connection = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
-    finally:
-        await connection.close()
+    await pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
     yield _pg_url(name)
-    connection = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
+    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

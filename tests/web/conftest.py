@@ -7,9 +7,7 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,13 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import ENGINES, _asyncpg_dsn, _pg_url
+from tests.conftest import ENGINES, _pg_url, pg_admin
+from tests.service.test_ops import WAREPORTS, free_port
 
-WAREPORTS = str(Path(sys.executable).with_name("wareports"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Screenshots of every page: test artefacts, never committed (.gitignore).
 ARTIFACTS = Path(os.environ.get("WAREPORTS_TEST_ARTIFACTS", "test-artifacts")) / "web"
@@ -38,12 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 CONVERSATIONS = 1500
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -81,18 +72,11 @@ def _database(engine: str, tmp: Path, template: str | None) -> Iterator[str]:
         return
     name = f"wareports_web_{uuid.uuid4().hex[:8]}"
 
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(_asyncpg_dsn(os.environ["WAREPORTS_TEST_POSTGRES_URL"]))
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
         yield _pg_url(name)
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session", params=ENGINES)
@@ -108,7 +92,7 @@ def server(
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     tmp = tmp_path_factory.mktemp(f"web-{request.param}")
     for database_url in _database(request.param, tmp, postgres_template):
-        port = _free_port()
+        port = free_port()
         address = f"http://127.0.0.1:{port}"
         environment = dict(
             os.environ,

@@ -9,15 +9,7 @@ const METRICS = `fragment Figures on Metrics {
   conversations messages distinctContacts avgDurationSeconds avgFirstResponseSeconds avgRating
 }`;
 
-// The daily chart's choices: the five daily charts of the summary.
-export const CHART_METRICS = [
-  ["conversations", "Conversations", count],
-  ["messages", "Messages", count],
-  ["distinctContacts", "Distinct contacts", count],
-  ["avgDurationSeconds", "Average duration", duration],
-  ["avgFirstResponseSeconds", "Average first response", duration],
-];
-
+// The summary's cards: the totals the seed's summary shows.
 const CARDS = [
   ["conversations", "Conversations", count],
   ["messages", "Messages", count],
@@ -26,6 +18,9 @@ const CARDS = [
   ["avgFirstResponseSeconds", "Average first response", duration],
   ["avgRating", "Average rating", rating],
 ];
+
+// The daily chart's choices: the five daily charts of the summary (the cards but the rating).
+export const CHART_METRICS = CARDS.filter(([key]) => key !== "avgRating");
 
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -55,13 +50,16 @@ function cards(metrics, list = CARDS) {
       element("span", { class: "card-value", text: format(metrics[key]) }))));
 }
 
-const metricColumns = (get = (row) => row.metrics) => [
-  { key: "conversations", label: "Conversations", numeric: true, value: (row) => get(row).conversations, format: count },
-  { key: "messages", label: "Messages", numeric: true, value: (row) => get(row).messages, format: count },
-  { key: "distinctContacts", label: "Distinct contacts", numeric: true, value: (row) => get(row).distinctContacts, format: count },
-  { key: "avgDurationSeconds", label: "Avg. duration", numeric: true, value: (row) => get(row).avgDurationSeconds, format: duration },
-  { key: "avgFirstResponseSeconds", label: "Avg. first response", numeric: true, value: (row) => get(row).avgFirstResponseSeconds, format: duration },
-  { key: "avgRating", label: "Avg. rating", numeric: true, value: (row) => get(row).avgRating, format: rating },
+// A column of one Metrics figure of rows that carry `metrics` (weeks, agents, tags).
+const figure = (key, label, format) => ({ key, label, numeric: true, value: (row) => row.metrics[key], format });
+
+const metricColumns = () => [
+  figure("conversations", "Conversations", count),
+  figure("messages", "Messages", count),
+  figure("distinctContacts", "Distinct contacts", count),
+  figure("avgDurationSeconds", "Avg. duration", duration),
+  figure("avgFirstResponseSeconds", "Avg. first response", duration),
+  figure("avgRating", "Avg. rating", rating),
 ];
 
 // --- Summary ---------------------------------------------------------------------------------
@@ -111,9 +109,9 @@ export async function summary(view, filter, context) {
     id: "by-source",
     columns: [
       { key: "source", label: "Source", header: true, value: (row) => row.source, format: (value) => SOURCE_NAMES[value] },
-      { key: "conversations", label: "Conversations", numeric: true, value: (row) => row.metrics.conversations, format: count },
+      figure("conversations", "Conversations", count),
       { key: "share", label: "Share", numeric: true, value: (row) => (total ? (100 * row.metrics.conversations) / total : null), format: percent },
-      { key: "messages", label: "Messages", numeric: true, value: (row) => row.metrics.messages, format: count },
+      figure("messages", "Messages", count),
     ],
     rows: report.bySource,
   });
@@ -148,13 +146,13 @@ const TAGS = `query Tags($filter: ReportFilter!) {
 function rowColumns(first, extra = []) {
   return [
     first,
-    { key: "conversations", label: "Conversations", numeric: true, value: (row) => row.metrics.conversations, format: count },
-    { key: "messages", label: "Messages", numeric: true, value: (row) => row.metrics.messages, format: count },
+    figure("conversations", "Conversations", count),
+    figure("messages", "Messages", count),
     ...extra,
-    { key: "closedConversations", label: "Closed", numeric: true, value: (row) => row.metrics.closedConversations, format: count },
-    { key: "avgDurationSeconds", label: "Avg. duration", numeric: true, value: (row) => row.metrics.avgDurationSeconds, format: duration },
-    { key: "avgFirstResponseSeconds", label: "Avg. first response", numeric: true, value: (row) => row.metrics.avgFirstResponseSeconds, format: duration },
-    { key: "avgRating", label: "Avg. rating", numeric: true, value: (row) => row.metrics.avgRating, format: rating },
+    figure("closedConversations", "Closed", count),
+    figure("avgDurationSeconds", "Avg. duration", duration),
+    figure("avgFirstResponseSeconds", "Avg. first response", duration),
+    figure("avgRating", "Avg. rating", rating),
     {
       key: "daily", label: "Conversations per day", sortable: false,
       value: (row) => row.daily.map((bucket) => bucket.metrics.conversations).join(","),

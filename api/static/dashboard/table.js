@@ -40,13 +40,12 @@ export function table({ columns, rows, caption, sortable = false, id = null }) {
   const body = document.createElement("tbody");
   let sorted = { key: null, ascending: true };
 
-  const fill = (list) => {
-    body.replaceChildren(...list.map((row) => {
-      const tr = document.createElement("tr");
-      for (const column of columns) tr.append(cell(column.header ? "th" : "td", column, row));
-      return tr;
-    }));
+  const line = (row) => {
+    const tr = document.createElement("tr");
+    for (const column of columns) tr.append(cell(column.header ? "th" : "td", column, row));
+    return tr;
   };
+  const fill = (list) => body.replaceChildren(...list.map(line));
 
   for (const column of columns) {
     const th = document.createElement("th");
@@ -81,11 +80,7 @@ export function table({ columns, rows, caption, sortable = false, id = null }) {
   fill(rows);
   element.appendRows = (more) => {
     rows = rows.concat(more);
-    for (const row of more) {
-      const tr = document.createElement("tr");
-      for (const column of columns) tr.append(cell(column.header ? "th" : "td", column, row));
-      body.append(tr);
-    }
+    body.append(...more.map(line));
   };
   const wrapper = document.createElement("div");
   wrapper.className = "table-wrap";
