@@ -1,19 +1,21 @@
 """Accounts, channels and API tokens: what `wareports account|channel|token` manage."""
 
 import hashlib
+import re
 import secrets
 
 from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import aggregates
+from ingest import aggregates, service_levels
+from ingest.transactions import forget_account_settings
 from models import Account, ApiToken, Channel
 from models.db import now
 from models.errors import BadInput, NotFound
 from models.office_hours import OfficeHours
 from models.principal import Principal
-from models.tables import OfficeHoursRow
+from models.tables import OfficeHoursRow, ServiceLevel
 from resolvers.buckets import require_zone
 
 SCOPES = ("reports:read", "reports:export", "ingest:write", "admin")
@@ -62,8 +64,10 @@ async def create_account(
     return account
 
 
-async def get_account(session: AsyncSession, account_id: int) -> Account:
-    account = await session.get(Account, account_id)
+async def get_account(session: AsyncSession, account_id: int, lock: bool = False) -> Account:
+    """The account; with `lock`, held FOR UPDATE until the transaction ends (a change of its
+    settings: ingestion, which reads them FOR KEY SHARE, waits until it commits)."""
+    account = await session.get(Account, account_id, with_for_update=lock)
     if account is None:
         raise NotFound(f"no account {account_id}")
     return account
@@ -174,10 +178,15 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
 
 
 async def set_office_hours(
-    session: AsyncSession, account_id: int, hours: OfficeHours | None
+    session: AsyncSession,
+    account_id: int,
+    hours: OfficeHours | None,
+    *,
+    then_remeasure: bool = True,
 ) -> Account:
-    """Replace an account's office hours (None: none, always open)."""
-    account = await get_account(session, account_id)
+    """Replace an account's office hours (None: none, always open), then recompute what
+    depends on them (`remeasure`; the caller does it when it changes more first)."""
+    account = await get_account(session, account_id, lock=True)
     existing = await session.get(OfficeHoursRow, account_id)
     if hours is None:
         if existing is not None:
@@ -187,4 +196,64 @@ async def set_office_hours(
         row.schedule, row.closed_dates = hours.schedule_text(), hours.closed_text()
         session.add(row)
     await session.flush()
+    if then_remeasure:
+        await remeasure(session, account_id)
     return account
+
+
+_DURATION = re.compile(r"(\d+)([dhms])")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_target(text: str, field: str) -> int:
+    """A service-level target: `15m`, `8h`, `1h30m`, `2d`, `90s` (units d h m s, largest
+    first); its seconds, at least 1."""
+    cleaned = text.strip().lower()
+    parts = _DURATION.findall(cleaned)
+    units = [unit for _, unit in parts]
+    if (
+        not parts
+        or "".join(f"{n}{u}" for n, u in parts) != cleaned
+        or units != sorted(set(units), key="dhms".index)
+    ):
+        raise BadInput(field, f"{text!r} is not a duration like 15m, 8h, 1h30m or 2d")
+    seconds = sum(int(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    if seconds < 1:
+        raise BadInput(field, f"{text!r}: a target must be at least 1 second")
+    return seconds
+
+
+async def set_service_level(
+    session: AsyncSession,
+    account_id: int,
+    first_response: int | None,
+    resolution: int | None,
+    business_hours: bool = True,
+    *,
+    then_remeasure: bool = True,
+) -> ServiceLevel | None:
+    """Replace an account's service-level targets (both None: none), then recompute what
+    depends on them (`remeasure`)."""
+    await get_account(session, account_id, lock=True)
+    row = await session.get(ServiceLevel, account_id)
+    if first_response is None and resolution is None:
+        if row is not None:
+            await session.delete(row)
+        row = None
+    else:
+        row = row or ServiceLevel(account_id=account_id)
+        row.first_response_seconds, row.resolution_seconds = first_response, resolution
+        row.business_hours = business_hours
+        session.add(row)
+    await session.flush()
+    if then_remeasure:
+        await remeasure(session, account_id)
+    return row
+
+
+async def remeasure(session: AsyncSession, account_id: int) -> None:
+    """After an account's office hours, targets or zone changed: recompute the business-time
+    figures and service-level outcomes of its conversations, then rebuild its aggregates."""
+    forget_account_settings(session, account_id)
+    await service_levels.recompute_account(session, account_id)
+    await aggregates.rebuild_aggregates(session, account_id)

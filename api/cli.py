@@ -26,6 +26,7 @@ from models.settings import get_settings
 
 T = TypeVar("T")
 DEMO_ACCOUNT = "Demo"
+DEMO_OFFICE_HOURS = office_hours.parse_office_hours("mon-fri 09:00-12:30,13:30-18:00")
 
 app = typer.Typer(help="wareports: reporting backend for WhatsApp inbox conversations.")
 account_app = typer.Typer(help="Manage accounts.")
@@ -172,6 +173,13 @@ async def build_demo(url: str, conversations: int, days: int, seed: int) -> tupl
             _row, token = await accounts.create_token(
                 session, account.id, list(accounts.SCOPES), "demo"
             )
+            # Before the rows: the generator measures them (and rebuilds the aggregates once).
+            await accounts.set_office_hours(
+                session, account.id, DEMO_OFFICE_HOURS, then_remeasure=False
+            )
+            await accounts.set_service_level(
+                session, account.id, 15 * 60, 8 * 3600, then_remeasure=False
+            )
         result = await demo_data.generate(engine, account.id, conversations, days, seed)
         return token, result
     finally:
@@ -202,17 +210,17 @@ def account_create(
 def account_set_timezone(
     account: Annotated[int, typer.Option()], timezone: Annotated[str, typer.Option()]
 ) -> None:
-    """Change an account's zone (its default report zone) and rebuild its report aggregates,
-    which count days in that zone, in the same transaction; prints it as one JSON line."""
-    from ingest import aggregates
+    """Change an account's zone (its default report zone and that of its office hours) and
+    rebuild its report aggregates, which count days in that zone, in the same transaction;
+    prints it as one JSON line."""
 
     async def work(session: AsyncSession) -> dict[str, Any]:
-        row = await accounts.get_account(session, account)
+        row = await accounts.get_account(session, account, lock=True)
         row.timezone = accounts.check_timezone(timezone)
         session.add(row)
         await session.flush()
         assert row.id is not None
-        await aggregates.rebuild_aggregates(session, row.id)
+        await accounts.remeasure(session, row.id)
         return {"id": row.id, "name": row.name, "timezone": row.timezone}
 
     emit(run_in_transaction(work))
@@ -246,6 +254,50 @@ def account_set_office_hours(
             "timezone": row.timezone,
             "schedule": None if hours is None else hours.schedule_text(),
             "closedDates": [] if hours is None else sorted(d.isoformat() for d in hours.closed),
+        }
+
+    emit(run_in_transaction(work))
+
+
+@account_app.command("set-sla")
+def account_set_sla(
+    account: Annotated[int, typer.Option()],
+    first_response: Annotated[
+        str | None,
+        typer.Option(help="First response target from the contact's first message: 15m, 1h."),
+    ] = None,
+    resolution: Annotated[
+        str | None, typer.Option(help="Resolution target from the start to the close: 8h, 2d.")
+    ] = None,
+    business_hours: Annotated[
+        bool,
+        typer.Option(
+            "--business-hours/--calendar-hours",
+            help="Count the targets in office hours (the default) or in calendar time.",
+        ),
+    ] = True,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the targets.")] = False,
+) -> None:
+    """Set an account's service-level targets (replacing both) and recompute every
+    conversation's outcome; prints them as one JSON line. A bad duration exits with code 2."""
+    if clear == (first_response is not None or resolution is not None):
+        typer.echo("error: give --first-response and/or --resolution, or --clear", err=True)
+        raise typer.Exit(2)
+    with database_errors():
+        first = (
+            None
+            if first_response is None
+            else accounts.parse_target(first_response, "first-response")
+        )
+        resolve = None if resolution is None else accounts.parse_target(resolution, "resolution")
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        row = await accounts.set_service_level(session, account, first, resolve, business_hours)
+        return {
+            "id": account,
+            "firstResponseSeconds": None if row is None else row.first_response_seconds,
+            "resolutionSeconds": None if row is None else row.resolution_seconds,
+            "businessHours": None if row is None else row.business_hours,
         }
 
     emit(run_in_transaction(work))

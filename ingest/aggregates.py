@@ -55,6 +55,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ingest import service_levels
 from ingest.contacts import insert_for
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
@@ -319,31 +320,39 @@ def defer_sync(session: AsyncSession) -> None:
 
 async def sync_deferred(session: AsyncSession) -> int:
     """Bring every conversation noted since `defer_sync` up to date; returns how many."""
-    pending: dict[int, set[int]] = session.info.get(DEFERRED) or {}
+    pending: dict[int, tuple[set[int], int | None]] = session.info.get(DEFERRED) or {}
     session.info[DEFERRED] = {}
     for account_id in sorted(pending):
-        await _sync_now(session, account_id, pending[account_id])
-    return sum(len(ids) for ids in pending.values())
+        ids, moment = pending[account_id]
+        await _sync_now(session, account_id, ids, moment)
+    return sum(len(ids) for ids, _ in pending.values())
 
 
 async def sync_conversations(
-    session: AsyncSession, account_id: int, conversation_ids: Iterable[int]
+    session: AsyncSession,
+    account_id: int,
+    conversation_ids: Iterable[int],
+    now: int | None = None,
 ) -> None:
-    """Bring the aggregates of these conversations up to their current rows, in the caller's
-    transaction (or, after `defer_sync`, note them for `sync_deferred`). Does nothing while the
-    account's aggregates are not built."""
-    deferred: dict[int, set[int]] | None = session.info.get(DEFERRED)
+    """Bring the office-hours and service-level columns of these conversations up to date as
+    of `now` (`ingest.service_levels`; None: the current instant), then the aggregates to
+    their current rows, in the caller's transaction (or, after `defer_sync`, note them for
+    `sync_deferred`). The aggregates are left alone while the account's are not built."""
+    deferred: dict[int, tuple[set[int], int | None]] | None = session.info.get(DEFERRED)
     if deferred is not None:
-        deferred.setdefault(account_id, set()).update(conversation_ids)
+        ids, moment = deferred.get(account_id, (set(), None))
+        ids.update(conversation_ids)
+        deferred[account_id] = (ids, now if now is not None else moment)
         return
-    await _sync_now(session, account_id, conversation_ids)
+    await _sync_now(session, account_id, conversation_ids, now)
 
 
 async def _sync_now(
-    session: AsyncSession, account_id: int, conversation_ids: Iterable[int]
+    session: AsyncSession, account_id: int, conversation_ids: Iterable[int], now: int | None
 ) -> None:
-    zone = await _zone_for_writing(session, account_id)
     ids = sorted(set(conversation_ids))
+    await service_levels.settle(session, account_id, ids, now)
+    zone = await _zone_for_writing(session, account_id)
     if zone is None:
         return
     for start in range(0, len(ids), SYNC_CHUNK):

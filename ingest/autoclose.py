@@ -1,5 +1,7 @@
-"""The auto-close job: close each account's idle conversations at last message + delay, and
-forget the pending statuses whose message never came (`ingest.statuses.prune_pending`)."""
+"""The auto-close job: close each account's idle conversations at last message + delay, mark
+breached the conversations whose service-level deadline passed while they waited
+(`ingest.service_levels`), and forget the pending statuses whose message never came
+(`ingest.statuses.prune_pending`)."""
 
 import asyncio
 import logging
@@ -10,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import conversations, statuses
-from ingest.transactions import sqlite_writer_turn
+from ingest import aggregates, conversations, service_levels, statuses
+from ingest.transactions import account_settings, sqlite_writer_turn
 from models import Account
 from models.db import session_factory, transaction
 
@@ -39,6 +41,7 @@ async def close_due(
             overdue = await conversations.close_overdue(
                 session, clock, until=clock.now, skip_locked=True
             )
+            await breach_overdue(session, account_id, clock.now)
             forgotten = await statuses.prune_pending(session, account_id, clock.now)
             if forgotten:
                 log.info(
@@ -52,6 +55,17 @@ async def close_due(
         async with sqlite_writer_turn(engine), transaction(engine) as session:
             closed += await work(session)
     return closed
+
+
+async def breach_overdue(session: AsyncSession, account_id: int, now: int) -> int:
+    """Mark breached the account's conversations still waiting past a service-level deadline;
+    returns how many."""
+    if service_levels.policy_of(await account_settings(session, account_id)) is None:
+        return 0
+    query = service_levels.overdue_query(account_id, now).with_for_update(skip_locked=True)
+    ids = list((await session.scalars(query)).all())
+    await aggregates.sync_conversations(session, account_id, ids, now)
+    return len(ids)
 
 
 async def run_periodically(

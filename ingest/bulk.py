@@ -190,7 +190,7 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
         )
         result.tagged = [(item, c["id"]) for c, _, item in tags]
     touched = set(changed) | {c["id"] for c in started} | {c["id"] for c, _, _ in tags}
-    await aggregates.sync_conversations(session, clock.account_id, touched)
+    await aggregates.sync_conversations(session, clock.account_id, touched, clock.now)
     return result
 
 

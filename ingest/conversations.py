@@ -356,7 +356,7 @@ async def close_overdue(
         .execution_options(synchronize_session="fetch")
     )
     closed = [row for row in (await session.scalars(statement)).all() if row is not None]
-    await aggregates.sync_conversations(session, clock.account_id, closed)
+    await aggregates.sync_conversations(session, clock.account_id, closed, clock.now)
     return closed
 
 
@@ -389,7 +389,7 @@ async def recompute_figures(
         )
     session.add(conversation)
     await session.flush()
-    await aggregates.sync_conversations(session, clock.account_id, [conversation.id])
+    await aggregates.sync_conversations(session, clock.account_id, [conversation.id], clock.now)
 
 
 def _apply_auto_close(clock: Clock, conversation: Conversation) -> None:

@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables on the metadata)
-from ingest import aggregates
+from ingest import aggregates, service_levels
 from ingest.conversations import NewMessage
 from ingest.rules import built, never_closing
+from models.db import transaction
 from models.enums import Direction, Source, Status
 
 TABLES = SQLModel.metadata.tables
@@ -624,8 +625,11 @@ async def generate(
         chunk_size,
     )
     await _analyze(engine)
-    # Rows written in bulk bypass ingestion: recompute the account's report aggregates (after
-    # ANALYZE, so that the rebuild's statements are planned on real statistics).
+    # Rows written in bulk bypass ingestion: measure them against the account's office hours
+    # and targets, if it has any, then recompute its report aggregates (after ANALYZE, so that
+    # the rebuild's statements are planned on real statistics).
+    async with transaction(engine) as session:
+        await service_levels.measure_account(session, account_id)
     await aggregates.rebuild_aggregates_of(engine, account_id)
     return DemoResult(
         account_id=account_id,

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Account, Channel
 from models.db import transaction
-from models.tables import AggregateState
+from models.tables import AggregateState, OfficeHoursRow, ServiceLevel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,13 +61,20 @@ class AccountSettings:
     channels: int
     first_channel_id: int | None
     aggregate_zone: str | None  # None: the aggregates are not built
+    timezone: str  # the account's own: office hours are in it
+    office_hours: str | None  # the schedule (`models.office_hours`); None: always open
+    closed_dates: str | None
+    first_response_target: int | None  # service levels (`ingest.service_levels`), seconds
+    resolution_target: int | None
+    targets_in_business_hours: bool | None
 
 
 async def account_settings(session: AsyncSession, account_id: int) -> AccountSettings:
-    """The account's auto-close delay, channels and aggregate zone, in one statement, read once
-    per transaction. The account row is held FOR KEY SHARE (what a foreign key check takes
-    anyway), so a rebuild of the aggregates, which holds it FOR UPDATE, never runs between our
-    reading the zone and our writing the deltas."""
+    """The account's auto-close delay, channels, aggregate zone, office hours and service
+    levels, in one statement, read once per transaction. The account row is held FOR KEY
+    SHARE (what a foreign key check takes anyway), so a rebuild of the aggregates or a change
+    of settings, which hold it FOR UPDATE, never runs between our reading the settings and our
+    writing what they decide."""
     known = remembered(session, "account settings")
     if account_id not in known:
         row = (await session.execute(SETTINGS, {"account_id": account_id})).first()
@@ -86,6 +93,8 @@ def forget_account_settings(session: AsyncSession, account_id: int) -> None:
 def _settings_statement() -> Select[Any]:
     account, channel = Account.__table__, Channel.__table__  # type: ignore[attr-defined]
     state = AggregateState.__table__  # type: ignore[attr-defined]
+    hours = OfficeHoursRow.__table__  # type: ignore[attr-defined]
+    levels = ServiceLevel.__table__  # type: ignore[attr-defined]
     channels = select(channel.c.id).where(channel.c.account_id == account.c.id)
     return (
         select(
@@ -93,8 +102,18 @@ def _settings_statement() -> Select[Any]:
             channels.with_only_columns(func.count()).scalar_subquery(),
             channels.with_only_columns(func.min(channel.c.id)).scalar_subquery(),
             state.c.timezone,
+            account.c.timezone,
+            hours.c.schedule,
+            hours.c.closed_dates,
+            levels.c.first_response_seconds,
+            levels.c.resolution_seconds,
+            levels.c.business_hours,
         )
-        .select_from(account.outerjoin(state, state.c.account_id == account.c.id))
+        .select_from(
+            account.outerjoin(state, state.c.account_id == account.c.id)
+            .outerjoin(hours, hours.c.account_id == account.c.id)
+            .outerjoin(levels, levels.c.account_id == account.c.id)
+        )
         .where(account.c.id == bindparam("account_id"))
         .with_for_update(read=True, key_share=True, of=account)
     )

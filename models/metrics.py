@@ -18,6 +18,9 @@ It is one of five kinds:
   Aggregated as two figure columns, `total` (the sum of the values) and `count` (how many there
   are); `count` may be a COUNT metric's column when that metric counts exactly the rows whose
   value is not null (closed conversations have a duration), else it is a column of its own.
+  With a `weight`, a row holds `weight` values (0, 1 or more) whose sum is `value`: the mean
+  is sum(value) / sum(weight) (slaHitPercent: up to two service-level targets per
+  conversation).
 - DISTINCT: how many distinct values `value` takes. Distinct counts do not add up across cells:
   always from the raw rows.
 - PERCENTILE: the continuous percentile `fraction` of `value` over the rows where it is not null,
@@ -36,7 +39,18 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Table, and_, case, func
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    case,
+    false,
+    func,
+    or_,
+    true,
+)
 from sqlalchemy.types import TypeEngine
 
 from models.calendar import integer
@@ -144,6 +158,7 @@ class Metric:
     bins: Bins | None = None  # DISTRIBUTION: its bins
     statuses: tuple[str, ...] = ()  # COUNT of messages: the outbound ones holding one of these
     columns: str = ""  # DISTRIBUTION: the prefix of its figure (and CSV) columns
+    weight: Expression | None = None  # AVERAGE: how many values a row holds (None: 1 or 0)
 
     @property
     def counted(self) -> Expression | None:
@@ -207,6 +222,41 @@ def _duration(rows: Table) -> ColumnElement[Any]:
 
 def _first_response(rows: Table) -> ColumnElement[Any]:
     return rows.c.first_response_at - rows.c.first_inbound_at  # type: ignore[no-any-return]
+
+
+def _first_response_business(rows: Table) -> ColumnElement[Any]:
+    # Stored when the account has office hours (`ingest.service_levels`); else calendar time.
+    return func.coalesce(rows.c.first_response_business_seconds, _first_response(rows))
+
+
+def _duration_business(rows: Table) -> ColumnElement[Any]:
+    return func.coalesce(rows.c.duration_business_seconds, _duration(rows))
+
+
+def _targets_met(rows: Table) -> ColumnElement[Any]:
+    """100 per service-level target the conversation met (0, 100 or 200)."""
+    return sum(
+        (case((rows.c[name] == true(), integer(100)), else_=integer(0)) for name in SLA_TARGETS),
+        start=integer(0),
+    )
+
+
+def _targets_judged(rows: Table) -> ColumnElement[Any]:
+    """How many of its service-level targets are met or breached (0, 1 or 2)."""
+    return sum(
+        (case((rows.c[name].is_not(None), integer(1)), else_=integer(0)) for name in SLA_TARGETS),
+        start=integer(0),
+    )
+
+
+# The conversation's columns holding each service-level target's outcome: true met, false
+# breached, null neither (no target, nothing to measure, or still in time).
+SLA_TARGETS = ("sla_first_response_met", "sla_resolution_met")
+
+
+def sla_breached(rows: Table) -> ColumnElement[bool]:
+    """Whether the conversation breached a service-level target (never null)."""
+    return or_(*(func.coalesce(rows.c[name], true()) == false() for name in SLA_TARGETS))
 
 
 METRICS: tuple[Metric, ...] = (
@@ -409,6 +459,89 @@ METRICS: tuple[Metric, ...] = (
         bins=RATING_BINS,
         columns="rating",
     ),
+    Metric(
+        "avg_first_response_business_seconds",
+        "Average first response time counting only office hours (the account's, in its zone, "
+        "exact across daylight-saving changes), over the conversations "
+        "avgFirstResponseSeconds averages; equal to it when the account has no office hours; "
+        "null when none.",
+        Kind.AVERAGE,
+        Rows.CONVERSATIONS,
+        value=_first_response_business,
+        total="first_response_business_sum",
+        count="first_response_count",
+    ),
+    Metric(
+        "median_first_response_business_seconds",
+        "Median of those office-hours first response times (continuous, as "
+        "medianFirstResponseSeconds); null when none.",
+        Kind.PERCENTILE,
+        Rows.CONVERSATIONS,
+        value=_first_response_business,
+    ),
+    Metric(
+        "avg_duration_business_seconds",
+        "Average duration counting only office hours (the seconds of startedAt..closedAt "
+        "inside them), over the closed conversations avgDurationSeconds averages; null when "
+        "none is closed.",
+        Kind.AVERAGE,
+        Rows.CONVERSATIONS,
+        value=_duration_business,
+        total="duration_business_sum",
+        count="closed_conversations",
+    ),
+    Metric(
+        "started_outside_office_hours",
+        "Conversations started in the bucket at an instant outside the account's office hours "
+        "(0 when it has none: always open).",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+        when=lambda rows: rows.c.started_outside_office_hours == true(),
+    ),
+    Metric(
+        "sla_first_response_met",
+        "Conversations started in the bucket whose first response came by its service-level "
+        "deadline (firstResponseDueAt: the contact's first message + the account's target, in "
+        "office hours or calendar time as set).",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+        when=lambda rows: rows.c.sla_first_response_met == true(),
+    ),
+    Metric(
+        "sla_first_response_breached",
+        "Those answered after the deadline, or still unanswered once it has passed (a "
+        "conversation still in time counts as neither).",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+        when=lambda rows: rows.c.sla_first_response_met == false(),
+    ),
+    Metric(
+        "sla_resolution_met",
+        "Conversations started in the bucket closed by their resolution deadline (startedAt + "
+        "the account's resolution target).",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+        when=lambda rows: rows.c.sla_resolution_met == true(),
+    ),
+    Metric(
+        "sla_resolution_breached",
+        "Those closed after the deadline, or still open once it has passed.",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+        when=lambda rows: rows.c.sla_resolution_met == false(),
+    ),
+    Metric(
+        "sla_hit_percent",
+        "Targets met / (met + breached) over both service-level targets, times 100; null when "
+        "none is met or breached.",
+        Kind.AVERAGE,
+        Rows.CONVERSATIONS,
+        value=_targets_met,
+        total="sla_points",  # 100 per target met
+        count="sla_targets",  # targets met or breached
+        total_type=Integer,
+        weight=_targets_judged,
+    ),
 )
 
 BY_NAME = {metric.name: metric for metric in METRICS}
@@ -436,7 +569,10 @@ def _average_figures(metric: Metric, counted: dict[str, Figure]) -> list[Figure]
             metric.total_type,
         )
     ]
-    if metric.count not in counted:
+    weight = metric.weight
+    if weight is not None:
+        figures.append(Figure(metric.count, metric.rows, weight))
+    elif metric.count not in counted:
         figures.append(
             Figure(metric.count, metric.rows, lambda rows: _flag(value(rows).is_not(None)))
         )

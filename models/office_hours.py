@@ -1,5 +1,6 @@
 """Office hours: a weekly schedule in the account's zone, with closed dates, and the working
-seconds of an interval of instants (what business-time metrics measure).
+seconds of an interval of instants (what business-time metrics measure), and the deadline that
+a number of working seconds from an instant makes (a first response within 15 working minutes).
 
 Syntax (`wareports account set-office-hours --schedule`): parts separated by `;`, each a set of
 weekdays and its intervals, `mon-fri 09:00-12:30,13:30-18:00; sat 10:00-14:00`. Weekdays are
@@ -20,14 +21,17 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property, lru_cache
 from itertools import pairwise
 
-from models.calendar import DAY_SECONDS, day_number_of, zone_periods
+from models.calendar import DAY_SECONDS, Periods, day_number_of, zone_periods
 from models.errors import BadInput
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTE = 60
 DAY_MINUTES = 24 * 60
+# A deadline is looked for within three years (a leap day included) of its start instant.
+DEADLINE_HORIZON_DAYS = 1096
 _TIME = re.compile(r"^(\d{2}):(\d{2})$")
 
 
@@ -73,29 +77,106 @@ class OfficeHours:
     def day_spans(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         """Per weekday, the (start, end) seconds from local midnight that are working time,
         overnight intervals split at midnight (the rest on the next weekday)."""
+        return self._spans
+
+    @cached_property
+    def _spans(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         spans: list[list[tuple[int, int]]] = [[] for _ in range(7)]
         for weekday, start, end, _ in _pieces(self.weekly):
             spans[weekday].append((start * MINUTE, end * MINUTE))
         return tuple(tuple(sorted(day)) for day in spans)
+
+    @cached_property
+    def _closed_days(self) -> frozenset[int]:
+        return frozenset(day_number_of(day) for day in self.closed)
 
     def working_seconds(self, start: int, end: int, zone: str) -> int:
         """The seconds of the instants [start, end) (UTC epoch seconds) that are office hours
         in `zone`: each stretch of constant UTC offset is laid on the local wall clock."""
         if end <= start:
             return 0
-        periods = zone_periods(zone, [(start, end)])
+        periods = _offsets(zone, start, end)
         bounds = [since for since, _ in periods[1:]] + [end]
-        spans = self.day_spans()
-        closed = {day_number_of(day) for day in self.closed}
+        spans, closed = self._spans, self._closed_days
         total = 0
         for (since, offset), until in zip(periods, bounds, strict=True):
             low, high = max(since, start) + offset, min(until, end) + offset
-            total += _local_overlap(low, high, spans, closed)
+            if low < high:  # (the periods may begin before `start`: see _offsets)
+                total += _local_overlap(low, high, spans, closed)
         return total
+
+    def deadline(self, start: int, seconds: int, zone: str) -> int | None:
+        """The first instant `due` (UTC epoch seconds) such that working_seconds(start, due,
+        zone) == seconds: when `seconds` of office hours have elapsed since the instant `start`
+        (`start` itself when `seconds <= 0`). None when that is not within
+        DEADLINE_HORIZON_DAYS days of `start`: no working time in the week, closed dates all
+        along, or a deadline years away. Each stretch of constant UTC offset is laid on the local
+        wall clock, as working_seconds does, and walked a local day at a time."""
+        if seconds <= 0:
+            return start
+        spans, closed = self._spans, self._closed_days
+        if not any(spans):
+            return None  # the walk would find nothing in the horizon
+        remaining = seconds
+        horizon = start + DEADLINE_HORIZON_DAYS * DAY_SECONDS
+        for since, until, offset in _stretches(zone, start, horizon):
+            low, high = since + offset, until + offset
+            due, remaining = _local_deadline(low, high, remaining, spans, closed)
+            if due is not None:
+                return due - offset
+        return None
+
+
+def _stretches(zone: str, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """The stretches [since, until) of constant UTC offset that cover [start, end), as (since,
+    until, offset), from zone_periods over windows of a day, then each twice as long as the
+    last: a near deadline probes the offsets of a few days only."""
+    low, length = start, DAY_SECONDS
+    while low < end:
+        high = min(low + length, end)
+        periods = _offsets(zone, low, high)
+        bounds = [since for since, _ in periods[1:]] + [high]
+        for (since, offset), until in zip(periods, bounds, strict=True):
+            if max(since, low) < until:
+                yield max(since, low), until, offset
+        low, length = high, 2 * length
+
+
+def _offsets(zone: str, start: int, end: int) -> Periods:
+    """The zone's offsets, exact over [start, end] (and from the UTC midnight before `start`):
+    looked up by whole UTC days, so that the many intervals of a recomputation share them."""
+    return _day_periods(zone, start // DAY_SECONDS, end // DAY_SECONDS + 1)
+
+
+@lru_cache(maxsize=4096)
+def _day_periods(zone: str, first_day: int, last_day: int) -> Periods:
+    return zone_periods(zone, [(first_day * DAY_SECONDS, last_day * DAY_SECONDS)])
+
+
+def _local_deadline(
+    low: int,
+    high: int,
+    remaining: int,
+    spans: tuple[tuple[tuple[int, int], ...], ...],
+    closed: frozenset[int],
+) -> tuple[int | None, int]:
+    """On the local wall-clock line (as _local_overlap): the first point of [low, high] by which
+    `remaining` (> 0) working seconds have elapsed since `low`, and 0; or None and the working
+    seconds still remaining at `high`."""
+    for day in range(low // DAY_SECONDS, (high - 1) // DAY_SECONDS + 1):
+        if day in closed:
+            continue
+        midnight = day * DAY_SECONDS
+        for span_start, span_end in spans[(day + 3) % 7]:
+            first, last = max(low, midnight + span_start), min(high, midnight + span_end)
+            if last - first >= remaining:
+                return first + remaining, 0
+            remaining -= max(last - first, 0)
+    return None, remaining
 
 
 def _local_overlap(
-    low: int, high: int, spans: tuple[tuple[tuple[int, int], ...], ...], closed: set[int]
+    low: int, high: int, spans: tuple[tuple[tuple[int, int], ...], ...], closed: frozenset[int]
 ) -> int:
     """Working seconds of [low, high) on the local wall-clock line (seconds since local
     1970-01-01 00:00)."""

@@ -7,7 +7,7 @@ and integer keys make the report indexes smaller and faster than text or timesta
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.enums import Status
@@ -39,6 +39,17 @@ class OfficeHoursRow(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
     schedule: str = Field(description="The weekly schedule in its canonical syntax.")
     closed_dates: str = Field(default="", description="ISO dates, comma-separated, ascending.")
+
+
+class ServiceLevel(SQLModel, table=True):
+    """An account's service-level targets (`ingest.service_levels`); no row: none."""
+
+    __tablename__ = "service_level"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    first_response_seconds: int | None = None  # from the contact's first message
+    resolution_seconds: int | None = None  # from the conversation's start to its close
+    business_hours: bool = True  # the targets count office hours (else calendar time)
 
 
 class Channel(SQLModel, table=True):
@@ -121,6 +132,17 @@ class Conversation(SQLModel, table=True):
         ),
         Index("ix_conversation_contact", "account_id", "contact_id", "started_at"),
         Index("ix_conversation_open", "account_id", "status", "last_message_at"),
+        # The conversations still in time for a service-level target (`ingest.autoclose`).
+        *(
+            Index(
+                f"ix_conversation_{target}_due",
+                "account_id",
+                f"{target}_due_at",
+                sqlite_where=text(f"sla_{target}_met IS NULL AND {target}_due_at IS NOT NULL"),
+                postgresql_where=text(f"sla_{target}_met IS NULL AND {target}_due_at IS NOT NULL"),
+            )
+            for target in ("first_response", "resolution")
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -149,6 +171,16 @@ class Conversation(SQLModel, table=True):
     referral_source_id: str | None = None
     referral_source_type: str | None = None
     referral_headline: str | None = None
+    # Office hours and service levels (`ingest.service_levels`): stored when the account has
+    # office hours (null: calendar time), resp. service-level targets (null: none, or neither
+    # met nor breached yet).
+    first_response_business_seconds: int | None = _instant()  # type: ignore[assignment]
+    duration_business_seconds: int | None = _instant()  # type: ignore[assignment]
+    started_outside_office_hours: bool = False
+    first_response_due_at: int | None = _instant()  # type: ignore[assignment]
+    resolution_due_at: int | None = _instant()  # type: ignore[assignment]
+    sla_first_response_met: bool | None = None
+    sla_resolution_met: bool | None = None
 
 
 class ConversationTag(SQLModel, table=True):

@@ -47,10 +47,30 @@ class ConversationRow:
     first_inbound_at: int | None
     first_response_at: int | None
     rating: int | None
+    # `ingest.service_levels`: null business times are calendar times (no office hours).
+    stored_first_response_business_seconds: int | None
+    stored_duration_business_seconds: int | None
+    first_response_due_at: int | None
+    sla_first_response_met: bool | None
+    sla_resolution_met: bool | None
 
     @property
     def duration_seconds(self) -> int | None:
         return None if self.closed_at is None else self.closed_at - self.started_at
+
+    @property
+    def duration_business_seconds(self) -> int | None:
+        stored = self.stored_duration_business_seconds
+        return self.duration_seconds if stored is None else stored
+
+    @property
+    def first_response_business_seconds(self) -> int | None:
+        stored = self.stored_first_response_business_seconds
+        return self.first_response_seconds if stored is None else stored
+
+    @property
+    def sla_breached(self) -> bool:
+        return self.sla_first_response_met is False or self.sla_resolution_met is False
 
     @property
     def first_response_seconds(self) -> int | None:
@@ -72,6 +92,11 @@ CONVERSATION_COLUMNS = (
     Conversation.first_inbound_at,
     Conversation.first_response_at,
     Conversation.rating,
+    Conversation.first_response_business_seconds,
+    Conversation.duration_business_seconds,
+    Conversation.first_response_due_at,
+    Conversation.sla_first_response_met,
+    Conversation.sla_resolution_met,
 )
 
 

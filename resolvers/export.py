@@ -154,6 +154,7 @@ def filter_payload(flt: Filter) -> dict[str, Any]:
         "ratings": list(flt.ratings),
         "statuses": list(flt.statuses),
         "answered": flt.answered,
+        "slaBreached": flt.sla_breached,
         "buttons": [str(button) for button in flt.buttons],
     }
 
@@ -190,6 +191,7 @@ def filter_of_payload(
             ratings=list(payload.get("ratings", [])),
             statuses=[str(status) for status in payload.get("statuses", [])],
             answered=payload.get("answered"),
+            sla_breached=payload.get("slaBreached"),
             buttons=[str(button) for button in payload.get("buttons", [])],
             account_timezone="UTC",  # unused: the payload always names its zone
             max_range_days=max_range_days,

@@ -40,6 +40,10 @@ COLUMNS = (
     "first_response_seconds",
     "rating",
     "closed_at",
+    "first_response_business_seconds",
+    "duration_business_seconds",
+    "first_response_due_at",
+    "sla_breached",
 )
 # The cells that may begin with a formula character (free text, or a difference that a bad
 # event could make negative); the others are instants, enum names and counts.
@@ -53,6 +57,8 @@ TEXT_COLUMNS = tuple(
         "agent",
         "duration_seconds",
         "first_response_seconds",
+        "first_response_business_seconds",
+        "duration_business_seconds",
     )
 )
 HOUR = 3600
@@ -228,6 +234,12 @@ def details_row(row: Sequence[Any], tags: TagNames, instant: InstantFormat) -> l
         _int(conversation.first_response_seconds),
         _int(conversation.rating),
         "" if conversation.closed_at is None else instant(conversation.closed_at),
+        _int(conversation.first_response_business_seconds),
+        _int(conversation.duration_business_seconds),
+        ""
+        if conversation.first_response_due_at is None
+        else instant(conversation.first_response_due_at),
+        "true" if conversation.sla_breached else "false",
     ]
 
 

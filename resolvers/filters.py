@@ -20,7 +20,7 @@ from models import Agent, ContactTag, Conversation, ConversationTag, Tag, Widget
 from models.enums import Source, Status
 from models.errors import BadInput
 from models.ids import parse_id
-from models.metrics import BY_NAME
+from models.metrics import BY_NAME, sla_breached
 from resolvers import periods
 from resolvers.buckets import Calendar, calendar, require_zone
 
@@ -61,6 +61,7 @@ class Filter:
     ratings: tuple[int, ...] = ()  # the latest rating
     statuses: tuple[str, ...] = ()
     answered: bool | None = None  # whether a first human response exists
+    sla_breached: bool | None = None  # whether a service-level target was breached
     buttons: tuple[int, ...] = ()  # attributed to a click on one of these buttons
     # How, not what: whether the reports may read the aggregate tables where they answer
     # (WAREPORTS_REPORT_AGGREGATES; `wareports bench --no-aggregates`). Links do not store it.
@@ -83,6 +84,7 @@ class Filter:
             or self.ratings
             or self.statuses
             or self.answered is not None
+            or self.sla_breached is not None
             or self.buttons
         )
 
@@ -109,6 +111,7 @@ def parse_filter(
     ratings: Sequence[int] | None = None,
     statuses: Sequence[object] | None = None,
     answered: bool | None = None,
+    sla_breached: bool | None = None,
     buttons: Sequence[str] | None = None,
 ) -> Filter:
     """Validate the fields of a ReportFilter; raises `BadInput` naming the offending field.
@@ -135,7 +138,8 @@ def parse_filter(
         duration_seconds=_seconds("filter.durationSeconds", duration_seconds),
         ratings=_integers("filter.ratings", ratings, 1, 5, "1 to 5"),
         statuses=_statuses(statuses),
-        answered=_answered(answered),
+        answered=_boolean("filter.answered", answered),
+        sla_breached=_boolean("filter.slaBreached", sla_breached),
         buttons=_buttons(buttons),
         use_aggregates=use_aggregates,
     )
@@ -285,9 +289,9 @@ def _statuses(values: Sequence[object] | None) -> tuple[str, ...]:
     return _chosen("filter.statuses", values, STATUSES, "status(es)")
 
 
-def _answered(value: object) -> bool | None:
+def _boolean(field: str, value: object) -> bool | None:
     if value is not None and not isinstance(value, bool):
-        raise BadInput("filter.answered", "must be true, false or null")
+        raise BadInput(field, "must be true, false or null")
     return value
 
 
@@ -352,6 +356,9 @@ def _drill_down_conditions(account_id: int, flt: Filter) -> list[ColumnElement[b
     if flt.answered is not None:
         responded = col(Conversation.first_response_at)
         conditions.append(responded.is_not(None) if flt.answered else responded.is_(None))
+    if flt.sla_breached is not None:
+        breached = sla_breached(CONVERSATION)
+        conditions.append(breached if flt.sla_breached else ~breached)
     if flt.buttons:
         click = aliased(WidgetClick)
         attributed = select(col(click.conversation_id)).where(

@@ -206,6 +206,10 @@ def _raw(metric: Metric, rows: Table) -> ColumnElement[Any]:
         when = metric.counted
         return func.count() if when is None else func.count(case((when(rows), 1)))
     assert metric.value is not None
+    if metric.kind is Kind.AVERAGE and metric.weight is not None:
+        return cast(func.sum(metric.value(rows)), Float) / func.nullif(
+            cast(func.sum(metric.weight(rows)), Float), 0
+        )
     if metric.kind is Kind.AVERAGE:
         return _as_float(metric.value(rows))
     return func.count(metric.value(rows).distinct())

@@ -91,6 +91,11 @@ class ReportFilter:
         description="Drill-down: true, conversations with a first human response; false, "
         "those without one.",
     )
+    sla_breached: bool | None = strawberry.field(
+        default=None,
+        description="Drill-down: true, conversations that breached a service-level target "
+        "(slaFirstResponseBreached or slaResolutionBreached); false, those that breached none.",
+    )
     buttons: list[strawberry.ID] | None = strawberry.field(
         default=None,
         description="Drill-down: conversations attributed to a click on ANY of these WhatsApp "

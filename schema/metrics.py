@@ -157,6 +157,7 @@ def report_filter(raw: ReportFilter, info: WareportsInfo) -> Filter:
         ratings=raw.ratings,
         statuses=raw.statuses,
         answered=raw.answered,
+        sla_breached=raw.sla_breached,
         buttons=raw.buttons,
         account_timezone=context.principal.timezone,
         max_range_days=context.settings.max_range_days,

@@ -86,6 +86,22 @@ class Conversation:
     rating: int | None = strawberry.field(
         description="The latest rating, 1 to 5; null when not rated."
     )
+    first_response_business_seconds: int | None = strawberry.field(
+        description="firstResponseSeconds counting only the account's office hours (equal to "
+        "it when the account has none)."
+    )
+    duration_business_seconds: int | None = strawberry.field(
+        description="durationSeconds counting only the account's office hours."
+    )
+    first_response_due_at: datetime | None = strawberry.field(
+        description="The first response's service-level deadline: the contact's first "
+        "message + the account's target (in office hours or calendar time, as set); null "
+        "without a target or a message from the contact."
+    )
+    sla_breached: bool = strawberry.field(
+        description="Whether the conversation breached a service-level target: first "
+        "response or resolution after its deadline, or none yet and the deadline passed."
+    )
 
 
 # Never read: a nested entity the query did not select (its field is never completed).
@@ -131,6 +147,10 @@ async def conversations(
             duration_seconds=row.duration_seconds,
             first_response_seconds=row.first_response_seconds,
             rating=row.rating,
+            first_response_business_seconds=row.first_response_business_seconds,
+            duration_business_seconds=row.duration_business_seconds,
+            first_response_due_at=instant(row.first_response_due_at),
+            sla_breached=row.sla_breached,
         )
         for row in rows
     ]

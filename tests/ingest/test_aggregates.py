@@ -26,6 +26,7 @@ from sqlalchemy import Table, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
+from api import accounts
 from api.app import create_app
 from api.cli import app as cli
 from ingest import aggregates as maintenance
@@ -33,6 +34,7 @@ from ingest.autoclose import close_due
 from ingest.buttons import click_details, create_button, record_click
 from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, SMALLEST_FIRST
 from models.db import create_engine, session_factory, transaction
+from models.office_hours import parse_office_hours
 from models.settings import get_settings
 from resolvers import aggregates
 from resolvers.filters import Filter
@@ -48,6 +50,8 @@ from tests.reports.test_export import export_rows
 
 HOUR = 3600
 ZONE = "Europe/Paris"
+# Two accounts in three get them (and targets: 10 min to respond, 2 h to close).
+OFFICE_HOURS = parse_office_hours("mon-fri 08:00-12:00,13:00-19:00; sat 22:00-02:00", "2026-12-24")
 RAW_ZONE = "Europe/Brussels"  # the same offsets as Paris in these years: the raw path answers
 NOW = int(time.time())
 # Paris leaves summer time at 2026-10-25 01:00 UTC (03:00 CEST -> 02:00 CET): a 25-hour day.
@@ -68,7 +72,10 @@ METRICS = """conversations inboundConversations distinctContacts messages inboun
   ratedConversations avgMessagesPerConversation csatPercent deliveredMessages readMessages
   failedMessages
   firstResponseDistribution { upToSeconds conversations }
-  durationDistribution { upToSeconds conversations } ratingDistribution { rating conversations }"""
+  durationDistribution { upToSeconds conversations } ratingDistribution { rating conversations }
+  avgFirstResponseBusinessSeconds avgDurationBusinessSeconds startedOutsideOfficeHours
+  slaFirstResponseMet slaFirstResponseBreached slaResolutionMet slaResolutionBreached
+  slaHitPercent"""
 REPORTS = {
     "summary": f"""query($f: ReportFilter!) {{ summaryReport(filter: $f) {{
       totals {{ {METRICS} }} daily {{ start metrics {{ {METRICS} }} }}
@@ -261,6 +268,9 @@ async def new_account(engine: AsyncEngine) -> tuple[TestAccount, str, str]:
     await add_channel(engine, who.id, phone_number_id=pnid)
     async with transaction(engine) as session:
         button = await create_button(session, who.id, pnid, ("Pricing", "Home")[number % 2])
+        if number % 3:  # office hours (an overnight shift among them) and targets
+            await accounts.set_office_hours(session, who.id, OFFICE_HOURS)
+            await accounts.set_service_level(session, who.id, 600, 7200, bool(number % 2))
     return who, pnid, button.key
 
 
@@ -439,6 +449,9 @@ async def test_each_change_moves_exact_figures(
         frt_le_1800=1,  # 1500 s: above 900, up to 1800
         duration_le_3600=1,  # 2400 s
         rating_4=1,
+        # No office hours: business time is calendar time.
+        first_response_business_sum=25 * 60,
+        duration_business_sum=40 * 60,
     )
     replied = figures(messages=1, outbound_messages=1)
     d10, d11 = day("2026-03-10"), day("2026-03-11")
@@ -628,6 +641,7 @@ async def test_the_auto_close_job_moves_the_figures_of_what_it_closes(
         **opened,
         "closed_conversations": 1,
         "duration_sum": HOUR,
+        "duration_business_sum": HOUR,  # no office hours: calendar time
         "duration_le_3600": 1,
     }
     assert (await cells(engine, who.id))["daily_figures"] == {(today, "INBOUND", 0): closed}

@@ -54,7 +54,10 @@ METRICS = """{ conversations inboundConversations distinctContacts messages inbo
   medianDurationSeconds p90DurationSeconds csatPercent deliveredMessages readMessages failedMessages
   firstResponseDistribution { upToSeconds conversations }
   durationDistribution { upToSeconds conversations }
-  ratingDistribution { rating conversations } }"""
+  ratingDistribution { rating conversations }
+  avgFirstResponseBusinessSeconds medianFirstResponseBusinessSeconds avgDurationBusinessSeconds
+  startedOutsideOfficeHours slaFirstResponseMet slaFirstResponseBreached slaResolutionMet
+  slaResolutionBreached slaHitPercent }"""
 METRIC_FIELDS = [
     "conversations",
     "inboundConversations",
@@ -79,6 +82,15 @@ METRIC_FIELDS = [
     "firstResponseDistribution",
     "durationDistribution",
     "ratingDistribution",
+    "avgFirstResponseBusinessSeconds",
+    "medianFirstResponseBusinessSeconds",
+    "avgDurationBusinessSeconds",
+    "startedOutsideOfficeHours",
+    "slaFirstResponseMet",
+    "slaFirstResponseBreached",
+    "slaResolutionMet",
+    "slaResolutionBreached",
+    "slaHitPercent",
 ]
 # The documented header rows, written out (README "CSV export").
 METRIC_HEADER = [
@@ -127,6 +139,15 @@ METRIC_HEADER = [
     "rating_3",
     "rating_4",
     "rating_5",
+    "avg_first_response_business_seconds",
+    "median_first_response_business_seconds",
+    "avg_duration_business_seconds",
+    "started_outside_office_hours",
+    "sla_first_response_met",
+    "sla_first_response_breached",
+    "sla_resolution_met",
+    "sla_resolution_breached",
+    "sla_hit_percent",
 ]
 FAILURE_HEADER = ["failure_code", "failure_title", "failure_messages"]
 DETAILS_HEADER = [
@@ -144,6 +165,10 @@ DETAILS_HEADER = [
     "first_response_seconds",
     "rating",
     "closed_at",
+    "first_response_business_seconds",
+    "duration_business_seconds",
+    "first_response_due_at",
+    "sla_breached",
 ]
 
 # Names a spreadsheet would run as formulas, or that need CSV quoting.
@@ -648,7 +673,8 @@ async def test_details_rows_equal_the_graphql_report(
     query = """query($filter: ReportFilter!) { conversationDetails(filter: $filter, first: 500) {
         edges { node { startedAt closedAt contact { phone name tags { name } } agent { email }
         status direction source tags { name } messageCount durationSeconds firstResponseSeconds
-        rating } } } }"""
+        rating firstResponseBusinessSeconds durationBusinessSeconds firstResponseDueAt
+        slaBreached } } } }"""
     body = await graphql(client, account, query, {"filter": MARCH})
     nodes = [edge["node"] for edge in body["data"]["conversationDetails"]["edges"]]
     rows = await export_rows(client, account, "DETAILS", MARCH)
@@ -677,6 +703,12 @@ async def test_details_rows_equal_the_graphql_report(
                 node["rating"],
             ],
         )
+        assert_cells(
+            [record[name] for name in DETAILS_HEADER[14:16]],
+            [node["firstResponseBusinessSeconds"], node["durationBusinessSeconds"]],
+        )
+        assert record["first_response_due_at"] == "" and node["firstResponseDueAt"] is None
+        assert record["sla_breached"] == "false" and node["slaBreached"] is False
         assert record["agent"] == ("" if node["agent"] is None else node["agent"]["email"])
         expected_name = contact["name"] or ""
         assert record["name"] in (expected_name, "'" + expected_name)
@@ -696,10 +728,15 @@ async def test_details_rows_equal_the_graphql_report(
         "",
         "",
         "",
+        "",
+        "",
+        "",
+        "false",
     ]
     assert rows[2][0] == "2026-03-30T23:30:00+02:00"
     assert rows[2][4] == "Sales; Support"
-    assert rows[2][10:] == ["30600", "", "2", "2026-03-31T08:00:00+02:00"]
+    # No office hours, no targets: business times are calendar times.
+    assert rows[2][10:] == ["30600", "", "2", "2026-03-31T08:00:00+02:00", "", "30600", "", "false"]
     assert rows[3][:3] == [
         "2026-03-29T03:15:00+02:00",
         "'+33600000002",
@@ -708,7 +745,8 @@ async def test_details_rows_equal_the_graphql_report(
     assert rows[3][5:12] == ["bob@acme.test", "PENDING", "INBOUND", "INBOUND", "2", "", "300"]
     assert rows[4][:2] == ["2026-03-27T09:00:00+01:00", "'+33600000001"]
     assert rows[4][4] == "billing; Sales"
-    assert rows[4][10:] == ["3600", "300", "4", "2026-03-27T10:00:00+01:00"]
+    assert rows[4][10:14] == ["3600", "300", "4", "2026-03-27T10:00:00+01:00"]
+    assert rows[4][14:] == ["300", "3600", "", "false"]
 
 
 async def test_widget_rows_equal_the_graphql_report(

@@ -1,8 +1,9 @@
-"""Office hours (issue 18): the schedule syntax and the working seconds of an interval, worked
-out by hand (overnight shifts, split shifts, weekends, holidays, both daylight-saving changes
-in Europe/Paris) and against zoneinfo minute by minute."""
+"""Office hours (issue 18): the schedule syntax, the working seconds of an interval and the
+deadline of a number of working seconds, worked out by hand (overnight shifts, split shifts,
+weekends, holidays, both daylight-saving changes in Europe/Paris), the working seconds against
+zoneinfo minute by minute and the deadlines against the working seconds."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -14,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api import accounts
 from models.db import transaction
 from models.errors import BadInput
-from models.office_hours import WEEKDAYS, OfficeHours, parse_office_hours
+from models.office_hours import (
+    DEADLINE_HORIZON_DAYS,
+    WEEKDAYS,
+    OfficeHours,
+    parse_office_hours,
+)
 from tests.conftest import create_test_account, graphql
 
 PARIS = "Europe/Paris"
@@ -146,6 +152,16 @@ schedules = st.lists(
 )
 
 
+def schedule_text(entries: list[tuple[str, int, int]]) -> str:
+    """The syntax of drawn (weekday, start minute, end minute) intervals, grouped by weekday."""
+    weekly: dict[str, list[str]] = {}
+    for weekday, first, last in entries:
+        weekly.setdefault(weekday, []).append(
+            f"{first // 60:02d}:{first % 60:02d}-{last // 60:02d}:{last % 60:02d}"
+        )
+    return "; ".join(f"{day} {','.join(times)}" for day, times in weekly.items())
+
+
 def minute_oracle(hours: OfficeHours, start: int, end: int, zone: str) -> int:
     """Each minute of [start, end) whose local wall time, by zoneinfo, is in office hours."""
     spans = hours.day_spans()
@@ -173,12 +189,7 @@ def minute_oracle(hours: OfficeHours, start: int, end: int, zone: str) -> int:
 def test_working_seconds_equal_zoneinfo_minute_by_minute(
     entries: list[tuple[str, int, int]], zone: str, start: int, length: int, closed: set[int]
 ) -> None:
-    weekly: dict[str, list[str]] = {}
-    for weekday, first, last in entries:
-        weekly.setdefault(weekday, []).append(
-            f"{first // 60:02d}:{first % 60:02d}-{last // 60:02d}:{last % 60:02d}"
-        )
-    text = "; ".join(f"{day} {','.join(times)}" for day, times in weekly.items())
+    text = schedule_text(entries)
     base = at("2026-03-01 00:00")
     days = [datetime.fromtimestamp(base + day * 86400, UTC).date().isoformat() for day in closed]
     try:
@@ -192,6 +203,135 @@ def test_working_seconds_equal_zoneinfo_minute_by_minute(
     assert hours.working_seconds(begin, end, zone) == (
         hours.working_seconds(begin, middle, zone) + hours.working_seconds(middle, end, zone)
     )
+
+
+PARIS_OFFICE = parse_office_hours("mon-fri 09:00-12:30,13:30-18:00", "2026-12-25")
+NOTHING = OfficeHours(((),) * 7)  # no working time in the week: the syntax cannot give it
+MINUTES_15 = 15 * 60
+
+
+def test_a_first_response_deadline_over_a_weekend() -> None:
+    # Friday 27 November 17:50: ten minutes before the office closes, five on Monday 09:00.
+    start = at("2026-11-27 17:50", PARIS)
+    assert PARIS_OFFICE.deadline(start, MINUTES_15, PARIS) == at("2026-11-30 09:05", PARIS)
+    # Saturday 28 November 10:00: nothing before Monday 09:00, then fifteen minutes.
+    start = at("2026-11-28 10:00", PARIS)
+    assert PARIS_OFFICE.deadline(start, MINUTES_15, PARIS) == at("2026-11-30 09:15", PARIS)
+
+
+def test_a_deadline_over_the_lunch_break_and_the_night() -> None:
+    # Monday 30 November 10:00, 8 working hours: 10:00-12:30 (2 h 30) and 13:30-18:00 (4 h 30)
+    # are 7 h on Monday; the eighth is Tuesday 09:00-10:00.
+    start = at("2026-11-30 10:00", PARIS)
+    assert PARIS_OFFICE.deadline(start, 8 * 3600, PARIS) == at("2026-12-01 10:00", PARIS)
+    # Started inside a working interval, Monday 11:00, 2 hours: 11:00-12:30, then 13:30-14:00.
+    start = at("2026-11-30 11:00", PARIS)
+    assert PARIS_OFFICE.deadline(start, 2 * 3600, PARIS) == at("2026-11-30 14:00", PARIS)
+    # The end of an interval is the deadline itself, not the start of the next one.
+    assert PARIS_OFFICE.deadline(start, 5400, PARIS) == at("2026-11-30 12:30", PARIS)
+
+
+def test_a_deadline_skips_a_closed_date() -> None:
+    # Thursday 24 December 17:00, 2 hours: Thursday 17:00-18:00, Friday 25 closed, the weekend,
+    # then Monday 28 December 09:00-10:00.
+    start = at("2026-12-24 17:00", PARIS)
+    assert PARIS_OFFICE.deadline(start, 7200, PARIS) == at("2026-12-28 10:00", PARIS)
+
+
+def test_a_deadline_on_an_overnight_shift() -> None:
+    night = parse_office_hours("mon-fri 22:00-06:00")
+    # Friday 27 November 23:00 UTC, 8 hours: Friday 23:00-24:00 and Saturday 00:00-06:00 (7 h),
+    # no shift on Saturday or Sunday night, then Monday 22:00-23:00.
+    start = at("2026-11-27 23:00")
+    assert night.deadline(start, 8 * 3600, "UTC") == at("2026-11-30 23:00")
+    # Sunday 12:00, 30 minutes: Monday 00:00-06:00 belongs to no Sunday shift; Monday 22:30.
+    assert night.deadline(at("2026-11-29 12:00"), 1800, "UTC") == at("2026-11-30 22:30")
+    # Saturday closed: Friday's shift stops at midnight (1 h), Monday 22:00-24:00 (2 h), then 5
+    # hours of Tuesday 00:00-06:00: Tuesday 05:00.
+    closed = parse_office_hours("mon-fri 22:00-06:00", "2026-11-28")
+    assert closed.deadline(start, 8 * 3600, "UTC") == at("2026-12-01 05:00")
+
+
+def test_deadlines_over_the_spring_change_in_paris() -> None:
+    early = parse_office_hours("sun 01:00-04:00")
+    start = at("2026-03-28 12:00", PARIS)
+    # Sunday 29 March: 01:00-02:00 CET, 02:00-03:00 skipped, 03:00-04:00 CEST: 2 hours.
+    # 90 minutes: the hour before the change, half an hour after it, 03:30 CEST.
+    assert early.deadline(start, 5400, PARIS) == at("2026-03-29 03:30", PARIS)
+    # 3 hours: the 2 of 29 March, then Sunday 5 April 01:00-02:00.
+    assert early.deadline(start, 3 * 3600, PARIS) == at("2026-04-05 02:00", PARIS)
+    night = parse_office_hours("sat 22:00-06:00")
+    # Saturday 22:00 CET -> Sunday 06:00 CEST is 7 hours: 6 h 30 end Sunday 05:30 CEST, 8 hours
+    # Saturday 4 April 23:00 CEST.
+    assert night.deadline(start, 6 * 3600 + 1800, PARIS) == at("2026-03-29 05:30", PARIS)
+    assert night.deadline(start, 8 * 3600, PARIS) == at("2026-04-04 23:00", PARIS)
+
+
+def test_deadlines_over_the_autumn_change_in_paris() -> None:
+    early = parse_office_hours("sun 01:00-04:00")
+    start = at("2026-10-24 12:00", PARIS)
+    # Sunday 25 October: 01:00-03:00 CEST (23:00-01:00 UTC), 02:00-04:00 CET (01:00-03:00 UTC):
+    # 4 hours. 2 h 30: 02:30 CET, the second 02:30 of the night, 01:30 UTC.
+    assert early.deadline(start, 9000, PARIS) == at("2026-10-25 01:30")
+    # 4 hours: 04:00 CET, the repeated hour counted twice.
+    assert early.deadline(start, 4 * 3600, PARIS) == at("2026-10-25 04:00", PARIS)
+
+
+def test_no_seconds_is_no_wait() -> None:
+    start = at("2026-11-28 10:00", PARIS)  # a Saturday: no office hours
+    assert PARIS_OFFICE.deadline(start, 0, PARIS) == start
+    assert PARIS_OFFICE.deadline(start, -60, PARIS) == start
+
+
+def test_no_deadline_beyond_the_horizon() -> None:
+    monday = parse_office_hours("mon 09:00-10:00")
+    start = at("2026-11-30 00:00")  # a Monday; the horizon ends Friday 30 November 2029 00:00
+    # 157 hours: the 157th Monday hour, 156 weeks on, is Monday 26 November 2029 09:00-10:00.
+    assert monday.deadline(start, 157 * 3600, "UTC") == at("2029-11-26 10:00")
+    # The 158th, Monday 3 December 2029, is beyond the horizon.
+    assert monday.deadline(start, 158 * 3600, "UTC") is None
+    # No working time in the week at all.
+    assert NOTHING.deadline(start, 60, "UTC") is None
+    # Every day closed for the three years.
+    days = frozenset(date(2026, 11, 30) + timedelta(days=day) for day in range(1100))
+    closed = OfficeHours(PARIS_OFFICE.weekly, days)
+    assert closed.deadline(at("2026-11-30 08:00", PARIS), 60, PARIS) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entries=schedules,
+    zone=st.sampled_from(ZONES),
+    # Both changes of the year in Europe, the US and Lord Howe are within 45 days of these.
+    around=st.sampled_from(["2026-03-01 00:00", "2026-09-28 00:00"]),
+    start=st.integers(0, 45 * 86400),
+    seconds=st.one_of(st.integers(0, 3600), st.integers(0, 4 * 86400)),
+    closed=st.sets(st.integers(0, 20), max_size=3),
+)
+def test_the_deadline_is_the_first_instant_with_that_many_working_seconds(
+    entries: list[tuple[str, int, int]],
+    zone: str,
+    around: str,
+    start: int,
+    seconds: int,
+    closed: set[int],
+) -> None:
+    begin = at(around) + start
+    first_day = datetime.fromtimestamp(begin, UTC).date()
+    days = [(first_day + timedelta(days=day)).isoformat() for day in closed]
+    text = schedule_text(entries)
+    try:
+        hours = parse_office_hours(text, days) if text else NOTHING
+    except BadInput:
+        return  # overlapping or empty intervals: refused, tested above
+    due = hours.deadline(begin, seconds, zone)
+    if due is None:
+        horizon = begin + DEADLINE_HORIZON_DAYS * 86400
+        assert hours.working_seconds(begin, horizon, zone) < seconds
+        return
+    assert due >= begin
+    assert hours.working_seconds(begin, due, zone) == seconds
+    assert due == begin or hours.working_seconds(begin, due - 1, zone) < seconds
 
 
 OFFICE_HOURS = """{ officeHours { timezone closedDates

@@ -308,3 +308,31 @@ def test_set_office_hours_prints_them_and_refuses_bad_syntax(database: str) -> N
         "schedule": None,
         "closedDates": [],
     }
+
+
+def test_set_sla_prints_the_targets_and_refuses_bad_durations(database: str) -> None:
+    account = json_line(run("account", "create", "--name", "Desk"))
+    base = ("account", "set-sla", "--account", str(account["id"]))
+    assert json_line(run(*base, "--first-response", "15m", "--resolution", "1h30m")) == {
+        "id": account["id"],
+        "firstResponseSeconds": 900,
+        "resolutionSeconds": 5400,
+        "businessHours": True,
+    }
+    assert json_line(run(*base, "--resolution", "2d", "--calendar-hours")) == {
+        "id": account["id"],
+        "firstResponseSeconds": None,  # replaced: only what is given
+        "resolutionSeconds": 172_800,
+        "businessHours": False,
+    }
+    fails(run(*base, "--first-response", "15 minutes"), 2, "'15 minutes' is not a duration")
+    fails(run(*base, "--resolution", "0h"), 2, "at least 1 second")
+    fails(run(*base), 2, "give --first-response and/or --resolution, or --clear")
+    fails(run(*base, "--first-response", "1h", "--clear"), 2, "or --clear")
+    fails(run("account", "set-sla", "--account", "999", "--clear"), 2, "no account 999")
+    assert json_line(run(*base, "--clear")) == {
+        "id": account["id"],
+        "firstResponseSeconds": None,
+        "resolutionSeconds": None,
+        "businessHours": None,
+    }
