@@ -233,6 +233,42 @@ async def test_office_hours_and_targets_worked_by_hand(
     await assert_kept_equals_rebuilt(engine, inbox.who.id)
 
 
+async def test_an_overnight_shift_across_midnight(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Night shifts Monday to Friday, 22:00-06:00 (Saturday 00:00-06:00 is Friday's)."""
+    inbox = await new_inbox(client, engine, "Night")
+    async with transaction(engine) as session:
+        await accounts.set_office_hours(
+            session, inbox.who.id, parse_office_hours("mon-fri 22:00-06:00")
+        )
+        await accounts.set_service_level(session, inbox.who.id, 30 * 60, None)
+    # Tuesday 14 April 05:50, answered 22:10 that evening: 10 + 10 = 1,200 office seconds;
+    # due 30 office minutes later: Tuesday 22:20 -> met.
+    await inbox.writes(A, paris("2026-04-14 05:50"))
+    await inbox.answers(A, paris("2026-04-14 22:10"))
+    # Saturday 18 April 05:45 (Friday's shift), answered Monday 20 April 22:30: 15 + 30 =
+    # 2,700 office seconds; due Monday 22:15 -> breached. Closed Tuesday 00:30: the shift
+    # across midnight counts whole, 15 + 120 + 30 = 9,900 office seconds of duration.
+    await inbox.writes(B, paris("2026-04-18 05:45"))
+    await inbox.answers(B, paris("2026-04-20 22:30"))
+    await inbox.closes(B, paris("2026-04-21 00:30"))
+    week = {"from": "2026-04-13", "to": "2026-04-19"}
+    rows = await details(inbox, **week)
+    assert {phone: row["firstResponseBusinessSeconds"] for phone, row in rows.items()} == {
+        "+" + A: 1_200,
+        "+" + B: 2_700,
+    }
+    assert rows["+" + B]["durationBusinessSeconds"] == 9_900
+    assert rows["+" + A]["firstResponseDueAt"] == "2026-04-14T20:20:00Z"  # 22:20 CEST
+    assert rows["+" + B]["firstResponseDueAt"] == "2026-04-20T20:15:00Z"
+    totals = (await summary(inbox, **week))["totals"]
+    assert totals["startedOutsideOfficeHours"] == 0
+    assert (totals["slaFirstResponseMet"], totals["slaFirstResponseBreached"]) == (1, 1)
+    assert totals["slaHitPercent"] == 50.0
+    await assert_kept_equals_rebuilt(engine, inbox.who.id)
+
+
 async def test_breached_once_the_deadline_passes_while_waiting(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:

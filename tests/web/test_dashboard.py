@@ -20,6 +20,7 @@ DASHBOARD = STATIC / "dashboard"
 
 FIGURES = (
     "conversations messages distinctContacts avgDurationSeconds avgFirstResponseSeconds avgRating"
+    " avgFirstResponseBusinessSeconds slaHitPercent"
 )
 LAST_30_DAYS = {"preset": "LAST_30_DAYS"}
 

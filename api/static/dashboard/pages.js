@@ -7,6 +7,7 @@ import { table } from "./table.js";
 
 const METRICS = `fragment Figures on Metrics {
   conversations messages distinctContacts avgDurationSeconds avgFirstResponseSeconds avgRating
+  avgFirstResponseBusinessSeconds slaHitPercent
 }`;
 
 // The summary's cards: the totals the seed's summary shows.
@@ -17,6 +18,8 @@ const CARDS = [
   ["avgDurationSeconds", "Average duration", duration],
   ["avgFirstResponseSeconds", "Average first response", duration],
   ["avgRating", "Average rating", rating],
+  ["avgFirstResponseBusinessSeconds", "First response in office hours", duration],
+  ["slaHitPercent", "Service-level hit rate", percent],
 ];
 
 // The daily chart's choices: the five daily charts of the summary (the cards but the rating).
@@ -60,6 +63,7 @@ const metricColumns = () => [
   figure("avgDurationSeconds", "Avg. duration", duration),
   figure("avgFirstResponseSeconds", "Avg. first response", duration),
   figure("avgRating", "Avg. rating", rating),
+  figure("slaHitPercent", "SLA hit rate", percent),
 ];
 
 // --- Summary ---------------------------------------------------------------------------------
