@@ -10,7 +10,7 @@ from sqlmodel.sql.expression import Select
 
 from models import Agent, Contact, Conversation, Tag, WidgetButton
 from models.office_hours import OfficeHours, parse_office_hours
-from models.tables import OfficeHoursRow
+from models.tables import OfficeHoursRow, ServiceLevel
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,11 @@ async def account_counts(session: AsyncSession, account_id: int) -> dict[str, in
         )
     ).one()
     return {"agents": agents, "tags": tags, "buttons": buttons}
+
+
+async def service_level(session: AsyncSession, account_id: int) -> ServiceLevel | None:
+    """The account's service-level targets; None when it has none."""
+    return await session.get(ServiceLevel, account_id)
 
 
 async def office_hours(session: AsyncSession, account_id: int) -> OfficeHours | None:

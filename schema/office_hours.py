@@ -1,4 +1,5 @@
-"""The `officeHours` root field: the account's weekly schedule and closed dates."""
+"""The `officeHours` and `serviceLevel` root fields: the account's weekly schedule and closed
+dates, and its service-level targets."""
 
 from datetime import date
 
@@ -50,6 +51,22 @@ class OfficeHours:
         return cls(timezone=timezone, weekly=weekly, closed_dates=sorted(hours.closed))
 
 
+@strawberry.type(
+    description="The account's service-level targets (`wareports account set-sla`): what "
+    "slaFirstResponseMet/Breached, slaResolutionMet/Breached and slaHitPercent judge."
+)
+class ServiceLevel:
+    first_response_seconds: int | None = strawberry.field(
+        description="From the contact's first message to the first human reply; null: none."
+    )
+    resolution_seconds: int | None = strawberry.field(
+        description="From the conversation's start to its close; null: none."
+    )
+    business_hours: bool = strawberry.field(
+        description="Whether the targets count office hours (else calendar time)."
+    )
+
+
 @strawberry.type
 class OfficeHoursQuery:
     @strawberry.field(
@@ -61,3 +78,18 @@ class OfficeHoursQuery:
         context = info.context
         hours = await entities.office_hours(context.session, context.account_id)
         return None if hours is None else OfficeHours.of(hours, context.principal.timezone)
+
+    @strawberry.field(
+        description="The account's service-level targets; null when none are set.",
+        permission_classes=[CanReadReports],
+    )
+    async def service_level(self, info: WareportsInfo) -> ServiceLevel | None:
+        context = info.context
+        row = await entities.service_level(context.session, context.account_id)
+        if row is None:
+            return None
+        return ServiceLevel(
+            first_response_seconds=row.first_response_seconds,
+            resolution_seconds=row.resolution_seconds,
+            business_hours=row.business_hours,
+        )

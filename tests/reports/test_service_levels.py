@@ -233,6 +233,25 @@ async def test_office_hours_and_targets_worked_by_hand(
     await assert_kept_equals_rebuilt(engine, inbox.who.id)
 
 
+async def test_the_targets_through_graphql(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    inbox = await new_inbox(client, engine, "Targets")
+    query = "{ serviceLevel { firstResponseSeconds resolutionSeconds businessHours } }"
+    assert await graphql(client, inbox.who, query) == {"data": {"serviceLevel": None}}
+    async with transaction(engine) as session:
+        await accounts.set_service_level(session, inbox.who.id, None, 8 * 3600, False)
+    assert await graphql(client, inbox.who, query) == {
+        "data": {
+            "serviceLevel": {
+                "firstResponseSeconds": None,
+                "resolutionSeconds": 28_800,
+                "businessHours": False,
+            }
+        }
+    }
+    other = await new_inbox(client, engine, "Other")
+    assert await graphql(client, other.who, query) == {"data": {"serviceLevel": None}}
+
+
 async def test_an_overnight_shift_across_midnight(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:

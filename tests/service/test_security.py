@@ -51,6 +51,7 @@ REQUIRED_SCOPES = {
     "query.conversationDetails": "reports:read",
     "query.widgetReport": "reports:read",
     "query.officeHours": "reports:read",
+    "query.serviceLevel": "reports:read",
     "mutation.exportReportCsv": "reports:export",
 }
 TEST_REDIS_URL = os.environ.get("WAREPORTS_TEST_REDIS_URL")
