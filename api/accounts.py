@@ -19,6 +19,7 @@ from models.tables import OfficeHoursRow, ServiceLevel
 from resolvers.buckets import require_zone
 
 SCOPES = ("reports:read", "reports:export", "ingest:write", "admin")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 TOKEN_PREFIX = "wr_"  # noqa: S105  (a prefix, not a secret)
 LAST_USED_RESOLUTION_SECONDS = 60  # last_used_at is refreshed at most once a minute per token
 
@@ -86,6 +87,7 @@ async def add_channel(
     display_number: str,
     app_secret: str,
     verify_token: str,
+    business_app_agent: str | None = None,
 ) -> Channel:
     await get_account(session, account_id)
     existing = await session.scalar(
@@ -96,12 +98,15 @@ async def add_channel(
     for field, value in (("app-secret", app_secret), ("verify-token", verify_token)):
         if not value:
             raise BadInput(field, "must not be empty")
+    if business_app_agent is not None and not EMAIL.match(business_app_agent):
+        raise BadInput("business-app-agent", f"{business_app_agent!r} is not an e-mail address")
     channel = Channel(
         account_id=account_id,
         phone_number_id=phone_number_id,
         display_number=display_number,
         app_secret=app_secret,
         verify_token=verify_token,
+        business_app_agent=None if business_app_agent is None else business_app_agent.lower(),
     )
     session.add(channel)
     await session.flush()

@@ -310,18 +310,32 @@ def channel_add(
     display_number: Annotated[str, typer.Option()],
     app_secret: Annotated[str, typer.Option()],
     verify_token: Annotated[str, typer.Option()],
+    business_app_agent: Annotated[
+        str | None,
+        typer.Option(
+            help="The agent of the messages sent from the WhatsApp Business app on this number "
+            "(default: business-app@<number>)."
+        ),
+    ] = None,
 ) -> None:
     """Register a WhatsApp number of an account; prints it as one JSON line (no secrets)."""
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         channel = await accounts.add_channel(
-            session, account, phone_number_id, display_number, app_secret, verify_token
+            session,
+            account,
+            phone_number_id,
+            display_number,
+            app_secret,
+            verify_token,
+            business_app_agent,
         )
         return {
             "id": channel.id,
             "accountId": channel.account_id,
             "phoneNumberId": channel.phone_number_id,
             "displayNumber": channel.display_number,
+            "businessAppAgent": channel.echo_agent,
         }
 
     emit(run_in_transaction(work))

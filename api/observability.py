@@ -108,6 +108,13 @@ class Metrics:
             ["kind", "outcome"],
             registry=registry,
         )
+        self.webhook_fields = Counter(
+            "wareports_webhook_fields_ignored",
+            "Changes of webhook fields answered 200 and not stored (calls, user_preferences, "
+            "account_update, ...), by field; an unexpected name counts as `other`.",
+            ["field"],
+            registry=registry,
+        )
         self.autoclose_runs = Counter(
             "wareports_autoclose_runs",
             "Auto-close passes by outcome (ok, failed).",
@@ -260,6 +267,14 @@ def count_ingested(kind: str, outcome: str, amount: int = 1) -> None:
     metrics = _current.get()
     if metrics is not None and amount > 0:
         metrics.child(metrics.ingested, kind, outcome).inc(amount)
+
+
+def count_ignored_fields(fields: dict[str, int]) -> None:
+    """Count the webhook changes of fields nothing stores, by field (`ingest.whatsapp.parse`)."""
+    metrics = _current.get()
+    if metrics is not None:
+        for name, amount in fields.items():
+            metrics.child(metrics.webhook_fields, name).inc(amount)
 
 
 def count_autoclose_run(outcome: str, closed: int = 0) -> None:

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from api.body import read_body
-from api.observability import count_ingested
+from api.observability import count_ignored_fields, count_ingested
 from api.writing import busy, store
 from ingest import whatsapp
 from ingest.writer import WriterBusy
@@ -84,6 +84,7 @@ async def receive(request: Request) -> Response:
     except whatsapp.MalformedPayload as exc:
         count_ingested("webhook", "invalid")
         return _error(400, str(exc))
+    count_ignored_fields(batch.ignored_fields)
     channels = await request.app.state.channels.named(batch.numbers)
     signature = request.headers.get("x-hub-signature-256")
     for channel in channels.values():
@@ -107,7 +108,7 @@ async def receive(request: Request) -> Response:
     async def work(session: AsyncSession) -> whatsapp.Outcome:
         return await whatsapp.store(session, batch, channels)
 
-    items = sum(len(value.messages) + len(value.statuses) for _, value in batch.changes)
+    items = batch.items
     try:
         accounts = {channel.account_id for channel in channels.values()}
         outcome = await store(
@@ -118,6 +119,7 @@ async def receive(request: Request) -> Response:
     count_ingested("webhook", "stored", outcome.messages)
     count_ingested("webhook", "duplicate", outcome.duplicates)
     count_ingested("webhook", "status", outcome.statuses)
+    count_ingested("webhook", "change", outcome.changes)
     return JSONResponse(
         {
             "messages": outcome.messages,

@@ -566,10 +566,16 @@ def table(rows: list[dict[str, Any]]) -> None:
         )
 
 
-def setup(env: dict[str, str]) -> tuple[int, str]:
-    """The real CLI, as a user would: migrate, an account, its number, an admin token."""
+def setup(env: dict[str, str], service_levels: bool = False) -> tuple[int, str]:
+    """The real CLI, as a user would: migrate, an account, its number, an admin token (and,
+    with `service_levels`, office hours and targets: every change is measured against them)."""
     cli(env, "migrate")
     account = cli(env, "account", "create", "--name", "Bench", "--timezone", ZONE)["id"]
+    if service_levels:
+        hours = "mon-fri 09:00-12:30,13:30-18:00; sat 10:00-14:00"
+        cli(env, "account", "set-office-hours", "--account", str(account), "--schedule", hours)
+        targets = ("--first-response", "15m", "--resolution", "8h")
+        cli(env, "account", "set-sla", "--account", str(account), *targets)
     channel = f"--phone-number-id {PHONE_NUMBER_ID} --display-number {DISPLAY_NUMBER} "
     channel += f"--app-secret {APP_SECRET} --verify-token verify"
     cli(env, "channel", "add", "--account", str(account), *channel.split())
@@ -715,6 +721,11 @@ def main() -> None:
     parser.add_argument("--offered-seconds", type=float, default=5.0)
     parser.add_argument("--offered-connections", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="1000 messages, 5000 events...")
+    parser.add_argument(
+        "--service-levels",
+        action="store_true",
+        help="give the account office hours and targets (each change is measured against them)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.messages, args.events, args.sequential, args.offered_seconds = 1000, 5000, 200, 2.0
@@ -747,7 +758,9 @@ def run(args: argparse.Namespace, directory: Path) -> int:
         check=True,
     ).stdout.strip()
     print(f"{engine} {database_name(url) if engine == 'postgresql' else url}; code: {code}")
-    account, token = setup(env)
+    account, token = setup(env, args.service_levels)
+    if args.service_levels:
+        print("the account has office hours and service-level targets")
     server = Server("wareports serve", [str(WAREPORTS), "serve"], env, directory / "server.log")
     bare = Server(
         "bare endpoint",

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import aggregates, conversations, service_levels, statuses
+from ingest import aggregates, changes, conversations, service_levels, statuses
 from ingest.transactions import account_settings, sqlite_writer_turn
 from models import Account
 from models.db import session_factory, transaction
@@ -43,9 +43,14 @@ async def close_due(
             )
             await breach_overdue(session, account_id, clock.now)
             forgotten = await statuses.prune_pending(session, account_id, clock.now)
+            forgotten += await changes.prune_waiting(
+                session, account_id, clock.now - statuses.PENDING_TTL_SECONDS
+            )
             if forgotten:
                 log.info(
-                    "account %s: forgot %d pending status(es) past 7 days", account_id, forgotten
+                    "account %s: forgot %d pending status(es) and change(s) past 7 days",
+                    account_id,
+                    forgotten,
                 )
             return len(overdue)
 

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import BigInteger, String, Table, bindparam, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import aggregates
+from ingest import aggregates, changes
 from ingest.buttons import REF_CODE
 from ingest.contacts import dialect_insert
 from ingest.conversations import DIRECTION_OF_SENDER, Clock, NewMessage
@@ -180,6 +180,7 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
                 for arrival, conversation in rows
             ],
         )
+        await changes.apply_waiting(session, clock.account_id, {a.wamid for a, _ in rows})
     if tags:
         await session.execute(
             _tag_insert(session),

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from ingest import aggregates
+from ingest import aggregates, changes
 from ingest.contacts import insert_ignoring_conflicts
 from ingest.statuses import apply_pending_statuses, flush_statuses
 from ingest.transactions import account_settings
@@ -192,6 +192,7 @@ async def record_message(
     # Statuses only ever describe messages the business sent.
     if row.direction == Direction.OUTBOUND:
         await apply_pending_statuses(session, row)
+    await changes.apply_waiting(session, clock.account_id, {row.wamid})
     await recompute_figures(session, clock, conversation)
     return conversation
 

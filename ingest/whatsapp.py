@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import bulk, buttons, conversations
-from ingest.contacts import lock_contacts
+from ingest import bulk, buttons, changes, conversations
+from ingest.contacts import lock_contacts, upsert_agent
 from ingest.conversations import Clock, NewMessage
 from ingest.statuses import DeliveryStatus, apply_status
 from models import Channel
@@ -26,6 +27,19 @@ MESSAGE_TYPES = {
     "contacts", "order", "interactive", "button", "system", "unsupported",
 }  # fmt: skip
 MAX_BODY_CHARS = 4096
+# The webhook fields Meta documents besides `messages`: answered 200, not stored, counted by
+# name in /metrics (any other name as `other`, so a sender cannot grow the label set).
+KNOWN_FIELDS = frozenset(
+    {
+        "account_alerts", "account_review_update", "account_settings_update", "account_update",
+        "automatic_events", "business_capability_update", "business_status_update", "calls",
+        "flows", "history", "message_echoes", "message_template_components_update",
+        "message_template_quality_update", "message_template_status_update",
+        "partner_solutions", "payment_configuration_update", "phone_number_name_update",
+        "phone_number_quality_update", "security", "smb_app_state_sync", "smb_message_echoes",
+        "template_category_update", "tracking_events", "user_preferences",
+    }
+)  # fmt: skip
 SIGNATURE_PREFIX = "sha256="
 
 
@@ -59,6 +73,15 @@ class WaMessage(_Lenient):
     referral: dict[str, Any] | None = None
 
 
+class WaEcho(_Lenient):
+    """A message the business sent from the WhatsApp Business app (`smb_message_echoes`)."""
+
+    id: str = Field(min_length=1, max_length=512)
+    to: str = Field(pattern=r"^[0-9]{6,15}$")
+    timestamp: int
+    type: str = "unsupported"
+
+
 class WaStatus(_Lenient):
     id: str = Field(min_length=1, max_length=512)
     status: str
@@ -75,6 +98,11 @@ class MessagesValue(_Lenient):
     contacts: list[WaContact] = []
     messages: list[WaMessage] = []
     statuses: list[WaStatus] = []
+
+
+class EchoesValue(_Lenient):
+    metadata: Metadata
+    message_echoes: list[WaEcho] = []
 
 
 class Change(_Lenient):
@@ -96,10 +124,18 @@ class Batch:
 
     changes: list[tuple[str, MessagesValue]]
     implausible: int = 0  # messages and statuses left out: instants outside plausible_instant
+    ignored_fields: dict[str, int] = field(default_factory=dict)  # other fields' changes, by field
+    echoes: list[tuple[str, EchoesValue]] = field(default_factory=list)  # smb_message_echoes
 
     @property
     def numbers(self) -> set[str]:
-        return {number for number, _ in self.changes}
+        return {number for number, _ in self.changes} | {number for number, _ in self.echoes}
+
+    @property
+    def items(self) -> int:
+        """Messages, statuses and echoes: what the writer counts."""
+        changed = sum(len(value.messages) + len(value.statuses) for _, value in self.changes)
+        return changed + sum(len(value.message_echoes) for _, value in self.echoes)
 
 
 @dataclass
@@ -107,29 +143,43 @@ class Outcome:
     messages: int = 0
     duplicates: int = 0
     statuses: int = 0
+    changes: int = 0  # edits and revokes (`ingest.changes`), applied or waiting
     ignored_numbers: set[str] = field(default_factory=set)
 
 
 def parse(body: bytes) -> Batch:
-    """The payload's `messages` changes; other fields (account updates...) are left out."""
+    """The payload's `messages` and `smb_message_echoes` changes; other fields (account
+    updates...) are left out, counted by field."""
     try:
         document = json.loads(body)
         if b"\\u0000" in body:  # JSON can only spell U+0000 as this escape
             document = _without_nul(document)
     except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, an integer of 4,301+ digits
         raise MalformedPayload(f"body is not JSON: {exc}") from exc
+    changes: list[tuple[str, MessagesValue]] = []
+    echoes: list[tuple[str, EchoesValue]] = []
+    ignored: dict[str, int] = {}
     try:
-        payload = Payload.model_validate(document)
-        changes = [
-            (value.metadata.phone_number_id, value)
-            for entry in payload.entry
-            for change in entry.changes
-            if change.field == "messages"
-            for value in [MessagesValue.model_validate(change.value)]
-        ]
+        for entry in Payload.model_validate(document).entry:
+            for change in entry.changes:
+                if change.field == "messages":
+                    value = MessagesValue.model_validate(change.value)
+                    changes.append((value.metadata.phone_number_id, value))
+                elif change.field == "smb_message_echoes":
+                    echoed = EchoesValue.model_validate(change.value)
+                    echoes.append((echoed.metadata.phone_number_id, echoed))
+                else:
+                    name = change.field if change.field in KNOWN_FIELDS else "other"
+                    ignored[name] = ignored.get(name, 0) + 1
     except ValidationError as exc:
         raise MalformedPayload(f"not a WhatsApp webhook payload: {_describe(exc)}") from exc
-    return _plausible(changes)
+    batch = _plausible(changes)
+    kept_echoes, implausible = [], batch.implausible
+    for number, sent in echoes:
+        plausible = [echo for echo in sent.message_echoes if plausible_instant(echo.timestamp)]
+        implausible += len(sent.message_echoes) - len(plausible)
+        kept_echoes.append((number, sent.model_copy(update={"message_echoes": plausible})))
+    return Batch(batch.changes, implausible, ignored, kept_echoes)
 
 
 def _plausible(changes: list[tuple[str, MessagesValue]]) -> Batch:
@@ -200,6 +250,8 @@ async def store(session: AsyncSession, batch: Batch, channels: dict[str, Channel
             channel = channels.get(number)
             if channel is not None and channel.account_id == account_id:
                 await _store_change(session, clock, channel, value, contact_ids, outcome)
+                outcome.changes += await _store_edits(session, account_id, value)
+        await _store_echoes_of(session, clock, batch, channels, outcome)
     return outcome
 
 
@@ -238,7 +290,7 @@ async def store_many(
         messages = []
         for item, channel, value in mine:
             assert channel.id is not None
-            for message in value.messages:
+            for message in _messages(value):
                 received = _received(channel, contact_ids["+" + message.from_], message)
                 messages.append(
                     bulk.Arrival(
@@ -259,7 +311,77 @@ async def store_many(
             await _store_message(
                 session, clock, channel, left.contact_id, original, outcomes[left.item]
             )
+        for item, _, value in mine:  # after every message: an edit may follow its original
+            outcomes[item].changes += await _store_edits(session, account_id, value)
+        for item, (batch, channels) in enumerate(deliveries):
+            await _store_echoes_of(session, clock, batch, channels, outcomes[item])
     return outcomes
+
+
+async def _store_echoes_of(
+    session: AsyncSession,
+    clock: Clock,
+    batch: Batch,
+    channels: dict[str, Channel],
+    outcome: Outcome,
+) -> None:
+    """The delivery's echoes on the clock's account's numbers: each a message of the number's
+    business-app agent, with the rules of an agent's `message.sent`; their edits and revokes
+    mark the original."""
+    for number, value in batch.echoes:
+        channel = channels.get(number)
+        if channel is None or channel.account_id != clock.account_id:
+            continue
+        sent = [echo for echo in value.message_echoes if echo.type not in changes.KINDS]
+        phones = {"+" + echo.to for echo in sent}
+        contact_ids = await lock_contacts(session, clock.account_id, phones, phones)
+        agent_id = await upsert_agent(session, clock.account_id, channel.echo_agent)
+        for echo in sent:
+            message = NewMessage(
+                contact_id=contact_ids["+" + echo.to],
+                channel_id=channel.id,
+                wamid=echo.id,
+                sender="agent",
+                sent_at=echo.timestamp,
+                agent_id=agent_id,
+                type=type_of(echo),
+                body=body_of(echo),
+            )
+            if await conversations.record_message(session, clock, message) is None:
+                outcome.duplicates += 1
+            else:
+                outcome.messages += 1
+        found = changes_of(value.message_echoes)
+        await changes.apply_changes(session, clock.account_id, found)
+        outcome.changes += len(found)
+
+
+def _messages(value: MessagesValue) -> list[WaMessage]:
+    """The change's messages but its edits and revokes, which are not messages of their own."""
+    return [message for message in value.messages if message.type not in changes.KINDS]
+
+
+def changes_of(messages: Sequence[WaMessage | WaEcho]) -> list[changes.MessageChange]:
+    """The edits and revokes among these messages, as changes of their original message (one
+    that names no original is ignored)."""
+    found = []
+    for message in messages:
+        if message.type not in changes.KINDS:
+            continue
+        original = _part(message, message.type).get("original_message_id")
+        if isinstance(original, str) and original:
+            found.append(
+                changes.MessageChange(original, changes.KINDS[message.type], message.timestamp)
+            )
+        else:
+            log.info("ignoring %s %s: it names no original message", message.type, message.id)
+    return found
+
+
+async def _store_edits(session: AsyncSession, account_id: int, value: MessagesValue) -> int:
+    found = changes_of(value.messages)
+    await changes.apply_changes(session, account_id, found)
+    return len(found)
 
 
 async def _lock_senders(
@@ -267,7 +389,7 @@ async def _lock_senders(
 ) -> dict[str, int]:
     """The contacts who sent these messages, locked (created when new, renamed by the profile
     name their delivery gives, the last one winning): phone -> id."""
-    phones = {"+" + message.from_ for value in values for message in value.messages}
+    phones = {"+" + message.from_ for value in values for message in _messages(value)}
     names = {
         "+" + contact.wa_id: contact.profile.name
         for value in values
@@ -285,7 +407,7 @@ async def _store_change(
     contact_ids: dict[str, int],
     outcome: Outcome,
 ) -> None:
-    for message in value.messages:
+    for message in _messages(value):
         contact_id = contact_ids["+" + message.from_]
         await _store_message(session, clock, channel, contact_id, message, outcome)
     await _store_statuses(session, clock.account_id, value, outcome)
@@ -354,14 +476,14 @@ def _received(channel: Channel, contact_id: int, message: WaMessage) -> NewMessa
 REFERRAL_KEYS = ("source_url", "source_id", "source_type", "headline")
 
 
-def type_of(message: WaMessage) -> str:
+def type_of(message: WaMessage | WaEcho) -> str:
     """The stored type: Meta's, `voice` for a voice note, `unsupported` for any unknown type."""
     if message.type == "audio" and _part(message, "audio").get("voice") is True:
         return "voice"
     return message.type if message.type in MESSAGE_TYPES else "unsupported"
 
 
-def body_of(message: WaMessage) -> str | None:
+def body_of(message: WaMessage | WaEcho) -> str | None:
     """The human-readable text a message carries (text, caption, choice, emoji...), if any."""
     part = _part(message, message.type)
     match message.type:
@@ -388,7 +510,7 @@ def body_of(message: WaMessage) -> str | None:
     return _text(text)
 
 
-def _part(message: WaMessage, key: str) -> dict[str, Any]:
+def _part(message: WaMessage | WaEcho, key: str) -> dict[str, Any]:
     return _part_of(message.model_extra or {}, key)
 
 
@@ -397,7 +519,7 @@ def _part_of(container: Any, key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _cards(message: WaMessage) -> list[Any]:
+def _cards(message: WaMessage | WaEcho) -> list[Any]:
     cards = (message.model_extra or {}).get("contacts")
     return cards if isinstance(cards, list) else []
 

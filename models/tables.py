@@ -61,6 +61,14 @@ class Channel(SQLModel, table=True):
     display_number: str
     app_secret: str
     verify_token: str
+    # Who the messages sent from the WhatsApp Business app on this number are from (webhook
+    # `smb_message_echoes`); None: `business-app@<display number digits>`.
+    business_app_agent: str | None = None
+
+    @property
+    def echo_agent(self) -> str:
+        digits = "".join(char for char in self.display_number if char.isdigit())
+        return (self.business_app_agent or f"business-app@{digits}").lower()
 
 
 class ApiToken(SQLModel, table=True):
@@ -181,6 +189,9 @@ class Conversation(SQLModel, table=True):
     resolution_due_at: int | None = _instant()  # type: ignore[assignment]
     sla_first_response_met: bool | None = None
     sla_resolution_met: bool | None = None
+    # Of its messages, how many the sender edited or deleted since (`ingest.changes`).
+    edited_messages: int = 0
+    deleted_messages: int = 0
 
 
 class ConversationTag(SQLModel, table=True):
@@ -217,6 +228,23 @@ class Message(SQLModel, table=True):
     status_at: int | None = _instant()  # type: ignore[assignment]
     error_code: int | None = None
     error_title: str | None = None
+    # The first edit and the revoke (delete for everyone) of the message, if any (`ingest.changes`).
+    edited_at: int | None = _instant()  # type: ignore[assignment]
+    deleted_at: int | None = _instant()  # type: ignore[assignment]
+
+
+class PendingChange(SQLModel, table=True):
+    """An edit or revoke that arrived before the message it changes; applied when the message
+    is recorded (`ingest.changes`), forgotten after 7 days like a pending status."""
+
+    __tablename__ = "pending_change"
+    __table_args__ = (Index("ix_pending_change_wamid", "account_id", "wamid"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=GROWING_ID)
+    account_id: int = Field(foreign_key="account.id")
+    wamid: str  # the original message's
+    kind: str  # edited | deleted
+    at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class PendingStatus(SQLModel, table=True):

@@ -53,6 +53,8 @@ class ConversationRow:
     first_response_due_at: int | None
     sla_first_response_met: bool | None
     sla_resolution_met: bool | None
+    edited_messages: int
+    deleted_messages: int
 
     @property
     def duration_seconds(self) -> int | None:
@@ -97,6 +99,8 @@ CONVERSATION_COLUMNS = (
     Conversation.first_response_due_at,
     Conversation.sla_first_response_met,
     Conversation.sla_resolution_met,
+    Conversation.edited_messages,
+    Conversation.deleted_messages,
 )
 
 

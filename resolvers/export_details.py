@@ -44,6 +44,8 @@ COLUMNS = (
     "duration_business_seconds",
     "first_response_due_at",
     "sla_breached",
+    "edited_messages",
+    "deleted_messages",
 )
 # The cells that may begin with a formula character (free text, or a difference that a bad
 # event could make negative); the others are instants, enum names and counts.
@@ -240,6 +242,8 @@ def details_row(row: Sequence[Any], tags: TagNames, instant: InstantFormat) -> l
         if conversation.first_response_due_at is None
         else instant(conversation.first_response_due_at),
         "true" if conversation.sla_breached else "false",
+        str(conversation.edited_messages),
+        str(conversation.deleted_messages),
     ]
 
 

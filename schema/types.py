@@ -98,6 +98,14 @@ class Conversation:
         "message + the account's target (in office hours or calendar time, as set); null "
         "without a target or a message from the contact."
     )
+    edited_messages: int = strawberry.field(
+        description="Of its messages, how many their sender edited (WhatsApp `edit`; counted "
+        "once each in every figure, whatever the edits)."
+    )
+    deleted_messages: int = strawberry.field(
+        description="Of its messages, how many their sender deleted for everyone (WhatsApp "
+        "`revoke`; still counted once in every figure)."
+    )
     sla_breached: bool = strawberry.field(
         description="Whether the conversation breached a service-level target: first "
         "response or resolution after its deadline, or none yet and the deadline passed."
@@ -151,6 +159,8 @@ async def conversations(
             duration_business_seconds=row.duration_business_seconds,
             first_response_due_at=instant(row.first_response_due_at),
             sla_breached=row.sla_breached,
+            edited_messages=row.edited_messages,
+            deleted_messages=row.deleted_messages,
         )
         for row in rows
     ]

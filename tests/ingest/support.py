@@ -25,6 +25,7 @@ from models.db import session_factory, transaction
 from tests.conftest import TestAccount
 
 PNID = "1122334455667"
+ANA = "33612345678"  # a contact's wa_id
 DISPLAY_NUMBER = "+972123456789"
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
@@ -177,3 +178,63 @@ async def messages(engine: AsyncEngine) -> list[Message]:
 
 def figures(conversation: Conversation) -> dict[str, Any]:
     return {name: getattr(conversation, name) for name in FIGURES}
+
+
+def change(kind: str, wamid: str, original: str, at: int, sender: str = ANA) -> dict[str, Any]:
+    """An inbound `edit` or `revoke`, as Meta's messages webhook reference shows them."""
+    message: dict[str, Any] = {"from": sender, "id": wamid, "timestamp": str(at), "type": kind}
+    if kind == "edit":
+        message["edit"] = {
+            "original_message_id": original,
+            "message": {"type": "text", "text": {"body": "hello, edited"}},
+        }
+    else:
+        message["revoke"] = {"original_message_id": original}
+    payload = inbound(wamid, sender, at)
+    payload["entry"][0]["changes"][0]["value"]["messages"] = [message]
+    return payload
+
+
+def echoes(*echoed: dict[str, Any]) -> dict[str, Any]:
+    """An `smb_message_echoes` delivery, as Meta's reference shows it."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": DISPLAY_NUMBER[1:],
+                                "phone_number_id": PNID,
+                            },
+                            "message_echoes": list(echoed),
+                        },
+                        "field": "smb_message_echoes",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def text_echo(
+    wamid: str, at: int, body: str = "Hi! How can we help?", to: str = ANA
+) -> dict[str, Any]:
+    """A message the business sent from the WhatsApp Business app, as an echo."""
+    return {
+        "from": DISPLAY_NUMBER[1:],
+        "to": to,
+        "id": wamid,
+        "timestamp": str(at),
+        "type": "text",
+        "text": {"body": body},
+    }
+
+
+def revoke_echo(wamid: str, original: str, at: int) -> dict[str, Any]:
+    echo = text_echo(wamid, at)
+    del echo["text"]
+    return {**echo, "type": "revoke", "revoke": {"original_message_id": original}}

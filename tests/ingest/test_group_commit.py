@@ -36,12 +36,15 @@ from models.db import session_factory, transaction
 from tests.conftest import TestAccount, create_test_account, graphql, make_settings
 from tests.ingest.support import (
     add_channel,
+    change,
     count_rows,
+    echoes,
     figures,
     inbound,
     post_events,
     post_webhook,
     status_payload,
+    text_echo,
 )
 from tests.ingest.support import conversations as conversation_rows
 from tests.ingest.test_aggregates import (
@@ -219,6 +222,17 @@ RECENT_INBOUND = st.builds(
 )
 OTHER_STEPS = st.one_of(
     STEP,
+    # An edit (tag 0) or revoke (tag 1) of the message of step `value`, by its contact.
+    st.builds(
+        Step,
+        st.just("change"),
+        CONTACT,
+        st.integers(-60, 60).map(lambda minutes: NOW + 60 * minutes),
+        tag=st.integers(0, 1),
+        value=st.integers(0, 12),
+    ),
+    # A reply sent from the WhatsApp Business app.
+    st.builds(Step, st.just("echo"), CONTACT, st.integers(-170, 0).map(lambda m: NOW + 60 * m)),
     st.builds(
         Step,
         st.just("status"),
@@ -258,6 +272,16 @@ class Ledger:
             )
         if step.kind == "autoclose":
             return Unit(self._autoclose(NOW + step.value * HOUR))
+        if step.kind == "change":
+            kind = ("edit", "revoke")[step.tag]
+            original = f"wamid.{self.pnid}.{step.value}"
+            payload = change(kind, f"wamid.{self.pnid}.{number}", original, step.at, wa_id)
+            payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = self.pnid
+            return await self._delivery(payload)
+        if step.kind == "echo":
+            payload = echoes(text_echo(f"wamid.{self.pnid}.{number}", step.at, to=wa_id))
+            payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = self.pnid
+            return await self._delivery(payload)
         if step.kind == "status":  # about the message of step `value`: sent, inbound, or none yet
             extra = (
                 {"errors": [{"code": 131026, "title": "undeliverable"}]}
@@ -342,7 +366,8 @@ async def delivery(engine: AsyncEngine, ledger: Ledger) -> Any:
     prefix = f"wamid.{ledger.pnid}."
     found = await engine_rows(
         engine,
-        "SELECT wamid, status, status_at, error_code FROM message WHERE account_id = :a",
+        "SELECT wamid, status, status_at, error_code, edited_at, deleted_at FROM message"
+        " WHERE account_id = :a",
         a=ledger.who.id,
     )
     waiting = await engine_rows(
@@ -350,9 +375,13 @@ async def delivery(engine: AsyncEngine, ledger: Ledger) -> Any:
         "SELECT wamid, status, at, error_code FROM pending_status WHERE account_id = :a",
         a=ledger.who.id,
     )
-    return sorted((row[0].removeprefix(prefix), *row[1:]) for row in found), sorted(
-        (row[0].removeprefix(prefix), *row[1:]) for row in waiting
+    changes = await engine_rows(
+        engine, "SELECT wamid, kind, at FROM pending_change WHERE account_id = :a", a=ledger.who.id
     )
+    return [
+        sorted((row[0].removeprefix(prefix), *row[1:]) for row in listed)
+        for listed in (found, waiting, changes)
+    ]
 
 
 async def settle(work: Awaitable[Any]) -> Any:
@@ -409,7 +438,12 @@ async def test_grouped_folding_equals_one_request_at_a_time(
     assert sizes == formed  # each group was one transaction (or one split)
 
     def rows_of(found: list[Any]) -> list[dict[str, Any]]:
-        return [figures(row) | {"assigned": row.assignee_id is not None} for row in found]
+        return [
+            figures(row)
+            | {"assigned": row.assignee_id is not None}
+            | {"changed": (row.edited_messages, row.deleted_messages)}
+            for row in found
+        ]
 
     assert rows_of(await conversation_rows(engine, grouped.who.id)) == rows_of(
         await conversation_rows(engine, alone.who.id)

@@ -169,6 +169,8 @@ DETAILS_HEADER = [
     "duration_business_seconds",
     "first_response_due_at",
     "sla_breached",
+    "edited_messages",
+    "deleted_messages",
 ]
 
 # Names a spreadsheet would run as formulas, or that need CSV quoting.
@@ -732,11 +734,15 @@ async def test_details_rows_equal_the_graphql_report(
         "",
         "",
         "false",
+        "0",
+        "0",
     ]
     assert rows[2][0] == "2026-03-30T23:30:00+02:00"
     assert rows[2][4] == "Sales; Support"
     # No office hours, no targets: business times are calendar times.
-    assert rows[2][10:] == ["30600", "", "2", "2026-03-31T08:00:00+02:00", "", "30600", "", "false"]
+    assert rows[2][10:] == [
+        *("30600", "", "2", "2026-03-31T08:00:00+02:00", "", "30600", "", "false", "0", "0")
+    ]
     assert rows[3][:3] == [
         "2026-03-29T03:15:00+02:00",
         "'+33600000002",
@@ -746,7 +752,7 @@ async def test_details_rows_equal_the_graphql_report(
     assert rows[4][:2] == ["2026-03-27T09:00:00+01:00", "'+33600000001"]
     assert rows[4][4] == "billing; Sales"
     assert rows[4][10:14] == ["3600", "300", "4", "2026-03-27T10:00:00+01:00"]
-    assert rows[4][14:] == ["300", "3600", "", "false"]
+    assert rows[4][14:] == ["300", "3600", "", "false", "0", "0"]
 
 
 async def test_widget_rows_equal_the_graphql_report(

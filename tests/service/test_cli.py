@@ -82,7 +82,26 @@ def test_migrate_then_create_account_channel_and_tokens(database: str) -> None:
         "accountId": account["id"],
         "phoneNumberId": "106540352242922",
         "displayNumber": "+33612345678",
+        "businessAppAgent": "business-app@33612345678",
     }
+    named = json_line(
+        run(
+            "channel", "add", "--account", str(account["id"]),
+            "--phone-number-id", "106540352242923", "--display-number", "+33612345679",
+            "--app-secret", "s3cret-app", "--verify-token", "vt-2",
+            "--business-app-agent", "Shop@Example.com",
+        )
+    )  # fmt: skip
+    assert named["businessAppAgent"] == "shop@example.com"
+    fails(
+        run(
+            "channel", "add", "--account", str(account["id"]),
+            "--phone-number-id", "106540352242924", "--display-number", "+33612345670",
+            "--app-secret", "s", "--verify-token", "vt-3", "--business-app-agent", "nobody",
+        ),
+        2,
+        "business-app-agent: 'nobody' is not an e-mail address",
+    )  # fmt: skip
     token = json_line(
         run(
             "token", "create", "--account", str(account["id"]),
