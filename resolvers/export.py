@@ -23,6 +23,7 @@ from models.cells import CLICK_DIMENSIONS
 from models.errors import BadInput
 from models.metrics import METRICS, Kind
 from resolvers import export_details
+from resolvers.ads import ad_report
 from resolvers.agents import AgentPart, agent_report
 from resolvers.filters import Filter, SecondsRange, parse_filter
 from resolvers.metrics import Metrics
@@ -30,7 +31,7 @@ from resolvers.summary import summary_report
 from resolvers.tags import TagPart, tag_report
 from resolvers.widget import ClickCount, widget_report
 
-REPORT_KINDS = ("SUMMARY", "AGENTS", "TAGS", "DETAILS", "WIDGET")
+REPORT_KINDS = ("SUMMARY", "AGENTS", "TAGS", "DETAILS", "WIDGET", "ADS")
 # A spreadsheet reads a cell as a formula (or a DDE command) when its first non-blank character
 # is one of these, full-width forms included (some spreadsheets fold them), or when it starts
 # with a control character that can shift what follows into another cell.
@@ -60,6 +61,15 @@ AGENTS_COLUMNS = ("agent_email", "agent_name", "sent_messages", *METRIC_COLUMNS)
 TAGS_COLUMNS = ("tag", *METRIC_COLUMNS)
 DETAILS_COLUMNS = export_details.COLUMNS
 WIDGET_COLUMNS = ("group", "key", "clicks", "conversations")
+ADS_COLUMNS = (
+    "section",
+    "start",
+    "source_id",
+    "source_type",
+    "headline",
+    "source_url",
+    *METRIC_COLUMNS,
+)
 # The click groups of the widget report, in file order: (value of `group`, report attribute).
 WIDGET_GROUPS = tuple((dimension, f"by_{dimension}") for dimension in CLICK_DIMENSIONS)
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -68,6 +78,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "TAGS": TAGS_COLUMNS,
     "DETAILS": DETAILS_COLUMNS,
     "WIDGET": WIDGET_COLUMNS,
+    "ADS": ADS_COLUMNS,
 }
 
 
@@ -155,6 +166,7 @@ def filter_payload(flt: Filter) -> dict[str, Any]:
         "statuses": list(flt.statuses),
         "answered": flt.answered,
         "slaBreached": flt.sla_breached,
+        "adSourceIds": list(flt.ad_source_ids),
         "buttons": [str(button) for button in flt.buttons],
     }
 
@@ -192,6 +204,7 @@ def filter_of_payload(
             statuses=[str(status) for status in payload.get("statuses", [])],
             answered=payload.get("answered"),
             sla_breached=payload.get("slaBreached"),
+            ad_source_ids=[str(value) for value in payload.get("adSourceIds", [])],
             buttons=[str(button) for button in payload.get("buttons", [])],
             account_timezone="UTC",  # unused: the payload always names its zone
             max_range_days=max_range_days,
@@ -298,11 +311,35 @@ async def widget_rows(session: AsyncSession, account_id: int, flt: Filter) -> li
     return rows
 
 
+async def ads_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
+    """Daily rows, one row per ad in the report's order, then the totals (`section`)."""
+    report = await ad_report(session, account_id, flt)
+    rows: list[Row] = [
+        ["daily", day.start.isoformat(), "", "", "", "", *metric_cells(day.metrics)]
+        for day in report.daily
+    ]
+    rows.extend(
+        [
+            "ad",
+            "",
+            text_cell(row.ad.source_id),
+            text_cell(row.ad.source_type),
+            text_cell(row.ad.headline),
+            text_cell(row.ad.source_url),
+            *metric_cells(row.metrics),
+        ]
+        for row in report.by_ad
+    )
+    rows.append(["total", "", "", "", "", "", *metric_cells(report.totals)])
+    return rows
+
+
 REPORT_ROWS = {
     "SUMMARY": summary_rows,
     "AGENTS": agents_rows,
     "TAGS": tags_rows,
     "WIDGET": widget_rows,
+    "ADS": ads_rows,
 }
 
 

@@ -62,6 +62,8 @@ class Filter:
     statuses: tuple[str, ...] = ()
     answered: bool | None = None  # whether a first human response exists
     sla_breached: bool | None = None  # whether a service-level target was breached
+    ad_source_ids: tuple[str, ...] = ()  # the first message's ad (referral source id)
+    ads_only: bool = False  # (the ad report) conversations that came from an ad
     buttons: tuple[int, ...] = ()  # attributed to a click on one of these buttons
     # How, not what: whether the reports may read the aggregate tables where they answer
     # (WAREPORTS_REPORT_AGGREGATES; `wareports bench --no-aggregates`). Links do not store it.
@@ -85,6 +87,8 @@ class Filter:
             or self.statuses
             or self.answered is not None
             or self.sla_breached is not None
+            or bool(self.ad_source_ids)
+            or self.ads_only
             or self.buttons
         )
 
@@ -113,6 +117,7 @@ def parse_filter(
     answered: bool | None = None,
     sla_breached: bool | None = None,
     buttons: Sequence[str] | None = None,
+    ad_source_ids: Sequence[str] | None = None,
 ) -> Filter:
     """Validate the fields of a ReportFilter; raises `BadInput` naming the offending field.
 
@@ -140,6 +145,7 @@ def parse_filter(
         statuses=_statuses(statuses),
         answered=_boolean("filter.answered", answered),
         sla_breached=_boolean("filter.slaBreached", sla_breached),
+        ad_source_ids=_ad_ids(ad_source_ids),
         buttons=_buttons(buttons),
         use_aggregates=use_aggregates,
     )
@@ -289,6 +295,16 @@ def _statuses(values: Sequence[object] | None) -> tuple[str, ...]:
     return _chosen("filter.statuses", values, STATUSES, "status(es)")
 
 
+def _ad_ids(values: Sequence[str] | None) -> tuple[str, ...]:
+    if not values:
+        return ()
+    _counted("filter.adSourceIds", values)
+    ids = tuple(dict.fromkeys(value.strip() for value in values))
+    if any(not value or len(value) > 512 for value in ids):
+        raise BadInput("filter.adSourceIds", "an ad source id is 1 to 512 characters")
+    return ids
+
+
 def _boolean(field: str, value: object) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise BadInput(field, "must be true, false or null")
@@ -356,6 +372,10 @@ def _drill_down_conditions(account_id: int, flt: Filter) -> list[ColumnElement[b
     if flt.answered is not None:
         responded = col(Conversation.first_response_at)
         conditions.append(responded.is_not(None) if flt.answered else responded.is_(None))
+    if flt.ads_only:
+        conditions.append(col(Conversation.referral_source_id).is_not(None))
+    if flt.ad_source_ids:
+        conditions.append(col(Conversation.referral_source_id).in_(flt.ad_source_ids))
     if flt.sla_breached is not None:
         breached = sla_breached(CONVERSATION)
         conditions.append(breached if flt.sla_breached else ~breached)

@@ -105,6 +105,7 @@ class Grouping(Enum):
     SOURCE = "source"
     ASSIGNEE = "assignee"
     TAG = "tag"
+    AD = "ad"  # the click-to-WhatsApp ad (referral source id) of the first message
 
 
 class Period(Enum):
@@ -133,7 +134,7 @@ async def compute_metrics(
     """Metrics per (row key, bucket number) for the rows and buckets that have any figure."""
     # The aggregates count whole local days: hours of the week come from the raw rows.
     table = None
-    if period is not Period.HOUR_OF_WEEK:
+    if period is not Period.HOUR_OF_WEEK and grouping is not Grouping.AD:
         table = await aggregates.table_for(
             session,
             account_id,
@@ -174,6 +175,22 @@ AGGREGATE_ROW_KEYS = {
     Grouping.TAG: "tag_id",
 }
 AGGREGATE_BUCKETS = {Period.RANGE: None, Period.DAY: "day", Period.WEEK: "week"}
+
+
+async def whole_range(
+    session: AsyncSession, account_id: int, flt: Filter, halves: frozenset[Half]
+) -> Metrics:
+    """The filter's metrics over its whole range (one row)."""
+    found = await compute_metrics(session, account_id, flt, halves=halves)
+    return found.get((None, None), EMPTY)
+
+
+async def buckets(
+    session: AsyncSession, account_id: int, flt: Filter, period: Period, halves: frozenset[Half]
+) -> tuple[MetricsBucket, ...]:
+    """The filter's zero-filled daily or weekly buckets (one row)."""
+    found = await compute_metrics(session, account_id, flt, period=period, halves=halves)
+    return series(found, flt, period)
 
 
 def series(
@@ -312,6 +329,7 @@ def _row_key(grouping: Grouping) -> Any:
         Grouping.SOURCE: col(Conversation.source),
         Grouping.ASSIGNEE: col(Conversation.assignee_id),
         Grouping.TAG: col(ConversationTag.tag_id),
+        Grouping.AD: col(Conversation.referral_source_id),
     }[grouping]
 
 
@@ -349,6 +367,8 @@ def _grouped(
         )
     if grouping is Grouping.ASSIGNEE:
         query = query.where(col(Conversation.assignee_id).is_not(None))
+    if grouping is Grouping.AD:
+        query = query.where(col(Conversation.referral_source_id).is_not(None))
     return query.group_by(*keys) if keys else query
 
 

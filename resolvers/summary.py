@@ -20,8 +20,9 @@ from resolvers.metrics import (
     Metrics,
     MetricsBucket,
     Period,
+    buckets,
     compute_metrics,
-    series,
+    whole_range,
 )
 
 
@@ -93,14 +94,11 @@ async def summary_report(
     failures: tuple[FailureReason, ...] = ()
     heatmap: tuple[HeatmapCell, ...] = ()
     if SummaryPart.TOTALS in parts:
-        found = await compute_metrics(session, account_id, flt, halves=halves)
-        totals = found.get((None, None), EMPTY)
+        totals = await whole_range(session, account_id, flt, halves)
     if SummaryPart.DAILY in parts:
-        found = await compute_metrics(session, account_id, flt, period=Period.DAY, halves=halves)
-        daily = series(found, flt, Period.DAY)
+        daily = await buckets(session, account_id, flt, Period.DAY, halves)
     if SummaryPart.WEEKLY in parts:
-        found = await compute_metrics(session, account_id, flt, period=Period.WEEK, halves=halves)
-        weekly = series(found, flt, Period.WEEK)
+        weekly = await buckets(session, account_id, flt, Period.WEEK, halves)
     if SummaryPart.BY_SOURCE in parts:
         found = await compute_metrics(
             session, account_id, flt, grouping=Grouping.SOURCE, halves=halves

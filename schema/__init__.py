@@ -7,6 +7,7 @@ import strawberry
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.tools import merge_types
 
+from schema.ads import AdQuery
 from schema.agents import AgentQuery
 from schema.details import DetailsQuery
 from schema.entities import EntityQuery
@@ -28,6 +29,7 @@ QUERY_TYPES: tuple[type, ...] = (
     DetailsQuery,
     WidgetQuery,
     OfficeHoursQuery,
+    AdQuery,
 )
 MUTATION_TYPES: tuple[type, ...] = (ExportMutation,)
 

@@ -51,6 +51,7 @@ class ReportKind(Enum):
     TAGS = "TAGS"
     DETAILS = "DETAILS"
     WIDGET = "WIDGET"
+    ADS = "ADS"
 
 
 @strawberry.enum(

@@ -96,6 +96,11 @@ class ReportFilter:
         description="Drill-down: true, conversations that breached a service-level target "
         "(slaFirstResponseBreached or slaResolutionBreached); false, those that breached none.",
     )
+    ad_source_ids: list[str] | None = strawberry.field(
+        default=None,
+        description="Drill-down: conversations whose first message came from ANY of these "
+        "click-to-WhatsApp ads (`adReport { byAd { sourceId } }`).",
+    )
     buttons: list[strawberry.ID] | None = strawberry.field(
         default=None,
         description="Drill-down: conversations attributed to a click on ANY of these WhatsApp "

@@ -159,6 +159,7 @@ def report_filter(raw: ReportFilter, info: WareportsInfo) -> Filter:
         answered=raw.answered,
         sla_breached=raw.sla_breached,
         buttons=raw.buttons,
+        ad_source_ids=raw.ad_source_ids,
         account_timezone=context.principal.timezone,
         max_range_days=context.settings.max_range_days,
         use_aggregates=context.settings.report_aggregates,

@@ -28,6 +28,7 @@ from models import (
 )
 from models.db import transaction
 from models.migrate import alembic_config, current_revision, head_revision
+from resolvers.ads import AdPart
 from resolvers.agents import AgentPart
 from resolvers.summary import SummaryPart
 from resolvers.tags import TagPart
@@ -379,6 +380,7 @@ async def test_a_figure_migration_fills_what_ingestion_keeps(
         (AgentPart, "AgentRow"),
         (TagPart, "TagRow"),
         (WidgetPart, "WidgetReport"),
+        (AdPart, "AdReport"),
     ],
 )
 def test_every_report_part_is_a_field_of_its_type(parts: type[Enum], type_name: str) -> None:

@@ -52,6 +52,7 @@ REQUIRED_SCOPES = {
     "query.widgetReport": "reports:read",
     "query.officeHours": "reports:read",
     "query.serviceLevel": "reports:read",
+    "query.adReport": "reports:read",
     "mutation.exportReportCsv": "reports:export",
 }
 TEST_REDIS_URL = os.environ.get("WAREPORTS_TEST_REDIS_URL")
