@@ -3,7 +3,6 @@ click-to-WhatsApp ad, from Meta's referral payload (the shared fixture and a sec
 total, per day and per ad; the `adSourceIds` drill-down; the ADS CSV. Both engines."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import TestAccount, graphql
 from tests.ingest.support import add_channel, inbound, post_events, post_webhook
+from tests.ingest.test_webhook import FIXTURES
 from tests.reports.test_export import export_rows
 
-FIXTURE = Path(__file__).parents[3] / "shared" / "fixtures" / "whatsapp" / "message__referral.json"
+FIXTURE = FIXTURES / "message__referral.json"
 T = 1697045000  # the fixture's message: 2023-10-11 17:23:20 UTC
 DAYS = {"from": "2023-10-11", "to": "2023-10-12", "timezone": "UTC"}
 FIGURES = "conversations messages"
