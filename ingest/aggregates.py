@@ -55,13 +55,14 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import service_levels
+from ingest import service_levels, window
 from ingest.contacts import insert_for
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
 from models.calendar import Periods, day_number, integer, local_day, zone_periods
 from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, Cells
 from models.db import now, transaction
+from models.db import now as now_instant
 from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
 from models.sql import one_of, values_of
@@ -334,8 +335,9 @@ async def sync_conversations(
     conversation_ids: Iterable[int],
     now: int | None = None,
 ) -> None:
-    """Bring the office-hours and service-level columns of these conversations up to date as
-    of `now` (`ingest.service_levels`; None: the current instant), then the aggregates to
+    """Bring the office-hours, service-level and 24-hour-window columns of these conversations
+    up to date as of `now` (`ingest.service_levels`, `ingest.window`; None: the current
+    instant), then the aggregates to
     their current rows, in the caller's transaction (or, after `defer_sync`, note them for
     `sync_deferred`). The aggregates are left alone while the account's are not built."""
     deferred: dict[int, tuple[set[int], int | None]] | None = session.info.get(DEFERRED)
@@ -351,7 +353,9 @@ async def _sync_now(
     session: AsyncSession, account_id: int, conversation_ids: Iterable[int], now: int | None
 ) -> None:
     ids = sorted(set(conversation_ids))
-    await service_levels.settle(session, account_id, ids, now)
+    moment = now_instant() if now is None else now
+    await service_levels.settle(session, account_id, ids, moment)
+    await window.settle(session, account_id, ids, moment)
     zone = await _zone_for_writing(session, account_id)
     if zone is None:
         return

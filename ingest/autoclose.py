@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import aggregates, changes, conversations, service_levels, statuses
+from ingest import aggregates, changes, conversations, service_levels, statuses, window
 from ingest.transactions import account_settings, sqlite_writer_turn
 from models import Account
 from models.db import session_factory, transaction
@@ -42,6 +42,8 @@ async def close_due(
                 session, clock, until=clock.now, skip_locked=True
             )
             await breach_overdue(session, account_id, clock.now)
+            missed = await window.missed_since(session, account_id, clock.now)
+            await aggregates.sync_conversations(session, account_id, missed, clock.now)
             forgotten = await statuses.prune_pending(session, account_id, clock.now)
             forgotten += await changes.prune_waiting(
                 session, account_id, clock.now - statuses.PENDING_TTL_SECONDS

@@ -542,6 +542,15 @@ METRICS: tuple[Metric, ...] = (
         total_type=Integer,
         weight=_targets_judged,
     ),
+    Metric(
+        "window_missed_conversations",
+        "Conversations started in the bucket in which a contact's message got no reply from the "
+        "business (agent or automation) within 24 hours, once those 24 hours have passed: the "
+        "customer-service window closed on them (a reply at 23 h 59 min is in time).",
+        Kind.COUNT,
+        Rows.CONVERSATIONS,
+        when=lambda rows: rows.c.window_missed == true(),
+    ),
 )
 
 BY_NAME = {metric.name: metric for metric in METRICS}

@@ -189,6 +189,8 @@ class Conversation(SQLModel, table=True):
     resolution_due_at: int | None = _instant()  # type: ignore[assignment]
     sla_first_response_met: bool | None = None
     sla_resolution_met: bool | None = None
+    # A contact's message left 24 hours without a reply (`ingest.window`).
+    window_missed: bool = False
     # Of its messages, how many the sender edited or deleted since (`ingest.changes`).
     edited_messages: int = 0
     deleted_messages: int = 0

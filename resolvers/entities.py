@@ -55,6 +55,7 @@ class ConversationRow:
     sla_resolution_met: bool | None
     edited_messages: int
     deleted_messages: int
+    window_missed: bool
 
     @property
     def duration_seconds(self) -> int | None:
@@ -101,6 +102,7 @@ CONVERSATION_COLUMNS = (
     Conversation.sla_resolution_met,
     Conversation.edited_messages,
     Conversation.deleted_messages,
+    Conversation.window_missed,
 )
 
 

@@ -46,6 +46,7 @@ COLUMNS = (
     "sla_breached",
     "edited_messages",
     "deleted_messages",
+    "window_missed",
 )
 # The cells that may begin with a formula character (free text, or a difference that a bad
 # event could make negative); the others are instants, enum names and counts.
@@ -244,6 +245,7 @@ def details_row(row: Sequence[Any], tags: TagNames, instant: InstantFormat) -> l
         "true" if conversation.sla_breached else "false",
         str(conversation.edited_messages),
         str(conversation.deleted_messages),
+        "true" if conversation.window_missed else "false",
     ]
 
 

@@ -106,6 +106,10 @@ class Conversation:
         description="Of its messages, how many their sender deleted for everyone (WhatsApp "
         "`revoke`; still counted once in every figure)."
     )
+    window_missed: bool = strawberry.field(
+        description="Whether a contact's message of it got no reply from the business within "
+        "24 hours (windowMissedConversations)."
+    )
     sla_breached: bool = strawberry.field(
         description="Whether the conversation breached a service-level target: first "
         "response or resolution after its deadline, or none yet and the deadline passed."
@@ -161,6 +165,7 @@ async def conversations(
             sla_breached=row.sla_breached,
             edited_messages=row.edited_messages,
             deleted_messages=row.deleted_messages,
+            window_missed=bool(row.window_missed),
         )
         for row in rows
     ]

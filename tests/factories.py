@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ingest import service_levels, window
 from ingest.aggregates import rebuild_aggregates
 from ingest.conversations import NewMessage
 from ingest.rules import built, never_closing
@@ -38,7 +39,7 @@ from models import (
     WidgetButton,
     WidgetClick,
 )
-from models.db import transaction
+from models.db import now, transaction
 from models.enums import Direction, Source, Status
 
 _serial = itertools.count(1)
@@ -289,5 +290,9 @@ async def building(engine: AsyncEngine, account_id: int) -> AsyncIterator[Factor
     """A factory whose rows are committed together when the block ends."""
     async with transaction(engine) as session:
         yield Factory(session, account_id)
-        # Rows written straight into the tables bypass ingestion: rebuild the report aggregates.
+        # Rows written straight into the tables bypass ingestion: measure them as ingestion
+        # would (the 24-hour window, office hours and targets), then rebuild the aggregates.
+        await session.flush()
+        await window.measure_account(session, account_id, now())
+        await service_levels.measure_account(session, account_id)
         await rebuild_aggregates(session, account_id)

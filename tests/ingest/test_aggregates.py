@@ -75,7 +75,7 @@ METRICS = """conversations inboundConversations distinctContacts messages inboun
   durationDistribution { upToSeconds conversations } ratingDistribution { rating conversations }
   avgFirstResponseBusinessSeconds avgDurationBusinessSeconds startedOutsideOfficeHours
   slaFirstResponseMet slaFirstResponseBreached slaResolutionMet slaResolutionBreached
-  slaHitPercent"""
+  slaHitPercent windowMissedConversations"""
 REPORTS = {
     "summary": f"""query($f: ReportFilter!) {{ summaryReport(filter: $f) {{
       totals {{ {METRICS} }} daily {{ start metrics {{ {METRICS} }} }}

@@ -57,7 +57,7 @@ METRICS = """{ conversations inboundConversations distinctContacts messages inbo
   ratingDistribution { rating conversations }
   avgFirstResponseBusinessSeconds medianFirstResponseBusinessSeconds avgDurationBusinessSeconds
   startedOutsideOfficeHours slaFirstResponseMet slaFirstResponseBreached slaResolutionMet
-  slaResolutionBreached slaHitPercent }"""
+  slaResolutionBreached slaHitPercent windowMissedConversations }"""
 METRIC_FIELDS = [
     "conversations",
     "inboundConversations",
@@ -91,6 +91,7 @@ METRIC_FIELDS = [
     "slaResolutionMet",
     "slaResolutionBreached",
     "slaHitPercent",
+    "windowMissedConversations",
 ]
 # The documented header rows, written out (README "CSV export").
 METRIC_HEADER = [
@@ -148,6 +149,7 @@ METRIC_HEADER = [
     "sla_resolution_met",
     "sla_resolution_breached",
     "sla_hit_percent",
+    "window_missed_conversations",
 ]
 FAILURE_HEADER = ["failure_code", "failure_title", "failure_messages"]
 DETAILS_HEADER = [
@@ -171,6 +173,7 @@ DETAILS_HEADER = [
     "sla_breached",
     "edited_messages",
     "deleted_messages",
+    "window_missed",
 ]
 
 # Names a spreadsheet would run as formulas, or that need CSV quoting.
@@ -736,12 +739,14 @@ async def test_details_rows_equal_the_graphql_report(
         "false",
         "0",
         "0",
+        "true",  # Léa's message was never answered: the 24-hour window ran out
     ]
     assert rows[2][0] == "2026-03-30T23:30:00+02:00"
     assert rows[2][4] == "Sales; Support"
     # No office hours, no targets: business times are calendar times.
     assert rows[2][10:] == [
-        *("30600", "", "2", "2026-03-31T08:00:00+02:00", "", "30600", "", "false", "0", "0")
+        *("30600", "", "2", "2026-03-31T08:00:00+02:00", "", "30600", "", "false", "0", "0"),
+        "true",  # Zoé's message was never answered
     ]
     assert rows[3][:3] == [
         "2026-03-29T03:15:00+02:00",
@@ -752,7 +757,7 @@ async def test_details_rows_equal_the_graphql_report(
     assert rows[4][:2] == ["2026-03-27T09:00:00+01:00", "'+33600000001"]
     assert rows[4][4] == "billing; Sales"
     assert rows[4][10:14] == ["3600", "300", "4", "2026-03-27T10:00:00+01:00"]
-    assert rows[4][14:] == ["300", "3600", "", "false", "0", "0"]
+    assert rows[4][14:] == ["300", "3600", "", "false", "0", "0", "false"]
 
 
 async def test_widget_rows_equal_the_graphql_report(
