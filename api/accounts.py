@@ -9,6 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import aggregates, service_levels
+from ingest.contacts import normalize_email
 from ingest.transactions import forget_account_settings
 from models import Account, ApiToken, Channel
 from models.db import now
@@ -19,7 +20,6 @@ from models.tables import OfficeHoursRow, ServiceLevel
 from resolvers.buckets import require_zone
 
 SCOPES = ("reports:read", "reports:export", "ingest:write", "admin")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 TOKEN_PREFIX = "wr_"  # noqa: S105  (a prefix, not a secret)
 LAST_USED_RESOLUTION_SECONDS = 60  # last_used_at is refreshed at most once a minute per token
 
@@ -98,15 +98,21 @@ async def add_channel(
     for field, value in (("app-secret", app_secret), ("verify-token", verify_token)):
         if not value:
             raise BadInput(field, "must not be empty")
-    if business_app_agent is not None and not EMAIL.match(business_app_agent):
-        raise BadInput("business-app-agent", f"{business_app_agent!r} is not an e-mail address")
+    agent = None
+    if business_app_agent is not None:
+        try:  # the rule every agent e-mail of the events meets
+            agent = normalize_email(business_app_agent)
+        except ValueError as exc:
+            raise BadInput(
+                "business-app-agent", f"{business_app_agent!r} is not an e-mail address"
+            ) from exc
     channel = Channel(
         account_id=account_id,
         phone_number_id=phone_number_id,
         display_number=display_number,
         app_secret=app_secret,
         verify_token=verify_token,
-        business_app_agent=None if business_app_agent is None else business_app_agent.lower(),
+        business_app_agent=agent,
     )
     session.add(channel)
     await session.flush()

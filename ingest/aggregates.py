@@ -62,7 +62,6 @@ from models import Account, Conversation, ConversationTag, Message, WidgetButton
 from models.calendar import Periods, day_number, integer, local_day, zone_periods
 from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, Cells
 from models.db import now, transaction
-from models.db import now as now_instant
 from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
 from models.sql import one_of, values_of
@@ -337,9 +336,9 @@ async def sync_conversations(
 ) -> None:
     """Bring the office-hours, service-level and 24-hour-window columns of these conversations
     up to date as of `now` (`ingest.service_levels`, `ingest.window`; None: the current
-    instant), then the aggregates to
-    their current rows, in the caller's transaction (or, after `defer_sync`, note them for
-    `sync_deferred`). The aggregates are left alone while the account's are not built."""
+    instant), then the aggregates to their current rows, in the caller's transaction (or,
+    after `defer_sync`, note them for `sync_deferred`). The aggregates are left alone while
+    the account's are not built."""
     deferred: dict[int, tuple[set[int], int | None]] | None = session.info.get(DEFERRED)
     if deferred is not None:
         ids, moment = deferred.get(account_id, (set(), None))
@@ -349,11 +348,19 @@ async def sync_conversations(
     await _sync_now(session, account_id, conversation_ids, now)
 
 
+async def measure_written(session: AsyncSession, account_id: int, moment: int) -> None:
+    """Rows written in bulk bypass ingestion (`ingest.demo`, the tests' factories): derive for
+    every conversation of the account what `sync_conversations` derives as of `moment` (office
+    hours, service levels, the 24-hour window); the caller then rebuilds the aggregates."""
+    await service_levels.measure_account(session, account_id)
+    await window.measure_account(session, account_id, moment)
+
+
 async def _sync_now(
-    session: AsyncSession, account_id: int, conversation_ids: Iterable[int], now: int | None
+    session: AsyncSession, account_id: int, conversation_ids: Iterable[int], at: int | None
 ) -> None:
     ids = sorted(set(conversation_ids))
-    moment = now_instant() if now is None else now
+    moment = now() if at is None else at
     await service_levels.settle(session, account_id, ids, moment)
     await window.settle(session, account_id, ids, moment)
     zone = await _zone_for_writing(session, account_id)

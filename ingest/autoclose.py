@@ -1,7 +1,7 @@
 """The auto-close job: close each account's idle conversations at last message + delay, mark
 breached the conversations whose service-level deadline passed while they waited
-(`ingest.service_levels`), and forget the pending statuses whose message never came
-(`ingest.statuses.prune_pending`)."""
+(`ingest.service_levels`) and those whose 24-hour window ran out (`ingest.window`), and forget
+the pending statuses whose message never came (`ingest.statuses.prune_pending`)."""
 
 import asyncio
 import logging
@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import aggregates, changes, conversations, service_levels, statuses, window
-from ingest.transactions import account_settings, sqlite_writer_turn
+from ingest.transactions import sqlite_writer_turn
 from models import Account
 from models.db import session_factory, transaction
 
@@ -41,9 +41,11 @@ async def close_due(
             overdue = await conversations.close_overdue(
                 session, clock, until=clock.now, skip_locked=True
             )
-            await breach_overdue(session, account_id, clock.now)
-            missed = await window.missed_since(session, account_id, clock.now)
-            await aggregates.sync_conversations(session, account_id, missed, clock.now)
+            # Deadlines and 24-hour windows that ran out while conversations waited: one
+            # sync brings them (and their aggregates) up to date.
+            waited = await service_levels.overdue(session, account_id, clock.now)
+            waited += await window.missed_since(session, account_id, clock.now)
+            await aggregates.sync_conversations(session, account_id, waited, clock.now)
             forgotten = await statuses.prune_pending(session, account_id, clock.now)
             forgotten += await changes.prune_waiting(
                 session, account_id, clock.now - statuses.PENDING_TTL_SECONDS
@@ -62,17 +64,6 @@ async def close_due(
         async with sqlite_writer_turn(engine), transaction(engine) as session:
             closed += await work(session)
     return closed
-
-
-async def breach_overdue(session: AsyncSession, account_id: int, now: int) -> int:
-    """Mark breached the account's conversations still waiting past a service-level deadline;
-    returns how many."""
-    if service_levels.policy_of(await account_settings(session, account_id)) is None:
-        return 0
-    query = service_levels.overdue_query(account_id, now).with_for_update(skip_locked=True)
-    ids = list((await session.scalars(query)).all())
-    await aggregates.sync_conversations(session, account_id, ids, now)
-    return len(ids)
 
 
 async def run_periodically(

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables on the metadata)
-from ingest import aggregates, service_levels, window
+from ingest import aggregates
 from ingest.conversations import NewMessage
 from ingest.rules import built, never_closing
 from models.db import transaction
@@ -629,8 +629,7 @@ async def generate(
     # and targets, if it has any, then recompute its report aggregates (after ANALYZE, so that
     # the rebuild's statements are planned on real statistics).
     async with transaction(engine) as session:
-        await service_levels.measure_account(session, account_id)
-        await window.measure_account(session, account_id, int(time.time()))
+        await aggregates.measure_written(session, account_id, int(time.time()))
     await aggregates.rebuild_aggregates_of(engine, account_id)
     return DemoResult(
         account_id=account_id,

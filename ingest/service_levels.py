@@ -20,7 +20,7 @@ They are computed just before the report aggregates are brought up to date
 (`ingest.aggregates.sync_conversations`, which every change of a conversation goes through, on
 every ingestion path), so the aggregates sum them like any other figure; the auto-close job
 (`ingest.autoclose`) also marks breached the conversations whose deadline passed while they
-waited (`breach_overdue`). Changing an account's office hours, targets or zone recomputes all its
+waited (`overdue`). Changing an account's office hours, targets or zone recomputes all its
 conversations (`recompute_account`) before its aggregates are rebuilt.
 """
 
@@ -196,10 +196,9 @@ async def recompute_account(session: AsyncSession, account_id: int) -> int:
 async def measure_account(session: AsyncSession, account_id: int) -> int:
     """After rows were written in bulk, blank (`ingest.demo`): measure them if the account has
     office hours or targets (the caller then rebuilds its aggregates)."""
-    policy = policy_of(await account_settings(session, account_id))
-    if policy is None:
+    if policy_of(await account_settings(session, account_id)) is None:
         return 0
-    return await _write(session, account_id, await _all_ids(session, account_id), policy, None)
+    return await recompute_account(session, account_id)
 
 
 async def _all_ids(session: AsyncSession, account_id: int) -> list[int]:
@@ -207,13 +206,17 @@ async def _all_ids(session: AsyncSession, account_id: int) -> list[int]:
     return list((await session.scalars(query)).all())
 
 
-def overdue_query(account_id: int, now: int) -> Any:
-    """The conversations still in time whose deadline has passed (`breach_overdue`)."""
+async def overdue(session: AsyncSession, account_id: int, now: int) -> list[int]:
+    """The conversations still in time whose deadline has passed (the auto-close job's pass
+    brings them up to date: breached); none for an account without targets."""
+    if policy_of(await account_settings(session, account_id)) is None:
+        return []
     c = CONVERSATION.c
-    return select(c.id).where(
+    query = select(c.id).where(
         c.account_id == account_id,
         or_(
             and_(c.sla_first_response_met.is_(None), c.first_response_due_at < now),
             and_(c.sla_resolution_met.is_(None), c.resolution_due_at < now),
         ),
     )
+    return list((await session.scalars(query.with_for_update(skip_locked=True))).all())

@@ -250,7 +250,7 @@ async def store(session: AsyncSession, batch: Batch, channels: dict[str, Channel
             channel = channels.get(number)
             if channel is not None and channel.account_id == account_id:
                 await _store_change(session, clock, channel, value, contact_ids, outcome)
-                outcome.changes += await _store_edits(session, account_id, value)
+                outcome.changes += await _store_edits(session, account_id, value.messages)
         await _store_echoes_of(session, clock, batch, channels, outcome)
     return outcome
 
@@ -312,7 +312,7 @@ async def store_many(
                 session, clock, channel, left.contact_id, original, outcomes[left.item]
             )
         for item, _, value in mine:  # after every message: an edit may follow its original
-            outcomes[item].changes += await _store_edits(session, account_id, value)
+            outcomes[item].changes += await _store_edits(session, account_id, value.messages)
         for item, (batch, channels) in enumerate(deliveries):
             await _store_echoes_of(session, clock, batch, channels, outcomes[item])
     return outcomes
@@ -351,9 +351,7 @@ async def _store_echoes_of(
                 outcome.duplicates += 1
             else:
                 outcome.messages += 1
-        found = changes_of(value.message_echoes)
-        await changes.apply_changes(session, clock.account_id, found)
-        outcome.changes += len(found)
+        outcome.changes += await _store_edits(session, clock.account_id, value.message_echoes)
 
 
 def _messages(value: MessagesValue) -> list[WaMessage]:
@@ -378,8 +376,11 @@ def changes_of(messages: Sequence[WaMessage | WaEcho]) -> list[changes.MessageCh
     return found
 
 
-async def _store_edits(session: AsyncSession, account_id: int, value: MessagesValue) -> int:
-    found = changes_of(value.messages)
+async def _store_edits(
+    session: AsyncSession, account_id: int, messages: Sequence[WaMessage | WaEcho]
+) -> int:
+    """Apply the edits and revokes among these messages (or echoes); returns how many."""
+    found = changes_of(messages)
     await changes.apply_changes(session, account_id, found)
     return len(found)
 

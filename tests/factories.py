@@ -23,8 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import service_levels, window
-from ingest.aggregates import rebuild_aggregates
+from ingest.aggregates import measure_written, rebuild_aggregates
 from ingest.conversations import NewMessage
 from ingest.rules import built, never_closing
 from models import (
@@ -293,6 +292,5 @@ async def building(engine: AsyncEngine, account_id: int) -> AsyncIterator[Factor
         # Rows written straight into the tables bypass ingestion: measure them as ingestion
         # would (the 24-hour window, office hours and targets), then rebuild the aggregates.
         await session.flush()
-        await window.measure_account(session, account_id, now())
-        await service_levels.measure_account(session, account_id)
+        await measure_written(session, account_id, now())
         await rebuild_aggregates(session, account_id)
