@@ -32,7 +32,7 @@ from ingest.buttons import REF_CODE
 from ingest.contacts import dialect_insert
 from ingest.conversations import DIRECTION_OF_SENDER, Clock, NewMessage
 from ingest.rules import append, start
-from ingest.statuses import flush_statuses, take_waiting
+from ingest.statuses import flush_statuses, message_columns, take_waiting
 from models import Conversation, ConversationTag, Message
 from models.enums import Status
 from models.sql import one_of, values_of
@@ -49,7 +49,15 @@ CHANGED = (
     "last_message_at", "closed_at", "closed_by_id", "auto_closed", "message_count",
     "inbound_count", "outbound_count",
 )  # fmt: skip
-NO_STATUS = {"status": None, "status_at": None, "error_code": None, "error_title": None}
+NO_STATUS = {
+    "status": None,
+    "status_at": None,
+    "error_code": None,
+    "error_title": None,
+    "pricing_category": None,
+    "billable": None,
+    "pricing_at": None,
+}
 
 
 @dataclass
@@ -244,15 +252,7 @@ async def _waiting_statuses(
     if not wamids:
         return {}
     waited = await take_waiting(session, account_id, wamids)
-    return {
-        wamid: {
-            "status": status.status,
-            "status_at": status.at,
-            "error_code": status.error_code,
-            "error_title": status.error_title,
-        }
-        for wamid, status in waited.items()
-    }
+    return {wamid: message_columns(status) for wamid, status in waited.items()}
 
 
 def _close_overdue(clock: Clock, mine: list[dict[str, Any]], until: int) -> list[dict[str, Any]]:

@@ -533,12 +533,30 @@ class _Writer:
                     "sent_at": message.sent_at,
                     "status": "read" if outbound else None,
                     "status_at": message.sent_at + 20 if outbound else None,
+                    **_pricing(message, number),
                 }
             )
         return rows
 
     def _agent(self, index: int | None) -> int | None:
         return None if index is None else self.agents[index]
+
+
+def _pricing(message: _Message, number: int) -> dict[str, Any]:
+    """What WhatsApp's per-message pricing would bill: a flow's opening message is a marketing
+    template, its later ones utility messages, an agent's replies service messages; within the
+    customer-service window only the opening template is billed."""
+    if message.direction != OUT:
+        return {"pricing_category": None, "billable": None, "pricing_at": None}
+    if message.sender == AUTOMATION:
+        category = "marketing" if number == 0 else "utility"
+    else:
+        category = "service"
+    return {
+        "pricing_category": category,
+        "billable": category == "marketing",
+        "pricing_at": message.sent_at + 20,
+    }
 
 
 async def reserve_ids(connection: AsyncConnection, table: Table, count: int) -> list[int]:

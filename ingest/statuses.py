@@ -2,7 +2,7 @@
 is recorded (WhatsApp may report a status before the inbox reports the message it sent)."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import String, bindparam, delete, update
@@ -21,12 +21,41 @@ STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
 
 
 @dataclass(frozen=True)
+class Pricing:
+    """What WhatsApp bills a message as, from the `pricing` of a status dated `at`."""
+
+    category: str  # marketing | utility | authentication | service | ... (as WhatsApp names it)
+    billable: bool | None
+    at: int
+
+
+@dataclass(frozen=True)
 class DeliveryStatus:
     wamid: str
     status: str
     at: int
     error_code: int | None = None
     error_title: str | None = None
+    pricing: Pricing | None = None
+
+
+MAX_CATEGORY_LENGTH = 64
+
+
+def pricing_of(raw: Any, at: int) -> Pricing | None:
+    """The pricing of a status's `pricing` object: its `category`, and `billable`, or, in the
+    per-message pricing model that deprecates it, whether its `type` is `regular` (the free
+    customer-service and entry-point messages are not billed). None without a category."""
+    if not isinstance(raw, dict):
+        return None
+    category = raw.get("category")
+    if not isinstance(category, str) or not 0 < len(category.strip()) <= MAX_CATEGORY_LENGTH:
+        return None
+    billable = raw.get("billable")
+    if not isinstance(billable, bool):
+        kind = raw.get("type")
+        billable = kind == "regular" if isinstance(kind, str) else None
+    return Pricing(category.strip().lower(), billable, at)
 
 
 def outranks(new: str, current: str | None) -> bool:
@@ -68,12 +97,13 @@ async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus
     """Apply statuses as if one after another, with one look-up per account, one UPDATE
     (executemany) for the messages whose status moves and one INSERT for those that wait."""
     updates: dict[int, DeliveryStatus] = {}
+    priced: dict[int, Pricing] = {}
     waiting: list[dict[str, Any]] = []
     moves: dict[int, list[StatusMove]] = {}
     for account_id in sorted({account_id for account_id, _ in statuses}):
         mine = [status for owner, status in statuses if owner == account_id]
         found = {
-            row.wamid: [row.id, row.direction, row.status, row.sent_at]
+            row.wamid: [row.id, row.direction, row.status, row.sent_at, row.pricing_at]
             for row in await session.execute(
                 FIND_MESSAGES, {"account_id": account_id, "wamids": {s.wamid for s in mine}}
             )
@@ -82,15 +112,20 @@ async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus
         for status in mine:
             message = found.get(status.wamid)
             if message is None:
-                waiting.append({"account_id": account_id, **_values(status), "wamid": status.wamid})
-            elif message[1] != Direction.OUTBOUND:
+                waiting.append({"account_id": account_id, **_waiting(status)})
+                continue
+            if message[1] != Direction.OUTBOUND:
                 log.info("ignoring a delivery status of inbound message %s", status.wamid)
-            elif outranks(status.status, message[2]):
+                continue
+            if outranks(status.status, message[2]):
                 message[2] = status.status
                 updates[message[0]] = status
+            if status.pricing is not None and later(status.pricing, message[4]):
+                message[4] = status.pricing.at
+                priced[message[0]] = status.pricing
         moves[account_id] = [
             StatusMove(key, sent_at, before[key], now)
-            for key, _, now, sent_at in found.values()
+            for key, _, now, sent_at, _ in found.values()
             if now != before[key]
         ]
     if updates:
@@ -100,8 +135,19 @@ async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus
         )
         for account_id, moved in moves.items():
             await move_statuses(session, account_id, moved)
+    if priced:
+        await session.execute(
+            SET_PRICING,
+            [{"message_id": key, **_pricing(pricing)} for key, pricing in sorted(priced.items())],
+        )
     if waiting:
         await session.execute(PENDING.insert(), waiting)
+
+
+def later(pricing: Pricing, current_at: int | None) -> bool:
+    """Whether `pricing` replaces the one dated `current_at`: the latest status that carried a
+    pricing gives it (at the same second, the one that arrived last)."""
+    return current_at is None or pricing.at >= current_at
 
 
 def _values(status: DeliveryStatus) -> dict[str, Any]:
@@ -113,23 +159,64 @@ def _values(status: DeliveryStatus) -> dict[str, Any]:
     }
 
 
+def message_columns(status: DeliveryStatus) -> dict[str, Any]:
+    """The columns of a message inserted with `status` (and its pricing) already applied."""
+    pricing = status.pricing
+    return {
+        "status": status.status,
+        "status_at": status.at,
+        "error_code": status.error_code,
+        "error_title": status.error_title,
+        "pricing_category": pricing.category if pricing else None,
+        "billable": pricing.billable if pricing else None,
+        "pricing_at": pricing.at if pricing else None,
+    }
+
+
+def _waiting(status: DeliveryStatus) -> dict[str, Any]:
+    pricing = status.pricing
+    return {
+        **_values(status),
+        "wamid": status.wamid,
+        "pricing_category": pricing.category if pricing else None,
+        "billable": pricing.billable if pricing else None,
+    }
+
+
+def _pricing(pricing: Pricing) -> dict[str, Any]:
+    return {
+        "pricing_category": pricing.category,
+        "billable": pricing.billable,
+        "pricing_at": pricing.at,
+    }
+
+
 MESSAGE = Message.__table__  # type: ignore[attr-defined]
 PENDING = PendingStatus.__table__  # type: ignore[attr-defined]
 FIND_MESSAGES = select_columns(
-    MESSAGE.c.id, MESSAGE.c.wamid, MESSAGE.c.direction, MESSAGE.c.status, MESSAGE.c.sent_at
+    MESSAGE.c.id,
+    MESSAGE.c.wamid,
+    MESSAGE.c.direction,
+    MESSAGE.c.status,
+    MESSAGE.c.sent_at,
+    MESSAGE.c.pricing_at,
 ).where(
     MESSAGE.c.account_id == bindparam("account_id"),
     one_of(MESSAGE.c.wamid, values_of("wamids", String())),
 )
-SET_STATUS = (
-    update(MESSAGE)
-    .where(MESSAGE.c.id == bindparam("message_id"))
-    .values(
-        status=bindparam("status"),
-        status_at=bindparam("at"),
-        error_code=bindparam("error_code"),
-        error_title=bindparam("error_title"),
-    )
+
+
+def _set_columns(**parameters: str) -> Any:
+    """UPDATE of the message `message_id`: each column from the parameter named."""
+    values: dict[str, Any] = {column: bindparam(name) for column, name in parameters.items()}
+    return update(MESSAGE).where(MESSAGE.c.id == bindparam("message_id")).values(**values)
+
+
+SET_STATUS = _set_columns(
+    status="status", status_at="at", error_code="error_code", error_title="error_title"
+)
+SET_PRICING = _set_columns(
+    pricing_category="pricing_category", billable="billable", pricing_at="pricing_at"
 )
 
 
@@ -138,21 +225,24 @@ async def apply_pending_statuses(session: AsyncSession, message: Message) -> Non
     waited = (await take_waiting(session, message.account_id, {message.wamid})).get(message.wamid)
     if waited is None or message.direction != Direction.OUTBOUND:
         return
+    assert message.id is not None
     if outranks(waited.status, message.status):
-        assert message.id is not None
         # No delivery figures to move: recorded just now, the message is not counted yet; the
         # sync that follows (`ingest.conversations.record_message`) counts it with this status.
         await _set_status(session, message.id, waited)
+    if waited.pricing is not None:
+        await session.execute(SET_PRICING, {"message_id": message.id, **_pricing(waited.pricing)})
 
 
 async def take_waiting(
     session: AsyncSession, account_id: int, wamids: set[str]
 ) -> dict[str, DeliveryStatus]:
     """For each of these wamids that statuses waited for, the best of them (highest rank, then
-    latest); the waiting rows are removed."""
+    latest), with the pricing of the latest that carried one; the waiting rows are removed."""
     rows = (await session.execute(WAITING, {"account_id": account_id, "wamids": wamids})).all()
     best: dict[str, DeliveryStatus] = {}
-    for row in rows:
+    priced: dict[str, Pricing] = {}
+    for row in rows:  # in arrival order
         status = DeliveryStatus(row.wamid, row.status, row.at, row.error_code, row.error_title)
         current = best.get(row.wamid)
         if current is None or (STATUS_RANK[status.status], status.at) > (
@@ -160,6 +250,12 @@ async def take_waiting(
             current.at,
         ):
             best[row.wamid] = status
+        if row.pricing_category is not None:
+            pricing = Pricing(row.pricing_category, row.billable, row.at)
+            known = priced.get(row.wamid)
+            if later(pricing, known.at if known else None):
+                priced[row.wamid] = pricing
+    best = {wamid: replace(status, pricing=priced.get(wamid)) for wamid, status in best.items()}
     if best:
         await session.execute(FORGET_WAITING, {"account_id": account_id, "wamids": set(best)})
     return best
@@ -169,11 +265,21 @@ async def _set_status(session: AsyncSession, message_id: int, status: DeliverySt
     await session.execute(SET_STATUS, {"message_id": message_id, **_values(status)})
 
 
-WAITING = select_columns(
-    PENDING.c.wamid, PENDING.c.status, PENDING.c.at, PENDING.c.error_code, PENDING.c.error_title
-).where(
-    PENDING.c.account_id == bindparam("account_id"),
-    one_of(PENDING.c.wamid, values_of("wamids", String())),
+WAITING = (
+    select_columns(
+        PENDING.c.wamid,
+        PENDING.c.status,
+        PENDING.c.at,
+        PENDING.c.error_code,
+        PENDING.c.error_title,
+        PENDING.c.pricing_category,
+        PENDING.c.billable,
+    )
+    .where(
+        PENDING.c.account_id == bindparam("account_id"),
+        one_of(PENDING.c.wamid, values_of("wamids", String())),
+    )
+    .order_by(PENDING.c.id)
 )
 FORGET_WAITING = delete(PENDING).where(
     PENDING.c.account_id == bindparam("account_id"),

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ingest import bulk, buttons, changes, conversations
 from ingest.contacts import lock_contacts, upsert_agent
 from ingest.conversations import Clock, NewMessage
-from ingest.statuses import DeliveryStatus, apply_status
+from ingest.statuses import DeliveryStatus, apply_status, pricing_of
 from models import Channel
 from models.db import plausible_instant
 from models.ids import MAX_ID
@@ -87,6 +87,9 @@ class WaStatus(_Lenient):
     status: str
     timestamp: int
     errors: list[WaError] = []
+    # Read leniently (`ingest.statuses.pricing_of`): a pricing we cannot read is left out, the
+    # status is still applied.
+    pricing: Any = None
 
 
 class Metadata(_Lenient):
@@ -428,6 +431,7 @@ async def _store_statuses(
                 at=status.timestamp,
                 error_code=_error_code(error),
                 error_title=error.title if error else None,
+                pricing=pricing_of(status.pricing, status.timestamp),
             ),
         )
         outcome.statuses += 1

@@ -7,11 +7,12 @@ and integer keys make the report indexes smaller and faster than text or timesta
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.enums import Status
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES, Figure
+from models.phones import country_default
 
 # Ids that grow with traffic (messages, clicks, pending statuses) and the columns holding them:
 # BIGINT on PostgreSQL, where a SERIAL stops at 2,147,483,647; SQLite's INTEGER PRIMARY KEY
@@ -101,6 +102,11 @@ class Contact(SQLModel, table=True):
     phone: str  # E.164, "+33612345678"
     wa_id: str | None = None
     name: str | None = None
+    # ISO 3166-1 alpha-2 region of the number ("FR"), None when it names none; set from `phone`
+    # by every insert that does not give it (`models.phones.country_default`).
+    country: str | None = Field(
+        default=None, sa_column=Column(String(2), nullable=True, default=country_default)
+    )
 
 
 class Tag(SQLModel, table=True):
@@ -233,6 +239,11 @@ class Message(SQLModel, table=True):
     # The first edit and the revoke (delete for everyone) of the message, if any (`ingest.changes`).
     edited_at: int | None = _instant()  # type: ignore[assignment]
     deleted_at: int | None = _instant()  # type: ignore[assignment]
+    # What WhatsApp bills the message as: the pricing of its latest status (by the status's
+    # timestamp) that carried one (`ingest.statuses`); None until a status carries it.
+    pricing_category: str | None = None  # marketing | utility | authentication | service ...
+    billable: bool | None = None
+    pricing_at: int | None = _instant()  # type: ignore[assignment]
 
 
 class PendingChange(SQLModel, table=True):
@@ -262,6 +273,8 @@ class PendingStatus(SQLModel, table=True):
     at: int = Field(sa_column=Column(BigInteger, nullable=False))
     error_code: int | None = None
     error_title: str | None = None
+    pricing_category: str | None = None
+    billable: bool | None = None
 
 
 class WidgetButton(SQLModel, table=True):

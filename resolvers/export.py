@@ -49,6 +49,7 @@ METRIC_COLUMNS = tuple(
 DECIMAL_COLUMNS = frozenset(m.name for m in METRICS if m.kind in (Kind.AVERAGE, Kind.PERCENTILE))
 FAILURE_COLUMNS = ("failure_code", "failure_title", "failure_messages")
 HEATMAP_COLUMNS = ("weekday", "hour")
+PRICING_COLUMNS = ("pricing_category", "pricing_country", "pricing_messages", "pricing_billable")
 SUMMARY_COLUMNS = (
     "section",
     "start",
@@ -56,6 +57,7 @@ SUMMARY_COLUMNS = (
     *METRIC_COLUMNS,
     *FAILURE_COLUMNS,
     *HEATMAP_COLUMNS,
+    *PRICING_COLUMNS,
 )
 AGENTS_COLUMNS = ("agent_email", "agent_name", "sent_messages", *METRIC_COLUMNS)
 TAGS_COLUMNS = ("tag", *METRIC_COLUMNS)
@@ -227,47 +229,68 @@ async def account_name(session: AsyncSession, account_id: int) -> str | None:
 
 async def summary_rows(session: AsyncSession, account_id: int, flt: Filter) -> list[Row]:
     """Daily rows, then weekly rows, then one row per source, then the totals, then one row per
-    failure reason, then the 168 hours of the week (`section`); the failure columns are empty
-    but in `failure` rows (whose metric columns are empty), `weekday` and `hour` but in
-    `heatmap` rows."""
+    failure reason, then the 168 hours of the week, then one row per pricing category and
+    country (`section`). Each section fills its own columns and leaves the others empty: the
+    metric columns in all but `failure` and `pricing`, the failure columns in `failure`,
+    `weekday` and `hour` in `heatmap`, the pricing columns in `pricing`."""
     report = await summary_report(session, account_id, flt)
-    no_failure, no_hour = [""] * len(FAILURE_COLUMNS), [""] * len(HEATMAP_COLUMNS)
-    rows: list[Row] = [
-        *(["daily", day.start.isoformat(), "", *metric_cells(day.metrics)] for day in report.daily),
+
+    def row(
+        section: str,
+        start: str = "",
+        source: str = "",
+        metrics: Row = (),
+        failure: Row = (),
+        hour: Row = (),
+        pricing: Row = (),
+    ) -> Row:
+        return [
+            section,
+            start,
+            source,
+            *(metrics or [""] * len(METRIC_COLUMNS)),
+            *(failure or [""] * len(FAILURE_COLUMNS)),
+            *(hour or [""] * len(HEATMAP_COLUMNS)),
+            *(pricing or [""] * len(PRICING_COLUMNS)),
+        ]
+
+    return [
         *(
-            ["weekly", week.start.isoformat(), "", *metric_cells(week.metrics)]
+            row("daily", day.start.isoformat(), metrics=metric_cells(day.metrics))
+            for day in report.daily
+        ),
+        *(
+            row("weekly", week.start.isoformat(), metrics=metric_cells(week.metrics))
             for week in report.weekly
         ),
-        *(["source", "", row.source, *metric_cells(row.metrics)] for row in report.by_source),
-        ["total", "", "", *metric_cells(report.totals)],
-    ]
-    no_metrics = [""] * len(METRIC_COLUMNS)
-    return [
-        *([*row, *no_failure, *no_hour] for row in rows),
         *(
-            [
-                "failure",
-                "",
-                "",
-                *no_metrics,
-                str(reason.code),
-                reason.title,
-                str(reason.messages),
-                *no_hour,
-            ]
+            row("source", source=s.source, metrics=metric_cells(s.metrics))
+            for s in report.by_source
+        ),
+        row("total", metrics=metric_cells(report.totals)),
+        *(
+            row("failure", failure=[str(reason.code), reason.title, str(reason.messages)])
             for reason in report.failure_reasons
         ),
         *(
-            [
+            row(
                 "heatmap",
-                "",
-                "",
-                *metric_cells(cell.metrics),
-                *no_failure,
-                str(cell.weekday),
-                str(cell.hour),
-            ]
+                metrics=metric_cells(cell.metrics),
+                hour=[str(cell.weekday), str(cell.hour)],
+            )
             for cell in report.heatmap
+        ),
+        *(
+            row(
+                "pricing",
+                pricing=[
+                    text_cell(price.category),
+                    price.country or "",
+                    str(price.messages),
+                    str(price.billable),
+                ],
+            )
+            for price in report.pricing
         ),
     ]
 

@@ -2,12 +2,13 @@
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Conversation, Message
+from models import Contact, Conversation, Message
 from models.calendar import WEEK_HOURS
 from models.enums import Direction
 from models.timing import report_part
@@ -43,6 +44,14 @@ UNKNOWN_FAILURE = FailureReason(0, "Unknown error", 0)
 
 
 @dataclass(frozen=True)
+class PricingRow:
+    category: str  # as WhatsApp named it: marketing, utility, authentication, service, ...
+    country: str | None  # the contact's ISO 3166 region; None when its number names none
+    messages: int
+    billable: int
+
+
+@dataclass(frozen=True)
 class HeatmapCell:
     """One local hour of the week over the range: conversations that started in it, messages
     sent in it (every Monday 09:00-10:00 of the range together, ...)."""
@@ -60,6 +69,7 @@ class SummaryReport:
     by_source: tuple[SourceMetrics, ...]  # always FLOW, INBOUND, INBOX
     failure_reasons: tuple[FailureReason, ...] = ()  # most messages first, then code
     heatmap: tuple[HeatmapCell, ...] = ()  # all 168 hours of the week, Monday 00h first
+    pricing: tuple[PricingRow, ...] = ()  # most messages first, then category and country
 
 
 class SummaryPart(Enum):
@@ -71,6 +81,7 @@ class SummaryPart(Enum):
     BY_SOURCE = "by_source"
     FAILURE_REASONS = "failure_reasons"
     HEATMAP = "heatmap"
+    PRICING = "pricing"
 
 
 SUMMARY_PARTS = frozenset(SummaryPart)
@@ -93,6 +104,7 @@ async def summary_report(
     by_source: tuple[SourceMetrics, ...] = ()
     failures: tuple[FailureReason, ...] = ()
     heatmap: tuple[HeatmapCell, ...] = ()
+    pricing: tuple[PricingRow, ...] = ()
     if SummaryPart.TOTALS in parts:
         totals = await whole_range(session, account_id, flt, halves)
     if SummaryPart.DAILY in parts:
@@ -116,7 +128,43 @@ async def summary_report(
             HeatmapCell(hour // 24 + 1, hour % 24, found.get((None, hour), EMPTY))
             for hour in range(WEEK_HOURS)
         )
-    return SummaryReport(totals, daily, weekly, by_source, failures, heatmap)
+    if SummaryPart.PRICING in parts:
+        pricing = await pricing_rows(session, account_id, flt)
+    return SummaryReport(totals, daily, weekly, by_source, failures, heatmap, pricing)
+
+
+def _outbound_in_range(account_id: int, flt: Filter) -> list[Any]:
+    """The outbound messages sent in range in conversations that match the filter (joined)."""
+    days = flt.calendar
+    return [
+        col(Message.account_id) == account_id,
+        col(Message.sent_at) >= days.start,
+        col(Message.sent_at) < days.end,
+        col(Message.direction) == Direction.OUTBOUND,
+        *conversation_conditions(account_id, flt),
+    ]
+
+
+async def pricing_rows(
+    session: AsyncSession, account_id: int, flt: Filter
+) -> tuple[PricingRow, ...]:
+    """The outbound messages sent in range, in conversations that match the filter, that a
+    status priced, per pricing category and the contact's country: how many, how many billable;
+    most messages first, then category and country (no country last)."""
+    category, country = col(Message.pricing_category), col(Contact.country)
+    billable = func.count().filter(col(Message.billable).is_(True))
+    rows = await session.execute(
+        select(category, country, func.count(), billable)
+        .select_from(Message)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .join(Contact, col(Contact.id) == col(Conversation.contact_id))
+        .where(category.is_not(None), *_outbound_in_range(account_id, flt))
+        .group_by(category, country)
+    )
+    found = [PricingRow(*row) for row in rows.all()]
+    return tuple(
+        sorted(found, key=lambda r: (-r.messages, r.category, r.country is None, r.country or ""))
+    )
 
 
 async def failure_reasons(
@@ -125,19 +173,12 @@ async def failure_reasons(
     """The failed outbound messages sent in range, in conversations that match the filter (the
     messages `failedMessages` counts), per error code and title WhatsApp gave: most messages
     first, then code and title."""
-    days, code, title = flt.calendar, col(Message.error_code), col(Message.error_title)
+    code, title = col(Message.error_code), col(Message.error_title)
     rows = await session.execute(
         select(code, title, func.count())
         .select_from(Message)
         .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
-        .where(
-            col(Message.account_id) == account_id,
-            col(Message.status) == "failed",
-            col(Message.sent_at) >= days.start,
-            col(Message.sent_at) < days.end,
-            col(Message.direction) == Direction.OUTBOUND,
-            *conversation_conditions(account_id, flt),
-        )
+        .where(col(Message.status) == "failed", *_outbound_in_range(account_id, flt))
         .group_by(code, title)
     )
     counted: dict[tuple[int, str], int] = {}

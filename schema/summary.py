@@ -39,6 +39,26 @@ class FailureReason:
 
 
 @strawberry.type(
+    description="What WhatsApp bills outbound messages as, per pricing category and recipient "
+    "country: counts, no prices."
+)
+class PricingRow:
+    category: str = strawberry.field(
+        description="The pricing category of the message's latest status that carried one, as "
+        "WhatsApp names it, lower-cased: marketing, utility, authentication, service, ..."
+    )
+    country: str | None = strawberry.field(
+        description="The contact's ISO 3166-1 alpha-2 region, derived from its E.164 number "
+        "(`FR` for +33...); null when the number names no region."
+    )
+    messages: int = strawberry.field(description="Priced messages in this category and country.")
+    billable: int = strawberry.field(
+        description="Those WhatsApp said it bills: `billable: true`, or, in the per-message "
+        "pricing model, `type: regular` (free customer-service and entry-point messages are not)."
+    )
+
+
+@strawberry.type(
     description="One local hour of the week (in the filter's zone) over the whole range: every "
     "Monday 09:00-10:00 of the range together, and so on."
 )
@@ -80,6 +100,12 @@ class SummaryReport:
         description="When conversations start and messages are sent: all 168 local hours of "
         "the week, Monday 00h first, ascending, zero-filled. Read from the raw rows."
     )
+    pricing: list[PricingRow] = strawberry.field(
+        description="The outbound messages sent in range (in conversations that match the "
+        "filter) that a status priced, per pricing category and contact country; a message "
+        "counts once however many statuses repeat its pricing. Most messages first, then "
+        "category and country (none last). Read from the raw rows."
+    )
 
     @classmethod
     def of(cls, report: summary.SummaryReport, flt: Filter) -> "SummaryReport":
@@ -101,6 +127,15 @@ class SummaryReport:
             heatmap=[
                 HeatmapCell(weekday=cell.weekday, hour=cell.hour, metrics=Metrics.of(cell.metrics))
                 for cell in report.heatmap
+            ],
+            pricing=[
+                PricingRow(
+                    category=row.category,
+                    country=row.country,
+                    messages=row.messages,
+                    billable=row.billable,
+                )
+                for row in report.pricing
             ],
         )
 

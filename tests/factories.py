@@ -59,11 +59,17 @@ class Msg:
     agent: Agent | None = None
     status: str | None = "delivered"  # its delivery status (outbound only); None: none yet
     error: tuple[int, str] | None = None  # a failed one's error code and title
+    pricing: tuple[str, bool] | None = None  # the category and billable flag a status gave
 
 
 def with_status(message: Msg, status: str | None, error: tuple[int, str] | None = None) -> Msg:
     """The outbound message holding another delivery status (`failed`: with its error)."""
     return replace(message, status=status, error=error)
+
+
+def priced(message: Msg, category: str, billable: bool = True) -> Msg:
+    """The outbound message that a status priced in `category` (at the instant it was sent)."""
+    return replace(message, pricing=(category, billable))
 
 
 def inbound(instant: int) -> Msg:
@@ -213,6 +219,9 @@ class Factory:
                     status=message.status if message.direction == "OUTBOUND" else None,
                     error_code=None if message.error is None else message.error[0],
                     error_title=None if message.error is None else message.error[1],
+                    pricing_category=None if message.pricing is None else message.pricing[0],
+                    billable=None if message.pricing is None else message.pricing[1],
+                    pricing_at=None if message.pricing is None else message.at,
                 )
             )
         for tag_name in tags:

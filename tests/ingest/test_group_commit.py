@@ -283,11 +283,15 @@ class Ledger:
             payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = self.pnid
             return await self._delivery(payload)
         if step.kind == "status":  # about the message of step `value`: sent, inbound, or none yet
-            extra = (
+            extra: dict[str, Any] = (
                 {"errors": [{"code": 131026, "title": "undeliverable"}]}
                 if STATUSES[step.tag] == "failed"
                 else {}
             )
+            minute = step.at // 60
+            if minute % 3:  # a third of the statuses carry no pricing
+                category = ("service", "marketing", "utility")[minute % 4 % 3]
+                extra["pricing"] = {"billable": minute % 2 == 0, "category": category}
             payload = status_payload(
                 f"wamid.{self.pnid}.{step.value}", STATUSES[step.tag], step.at, **extra
             )
@@ -366,13 +370,15 @@ async def delivery(engine: AsyncEngine, ledger: Ledger) -> Any:
     prefix = f"wamid.{ledger.pnid}."
     found = await engine_rows(
         engine,
-        "SELECT wamid, status, status_at, error_code, edited_at, deleted_at FROM message"
+        "SELECT wamid, status, status_at, error_code, edited_at, deleted_at, pricing_category,"
+        " billable, pricing_at FROM message"
         " WHERE account_id = :a",
         a=ledger.who.id,
     )
     waiting = await engine_rows(
         engine,
-        "SELECT wamid, status, at, error_code FROM pending_status WHERE account_id = :a",
+        "SELECT wamid, status, at, error_code, pricing_category, billable FROM pending_status"
+        " WHERE account_id = :a",
         a=ledger.who.id,
     )
     changes = await engine_rows(

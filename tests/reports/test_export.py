@@ -37,7 +37,7 @@ from tests.conftest import (
     graphql,
     make_settings,
 )
-from tests.factories import at, building, inbound, reply, with_status
+from tests.factories import at, building, inbound, priced, reply, with_status
 
 PARIS = "Europe/Paris"
 MARCH = {"from": "2026-03-27", "to": "2026-03-31", "timezone": PARIS}
@@ -152,6 +152,7 @@ METRIC_HEADER = [
     "window_missed_conversations",
 ]
 FAILURE_HEADER = ["failure_code", "failure_title", "failure_messages"]
+PRICING_HEADER = ["pricing_category", "pricing_country", "pricing_messages", "pricing_billable"]
 DETAILS_HEADER = [
     "started_at",
     "phone",
@@ -206,7 +207,7 @@ async def seed(engine: AsyncEngine, account_id: int) -> None:
             lea,
             [
                 inbound(at("2026-03-27 09:00", PARIS)),
-                reply(at("2026-03-27 09:05", PARIS), alice),
+                priced(reply(at("2026-03-27 09:05", PARIS), alice), "service"),
             ],
             assignee=alice,
             tags=["Sales", "billing"],
@@ -219,7 +220,11 @@ async def seed(engine: AsyncEngine, account_id: int) -> None:
             hugo,
             [
                 inbound(at("2026-03-29 01:15")),
-                with_status(reply(at("2026-03-29 01:20"), bob), "failed", RE_ENGAGEMENT),
+                priced(
+                    with_status(reply(at("2026-03-29 01:20"), bob), "failed", RE_ENGAGEMENT),
+                    "marketing",
+                    billable=False,
+                ),
             ],
             assignee=bob,
             tags=["Support"],
@@ -538,7 +543,8 @@ async def test_summary_rows_equal_the_graphql_report(
     query = f"""query($filter: ReportFilter!) {{ summaryReport(filter: $filter) {{
         totals {METRICS} daily {{ start metrics {METRICS} }} weekly {{ start metrics {METRICS} }}
         bySource {{ source metrics {METRICS} }} failureReasons {{ code title messages }}
-        heatmap {{ weekday hour metrics {METRICS} }} }} }}"""
+        heatmap {{ weekday hour metrics {METRICS} }}
+        pricing {{ category country messages billable }} }} }}"""
     report = (await graphql(client, account, query, {"filter": MARCH}))["data"]["summaryReport"]
     rows = await export_rows(client, account, "SUMMARY", MARCH)
     assert rows[0] == [
@@ -549,6 +555,7 @@ async def test_summary_rows_equal_the_graphql_report(
         *FAILURE_HEADER,
         "weekday",
         "hour",
+        *PRICING_HEADER,
     ]
     # 5 days, 2 ISO weeks (Fri 27 - Sun 29, Mon 30 - Tue 31), 3 sources, 1 total.
     assert [row[:3] for row in rows[1:]] == [
@@ -565,8 +572,11 @@ async def test_summary_rows_equal_the_graphql_report(
         ["total", "", ""],
         ["failure", "", ""],
         *[["heatmap", "", ""]] * 168,
+        ["pricing", "", ""],
+        ["pricing", "", ""],
     ]
-    none = [None] * (len(FAILURE_HEADER) + 2)
+    none = [None] * (len(FAILURE_HEADER) + 2 + len(PRICING_HEADER))
+    no_pricing = [None] * len(PRICING_HEADER)
     expected = [
         *(
             ["daily", day["start"], None, *metric_values(day["metrics"]), *none]
@@ -592,6 +602,7 @@ async def test_summary_rows_equal_the_graphql_report(
                 r["messages"],
                 None,
                 None,
+                *no_pricing,
             ]
             for r in report["failureReasons"]
         ),
@@ -604,15 +615,37 @@ async def test_summary_rows_equal_the_graphql_report(
                 *[None] * len(FAILURE_HEADER),
                 cell["weekday"],
                 cell["hour"],
+                *no_pricing,
             ]
             for cell in report["heatmap"]
+        ),
+        *(
+            [
+                "pricing",
+                None,
+                None,
+                *[None] * (len(METRIC_HEADER) + len(FAILURE_HEADER) + 2),
+                row["category"],
+                row["country"],
+                row["messages"],
+                row["billable"],
+            ]
+            for row in report["pricing"]
         ),
     ]
     for cells, values in zip(rows[1:], expected, strict=True):
         assert_cells(cells, values)
+    # Alice's reply priced as service (billed), Hugo's failed one as marketing (not billed);
+    # both contacts French: one message each, by category.
+    pricing = [dict(zip(rows[0], row, strict=True)) for row in rows[-2:]]
+    assert [
+        [row[f"pricing_{key}"] for key in ("category", "country", "messages", "billable")]
+        for row in pricing
+    ] == [["marketing", "FR", "1", "0"], ["service", "FR", "1", "1"]]
+    rows = rows[:-2]
     # The hours of the week run Monday 00h .. Sunday 23h.
-    assert [row[-2:] for row in rows[-168:]][:2] == [["1", "0"], ["1", "1"]]
-    assert rows[-1][-2:] == ["7", "23"]
+    assert [row[-6:-4] for row in rows[-168:]][:2] == [["1", "0"], ["1", "1"]]
+    assert rows[-1][-6:-4] == ["7", "23"]
     rows = rows[:-168]
     # Hugo's reply failed: the one failure reason, after the totals.
     failure = dict(zip(rows[0], rows[-1], strict=True))

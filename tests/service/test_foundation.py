@@ -373,6 +373,40 @@ async def test_a_figure_migration_fills_what_ingestion_keeps(
     assert await aggregate_rows(engine, data.account.id) == kept
 
 
+async def test_the_pricing_migration_finds_the_country_of_every_stored_contact(
+    database_url: str,
+    app: Starlette,
+    engine: AsyncEngine,
+    client: httpx.AsyncClient,
+    account: TestAccount,
+) -> None:
+    """0013 derives `contact.country` from the numbers stored at 0012 (where no insert gave
+    one); then the contacts ingestion creates get theirs from the column's default."""
+    config = alembic_config(database_url)
+    await engine.dispose()
+    await app.state.writer.engine.dispose()
+    await asyncio.to_thread(command.downgrade, config, "0012_window")
+    async with engine.begin() as connection:
+        for phone in ("+33612345678", "+972987654321", "+80012345678"):
+            await connection.execute(
+                text("INSERT INTO contact (account_id, phone) VALUES (:a, :p)"),
+                {"a": account.id, "p": phone},
+            )
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await engine.dispose()
+    await add_channel(engine, account.id)
+    t = int(time.time()) - 60
+    response = await post_webhook(client, inbound("w-1", "12125550123", t))
+    assert response.status_code == 200
+    found = {row.phone: row.country for row in await rows(engine, Contact)}
+    assert found == {
+        "+33612345678": "FR",
+        "+972987654321": "IL",
+        "+80012345678": None,
+        "+12125550123": "US",
+    }
+
+
 @pytest.mark.parametrize(
     ("parts", "type_name"),
     [
