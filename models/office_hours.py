@@ -137,8 +137,10 @@ def _stretches(zone: str, start: int, end: int) -> Iterator[tuple[int, int, int]
         periods = _offsets(zone, low, high)
         bounds = [since for since, _ in periods[1:]] + [high]
         for (since, offset), until in zip(periods, bounds, strict=True):
-            if max(since, low) < until:
-                yield max(since, low), until, offset
+            # Clipped to the window on both sides: the periods cover whole UTC days, so a
+            # change after `high` would otherwise stretch this window into the next one.
+            if max(since, low) < min(until, high):
+                yield max(since, low), min(until, high), offset
         low, length = high, 2 * length
 
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -307,6 +307,16 @@ def test_no_deadline_beyond_the_horizon() -> None:
     start=st.integers(0, 45 * 86400),
     seconds=st.one_of(st.integers(0, 3600), st.integers(0, 4 * 86400)),
     closed=st.sets(st.integers(0, 20), max_size=3),
+)
+# Found by this test: a stretch of the walk ran on past its window to the next offset change
+# (New York's, on Sunday 8 March 07:00 UTC), so that Sunday's half hour counted twice.
+@example(
+    entries=[("sun", 0, 30)],
+    zone="America/New_York",
+    around="2026-03-01 00:00",
+    start=0,
+    seconds=3601,
+    closed=set(),
 )
 def test_the_deadline_is_the_first_instant_with_that_many_working_seconds(
     entries: list[tuple[str, int, int]],
