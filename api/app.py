@@ -22,7 +22,7 @@ from api.observability import (
 from api.ratelimit import RateLimiter
 from ingest.autoclose import run_periodically
 from ingest.writer import GroupWriter
-from models.db import create_engine, create_writer_engine, now
+from models.db import create_engine, create_read_engine, create_writer_engine, now
 from models.settings import Settings, get_settings
 
 
@@ -36,7 +36,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] = now)
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         metrics.engine = engine
-        metrics.watch_sql(engine)
+        read_url = settings.read_database_url
+        # Reports, entity queries and exports: on the replica when there is one (`readyz`
+        # checks it too); authentication stays on the primary, so a revoked token is refused
+        # at once whatever the replica's lag.
+        app.state.read_engine = create_read_engine(read_url) if read_url else engine
+        metrics.watch_sql(app.state.read_engine)
         bind_metrics(metrics)  # the background tasks started below count into this app
         # Built inside the running loop: the in-memory store schedules its expiry there.
         app.state.rate_limiter = RateLimiter.from_settings(settings)
@@ -68,6 +73,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] = now)
                 await autoclose
             await writer.close()  # what was acknowledged is committed; finish what is queued
             await writer_engine.dispose()
+            if app.state.read_engine is not engine:
+                await app.state.read_engine.dispose()
             await engine.dispose()
 
     graphql = GraphQLEndpoint(settings)

@@ -85,7 +85,8 @@ async def download(request: Request) -> Response:
     if isinstance(checked, Response):
         return checked
     link, flt = checked
-    session = session_factory(request.app.state.engine)()  # a session of its own per download
+    # A session of its own per download, on the reports' engine (the replica when there is one).
+    session = session_factory(request.app.state.read_engine)()
     streaming = False
     try:
         name = await account_name(session, link.account_id)

@@ -154,7 +154,7 @@ class GraphQLEndpoint:
         if body is not None:
             receive = replay(body)  # the body was consumed above; Strawberry reads it again
         state.principal = principal
-        async with session_factory(request.app.state.engine, shared=True)() as session:
+        async with session_factory(request.app.state.read_engine, shared=True)() as session:
             state.session = session
             await self.graphql(scope, receive, send)
 

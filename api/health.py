@@ -29,22 +29,28 @@ async def healthz(_request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers within 5 s and its migrations are at this code's head;
+    """Ready when the database answers within 5 s and its migrations are at this code's head,
+    and so does the reports' replica when there is one (`WAREPORTS_READ_DATABASE_URL`);
     otherwise 503 with the reason, so a load balancer keeps traffic away."""
-    engine: AsyncEngine = request.app.state.engine
-    try:
-        revision = await asyncio.wait_for(database_revision(engine), READINESS_TIMEOUT_SECONDS)
-    except Exception as exc:  # any failure means "not ready"; the detail goes to the log only
-        log.warning("readiness: database unreachable: %r", exc)
-        reason = f"database unreachable ({type(exc).__name__})"
-        return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
-    expected = code_revision()
-    if revision != expected:
-        reason = (
-            f"database at migration {revision or 'none'}, code at {expected}: "
-            "run `wareports migrate`"
-        )
-        return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+    engines: list[tuple[str, AsyncEngine]] = [("database", request.app.state.engine)]
+    if request.app.state.read_engine is not request.app.state.engine:
+        engines.append(("read replica", request.app.state.read_engine))
+    revision = None
+    for name, engine in engines:
+        try:
+            revision = await asyncio.wait_for(database_revision(engine), READINESS_TIMEOUT_SECONDS)
+        except Exception as exc:  # any failure means "not ready"; the detail goes to the log
+            log.warning("readiness: %s unreachable: %r", name, exc)
+            reason = f"{name} unreachable ({type(exc).__name__})"
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        expected = code_revision()
+        if revision != expected:
+            reason = (
+                f"{name} at migration {revision or 'none'}, code at {expected}: "
+                "run `wareports migrate`"
+                + (" and let the replica catch up" if name == "read replica" else "")
+            )
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
     return JSONResponse({"status": "ready", "migration": revision})
 
 

@@ -47,6 +47,25 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+def create_read_engine(url: str) -> AsyncEngine:
+    """The engine of the reports (`WAREPORTS_READ_DATABASE_URL`): a replica, or the primary
+    itself. Its sessions cannot write, as on a hot standby: SQLite connections are
+    `query_only`, PostgreSQL transactions `read only` by default, so a write that strays onto
+    it fails at once rather than on the day a real replica serves it."""
+    if is_sqlite(url):
+        engine = create_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_query_only)
+        return engine
+    settings = {"server_settings": {"default_transaction_read_only": "on"}}
+    return create_engine(url, connect_args=settings)
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
 def create_writer_engine(url: str) -> AsyncEngine:
     """The engine of the process's ingestion writer (`ingest.writer`). On SQLite: one
     connection that calls SQLite on the event loop's thread (`models.inline_sqlite`), waiting

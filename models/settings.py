@@ -12,6 +12,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WAREPORTS_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./wareports.db"
+    read_database_url: str | None = Field(
+        default=None,
+        description="A replica of `database_url` that reports, entity queries and CSV exports "
+        "read (read-only sessions); ingestion, tokens and the CLI use the primary. Unset: the "
+        "primary serves everything.",
+    )
     secret_key: str | None = Field(
         default=None, description="Signs export links; required outside the demo."
     )

@@ -122,6 +122,13 @@ def engine(app: Starlette) -> AsyncEngine:
 
 
 @pytest.fixture
+def engines(app: Starlette) -> tuple[AsyncEngine, AsyncEngine]:
+    """The primary and the reports' engine (the same one without a replica): what a request
+    may run statements on, besides the writer's."""
+    return app.state.engine, app.state.read_engine
+
+
+@pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -188,11 +195,11 @@ TRANSACTION_CONTROL = ("BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
 
 @contextmanager
 def counting_statements(
-    engine: AsyncEngine, *, only: tuple[str, ...] = (), naming_not: str | None = None
+    *engines: AsyncEngine, only: tuple[str, ...] = (), naming_not: str | None = None
 ) -> Iterator[list[str]]:
-    """The SQL statements run on `engine` inside the block, transaction control left out;
-    `only`: those that start with one of these words; `naming_not`: without those that name
-    this (a table the caller does not count)."""
+    """The SQL statements run on these engines inside the block, transaction control left
+    out; `only`: those that start with one of these words; `naming_not`: without those that
+    name this (a table the caller does not count)."""
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -202,8 +209,11 @@ def counting_statements(
         if naming_not is None or naming_not not in statement:
             statements.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    watched = list({id(engine.sync_engine): engine.sync_engine for engine in engines}.values())
+    for sync_engine in watched:
+        event.listen(sync_engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        for sync_engine in watched:
+            event.remove(sync_engine, "before_cursor_execute", record)

@@ -88,7 +88,10 @@ async def test_the_25_hour_day_through_sql(
 
 
 async def test_only_selected_parts_run_sql(
-    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    engines: tuple[AsyncEngine, AsyncEngine],
+    account: TestAccount,
 ) -> None:
     filters = {"f": {"from": "2026-03-01", "to": "2026-03-31"}}
     # The account's report aggregates answer these filters: token + the aggregates' zone (read
@@ -111,7 +114,7 @@ async def test_only_selected_parts_run_sql(
     }
     await graphql(client, account, "{ agents { id } }")  # the token's last-used update
     for field, expected in cases.items():
-        with counting_statements(engine) as statements:
+        with counting_statements(*engines) as statements:
             body = await graphql(
                 client, account, f"query ($f: ReportFilter!) {{ {field} }}", filters
             )

@@ -186,7 +186,7 @@ async def test_equal_start_instants_page_by_id(
 
 
 async def test_statement_count_does_not_grow_with_the_page(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, engines: tuple[AsyncEngine, AsyncEngine]
 ) -> None:
     account = await create_test_account(engine, timezone="Europe/Paris")
     async with building(engine, account.id) as make:
@@ -204,7 +204,7 @@ async def test_statement_count_does_not_grow_with_the_page(
     await graphql(client, account, DETAILS, {**variables, "first": 1})  # token's last-used update
     counts = {}
     for size in (5, 50):
-        with counting_statements(engine) as statements:
+        with counting_statements(*engines) as statements:
             body = await graphql(client, account, DETAILS, {**variables, "first": size})
         assert len(body["data"]["conversationDetails"]["edges"]) == size
         edge = body["data"]["conversationDetails"]["edges"][0]["node"]
@@ -216,19 +216,19 @@ async def test_statement_count_does_not_grow_with_the_page(
 
 
 async def test_a_bare_total_count_reads_no_page(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, engines: tuple[AsyncEngine, AsyncEngine]
 ) -> None:
     data = await build_dataset(engine)
     query = "query ($f: ReportFilter!) { conversationDetails(filter: $f) { totalCount } }"
     await graphql(client, data.account, query, {"f": RANGE})
-    with counting_statements(engine) as statements:
+    with counting_statements(*engines) as statements:
         body = await graphql(client, data.account, query, {"f": RANGE})
     assert body == {"data": {"conversationDetails": {"totalCount": 7}}}
     assert len(statements) == 3  # token, the aggregates' zone, count
 
 
 async def test_only_the_nested_entities_selected_are_read(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, engines: tuple[AsyncEngine, AsyncEngine]
 ) -> None:
     data = await build_dataset(engine)
     query = (
@@ -245,7 +245,7 @@ async def test_only_the_nested_entities_selected_are_read(
     }
     counts = {}
     for selection in expected:
-        with counting_statements(engine) as statements:
+        with counting_statements(*engines) as statements:
             body = await graphql(client, data.account, query % selection, {"f": RANGE})
         assert "errors" not in body, body
         assert len(body["data"]["conversationDetails"]["edges"]) == 7

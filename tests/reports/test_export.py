@@ -917,6 +917,7 @@ async def test_details_stream_by_keyset_pages_with_batched_lookups(
     client: httpx.AsyncClient,
     app: Starlette,
     engine: AsyncEngine,
+    engines: tuple[AsyncEngine, AsyncEngine],
     account: TestAccount,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -933,7 +934,7 @@ async def test_details_stream_by_keyset_pages_with_batched_lookups(
             )
     monkeypatch.setattr(resolvers.export, "DETAILS_PAGE_SIZE", 2)
     made = await export(client, account, "DETAILS", {"from": "2026-02-01", "to": "2026-02-28"})
-    with counting_statements(engine, only=("SELECT",)) as statements:
+    with counting_statements(*engines, only=("SELECT",)) as statements:
         rows = await download(client, made["url"])
     assert [row[2] for row in rows[1:]] == [
         "Contact 6",
