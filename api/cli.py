@@ -515,6 +515,22 @@ def rebuild_aggregates(
         asyncio.run(runner())
 
 
+@app.command("citus-plan")
+def citus_plan() -> None:
+    """Print the SQL that distributes this schema on Citus (by account, colocated; the small
+    tables read before the account is known as reference tables), generated from the models.
+    Exits 1, naming each obstacle on stderr, while the schema breaks a rule Citus needs."""
+    from sqlmodel import SQLModel
+
+    from models import distribution
+
+    typer.echo(distribution.citus_plan(SQLModel.metadata), nl=False)
+    obstacles = distribution.violations(SQLModel.metadata)
+    for obstacle in obstacles:
+        typer.echo(f"tenant-key rule broken: {obstacle}", err=True)
+    raise typer.Exit(1 if obstacles else 0)
+
+
 def _quiet_closed_loop(args: threading.ExceptHookArgs) -> None:
     """aiosqlite's worker thread may answer a failed connect after `asyncio.run` closed its
     loop; that race prints a traceback after our one-line error. Hide only that one."""

@@ -166,7 +166,10 @@ async def fold(session: AsyncSession, clock: Clock, run: Sequence[Arrival | Tagg
     if changed:
         await session.execute(
             UPDATE_CONVERSATION,
-            [{"key": key, **{name: row[name] for name in CHANGED}} for key, row in changed.items()],
+            [
+                {"account": clock.account_id, "key": key, **{name: row[name] for name in CHANGED}}
+                for key, row in changed.items()
+            ],
         )
     if rows:
         waited = await _waiting_statuses(session, clock.account_id, rows)
@@ -352,6 +355,6 @@ INSERT_CONVERSATION = CONVERSATION.insert().returning(
 )
 UPDATE_CONVERSATION = (
     update(CONVERSATION)
-    .where(CONVERSATION.c.id == bindparam("key"))
+    .where(CONVERSATION.c.account_id == bindparam("account"), CONVERSATION.c.id == bindparam("key"))
     .values({name: bindparam(name) for name in CHANGED})
 )

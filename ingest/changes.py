@@ -59,6 +59,7 @@ def _mark(kind: str) -> Update:
     return (
         update(MESSAGE)
         .where(
+            MESSAGE.c.account_id == bindparam("b_account_id"),
             MESSAGE.c.id == bindparam("message_id"),
             or_(column.is_(None), column > bindparam("at")),
         )
@@ -70,7 +71,10 @@ def _count(kind: str) -> Update:
     column = CONVERSATION.c[COUNTED[kind]]
     return (
         update(CONVERSATION)
-        .where(CONVERSATION.c.id == bindparam("conversation_id"))
+        .where(
+            CONVERSATION.c.account_id == bindparam("b_account_id"),
+            CONVERSATION.c.id == bindparam("conversation_id"),
+        )
         .values({COUNTED[kind]: column + bindparam("added")})
     )
 
@@ -106,7 +110,10 @@ async def apply_changes(
                 marked.append((row, at))
         if not marked:
             continue
-        await session.execute(MARK[kind], [{"message_id": row.id, "at": at} for row, at in marked])
+        await session.execute(
+            MARK[kind],
+            [{"b_account_id": account_id, "message_id": row.id, "at": at} for row, at in marked],
+        )
         added: dict[int, int] = {}
         for row, _ in marked:
             if row._mapping[MARKED[kind]] is None:  # counted once, when first marked
@@ -115,7 +122,10 @@ async def apply_changes(
             newly += sum(added.values())
             await session.execute(
                 COUNT[kind],
-                [{"conversation_id": key, "added": n} for key, n in sorted(added.items())],
+                [
+                    {"b_account_id": account_id, "conversation_id": key, "added": n}
+                    for key, n in sorted(added.items())
+                ],
             )
     if waiting:
         await session.execute(PENDING.insert(), waiting)

@@ -99,7 +99,7 @@ async def lock_contacts(
         )
         found |= await _lock_phones(session, account_id, missing)
     renames = [
-        {"key": found[phone][0], "name": names[phone]}
+        {"b_account_id": account_id, "key": found[phone][0], "name": names[phone]}
         for phone in wanted
         if phone in found and names.get(phone) and names[phone] != found[phone][1]
     ]
@@ -125,13 +125,23 @@ LOCK_PHONES = (
     .order_by(CONTACT.c.phone)
     .with_for_update()
 )
-RENAME = update(CONTACT).where(CONTACT.c.id == bindparam("key")).values(name=bindparam("name"))
+RENAME = (
+    update(CONTACT)
+    .where(CONTACT.c.account_id == bindparam("b_account_id"), CONTACT.c.id == bindparam("key"))
+    .values(name=bindparam("name"))
+)
 
 
-async def rename_contact(session: AsyncSession, contact_id: int, name: str) -> None:
+async def rename_contact(
+    session: AsyncSession, account_id: int, contact_id: int, name: str
+) -> None:
     await session.execute(
         update(Contact)
-        .where(col(Contact.id) == contact_id, col(Contact.name).is_distinct_from(name))
+        .where(
+            col(Contact.account_id) == account_id,
+            col(Contact.id) == contact_id,
+            col(Contact.name).is_distinct_from(name),
+        )
         .values(name=name)
     )
 
@@ -156,7 +166,11 @@ async def upsert_agent(
     if name is not None:
         await session.execute(
             update(Agent)
-            .where(col(Agent.id) == agent_id, col(Agent.name).is_distinct_from(name))
+            .where(
+                col(Agent.account_id) == account_id,
+                col(Agent.id) == agent_id,
+                col(Agent.name).is_distinct_from(name),
+            )
             .values(name=name)
         )
     return agent_id
@@ -211,6 +225,8 @@ async def untag_contact(session: AsyncSession, account_id: int, contact_id: int,
     if tag_id is not None:
         await session.execute(
             delete(ContactTag).where(
-                col(ContactTag.contact_id) == contact_id, col(ContactTag.tag_id) == tag_id
+                col(ContactTag.account_id) == account_id,
+                col(ContactTag.contact_id) == contact_id,
+                col(ContactTag.tag_id) == tag_id,
             )
         )

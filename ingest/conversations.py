@@ -15,7 +15,7 @@ message rows; it is the one hook where derived data (report aggregates) is to be
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, delete, func, literal, or_, update
+from sqlalchemy import Select, and_, bindparam, case, delete, func, literal, or_, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import col, select
@@ -288,6 +288,7 @@ async def untag(
 ) -> None:
     result = await session.execute(
         delete(ConversationTag).where(
+            col(ConversationTag.account_id) == clock.account_id,
             col(ConversationTag.conversation_id) == conversation.id,
             col(ConversationTag.tag_id) == tag_id,
         )
@@ -367,7 +368,8 @@ async def recompute_figures(
     """Derive the conversation's figures from its message rows (one aggregate statement), apply
     the auto-close rule, and write the row. Every mutation ends here."""
     assert conversation.id is not None
-    figures = (await session.execute(FIGURES, {"conversation_id": conversation.id})).one()
+    key = {"account_id": clock.account_id, "conversation_id": conversation.id}
+    figures = (await session.execute(FIGURES, key)).one()
     count, inbound, outbound, earliest, latest, first_inbound, first_response = figures[:7]
     first_sender, last_sender = figures[7:]
     conversation.message_count = count
@@ -423,7 +425,15 @@ def _figures_statement() -> Select[Any]:  # type: ignore[type-arg]
         _first_response(),
         _sender_at_end(latest=False),
         _sender_at_end(latest=True),
-    ).where(m.c.conversation_id == bindparam("conversation_id"))
+    ).where(_of_the_conversation(m))
+
+
+def _of_the_conversation(messages: Any) -> Any:
+    """The messages (an alias of the table) of `:conversation_id` in `:account_id`."""
+    return and_(
+        messages.c.account_id == bindparam("account_id"),
+        messages.c.conversation_id == bindparam("conversation_id"),
+    )
 
 
 def _first_response() -> ScalarSelect[Any]:
@@ -431,13 +441,13 @@ def _first_response() -> ScalarSelect[Any]:
     reply, first = MESSAGE.alias("reply"), MESSAGE.alias("first")
     first_inbound = (
         select_columns(func.min(first.c.sent_at))
-        .where(first.c.conversation_id == bindparam("conversation_id"))
+        .where(_of_the_conversation(first))
         .where(first.c.direction == Direction.INBOUND)
         .scalar_subquery()
     )
     return (
         select_columns(func.min(reply.c.sent_at))
-        .where(reply.c.conversation_id == bindparam("conversation_id"))
+        .where(_of_the_conversation(reply))
         .where(reply.c.sender == "agent", reply.c.sent_at >= first_inbound)
         .scalar_subquery()
     )
@@ -452,7 +462,7 @@ def _sender_at_end(*, latest: bool) -> ScalarSelect[Any]:
     order = (s.c.sent_at, reply_last, s.c.wamid)
     return (
         select_columns(s.c.sender)
-        .where(s.c.conversation_id == bindparam("conversation_id"))
+        .where(_of_the_conversation(s))
         .order_by(*(term.desc() for term in order) if latest else order)
         .limit(1)
         .scalar_subquery()

@@ -316,7 +316,7 @@ async def apply_batch(
         errors += await _store_run(session, clock, contact_ids, run, tagged)
         errors += await _apply_noted(session, clock, contact_ids, index, event, tagged)
     errors += await _store_run(session, clock, contact_ids, run, tagged)
-    errors += await _over_the_tag_limit(session, tagged)
+    errors += await _over_the_tag_limit(session, clock.account_id, tagged)
     if errors:
         raise BatchRejected(errors)
     return BatchResult(
@@ -360,7 +360,11 @@ async def _lock_batch_contacts(
     if conversation_ids:
         rows = await session.scalars(
             select(Contact.phone)
-            .join(Conversation, col(Conversation.contact_id) == Contact.id)
+            .join(
+                Conversation,
+                (col(Conversation.account_id) == col(Contact.account_id))
+                & (col(Conversation.contact_id) == col(Contact.id)),
+            )
             .where(
                 Conversation.account_id == account_id,
                 col(Conversation.id).in_(conversation_ids),
@@ -403,7 +407,9 @@ async def _apply(
             await upsert_agent(session, account_id, event.email, event.name)
         case ContactUpserted():
             if event.name is not None:
-                await rename_contact(session, contact_ids[event.phone], event.name)
+                await rename_contact(
+                    session, clock.account_id, contact_ids[event.phone], event.name
+                )
         case ContactTagged(type="contact.tagged"):
             await tag_contact(session, account_id, contact_ids[event.phone], event.tag)
             return ("contact", contact_ids[event.phone])
@@ -424,7 +430,9 @@ async def _apply(
     return None
 
 
-async def _over_the_tag_limit(session: AsyncSession, tagged: Tagged) -> list[EventError]:
+async def _over_the_tag_limit(
+    session: AsyncSession, account_id: int, tagged: Tagged
+) -> list[EventError]:
     """An error on the last event that tagged each conversation or contact now holding more than
     MAX_TAGS tags (the whole batch is then refused, before the aggregates are brought up to
     date)."""
@@ -440,7 +448,7 @@ async def _over_the_tag_limit(session: AsyncSession, tagged: Tagged) -> list[Eve
         crowded = await session.scalars(
             select(counted)
             .select_from(table)
-            .where(counted.in_(ids))
+            .where(col(table.account_id) == account_id, counted.in_(ids))
             .group_by(counted)
             .having(func.count() > MAX_TAGS)
         )

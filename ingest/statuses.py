@@ -96,8 +96,8 @@ async def apply_status(session: AsyncSession, account_id: int, status: DeliveryS
 async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus]]) -> None:
     """Apply statuses as if one after another, with one look-up per account, one UPDATE
     (executemany) for the messages whose status moves and one INSERT for those that wait."""
-    updates: dict[int, DeliveryStatus] = {}
-    priced: dict[int, Pricing] = {}
+    updates: dict[int, tuple[int, DeliveryStatus]] = {}  # by message id: (account, status)
+    priced: dict[int, tuple[int, Pricing]] = {}
     waiting: list[dict[str, Any]] = []
     moves: dict[int, list[StatusMove]] = {}
     for account_id in sorted({account_id for account_id, _ in statuses}):
@@ -119,10 +119,10 @@ async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus
                 continue
             if outranks(status.status, message[2]):
                 message[2] = status.status
-                updates[message[0]] = status
+                updates[message[0]] = (account_id, status)
             if status.pricing is not None and later(status.pricing, message[4]):
                 message[4] = status.pricing.at
-                priced[message[0]] = status.pricing
+                priced[message[0]] = (account_id, status.pricing)
         moves[account_id] = [
             StatusMove(key, sent_at, before[key], now)
             for key, _, now, sent_at, _ in found.values()
@@ -131,14 +131,20 @@ async def _apply(session: AsyncSession, statuses: list[tuple[int, DeliveryStatus
     if updates:
         await session.execute(
             SET_STATUS,
-            [{"message_id": key, **_values(status)} for key, status in sorted(updates.items())],
+            [
+                {"b_account_id": account, "message_id": key, **_values(status)}
+                for key, (account, status) in sorted(updates.items())
+            ],
         )
         for account_id, moved in moves.items():
             await move_statuses(session, account_id, moved)
     if priced:
         await session.execute(
             SET_PRICING,
-            [{"message_id": key, **_pricing(pricing)} for key, pricing in sorted(priced.items())],
+            [
+                {"b_account_id": account, "message_id": key, **_pricing(pricing)}
+                for key, (account, pricing) in sorted(priced.items())
+            ],
         )
     if waiting:
         await session.execute(PENDING.insert(), waiting)
@@ -207,9 +213,14 @@ FIND_MESSAGES = select_columns(
 
 
 def _set_columns(**parameters: str) -> Any:
-    """UPDATE of the message `message_id`: each column from the parameter named."""
+    """UPDATE of the message `message_id` of the account `b_account_id`: each column from the
+    parameter named."""
     values: dict[str, Any] = {column: bindparam(name) for column, name in parameters.items()}
-    return update(MESSAGE).where(MESSAGE.c.id == bindparam("message_id")).values(**values)
+    key = (
+        MESSAGE.c.account_id == bindparam("b_account_id"),
+        MESSAGE.c.id == bindparam("message_id"),
+    )
+    return update(MESSAGE).where(*key).values(**values)
 
 
 SET_STATUS = _set_columns(
@@ -229,9 +240,10 @@ async def apply_pending_statuses(session: AsyncSession, message: Message) -> Non
     if outranks(waited.status, message.status):
         # No delivery figures to move: recorded just now, the message is not counted yet; the
         # sync that follows (`ingest.conversations.record_message`) counts it with this status.
-        await _set_status(session, message.id, waited)
+        await _set_status(session, message.account_id, message.id, waited)
     if waited.pricing is not None:
-        await session.execute(SET_PRICING, {"message_id": message.id, **_pricing(waited.pricing)})
+        key = {"b_account_id": message.account_id, "message_id": message.id}
+        await session.execute(SET_PRICING, {**key, **_pricing(waited.pricing)})
 
 
 async def take_waiting(
@@ -261,8 +273,11 @@ async def take_waiting(
     return best
 
 
-async def _set_status(session: AsyncSession, message_id: int, status: DeliveryStatus) -> None:
-    await session.execute(SET_STATUS, {"message_id": message_id, **_values(status)})
+async def _set_status(
+    session: AsyncSession, account_id: int, message_id: int, status: DeliveryStatus
+) -> None:
+    key = {"b_account_id": account_id, "message_id": message_id}
+    await session.execute(SET_STATUS, {**key, **_values(status)})
 
 
 WAITING = (

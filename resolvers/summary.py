@@ -157,7 +157,11 @@ async def pricing_rows(
         select(category, country, func.count(), billable)
         .select_from(Message)
         .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
-        .join(Contact, col(Contact.id) == col(Conversation.contact_id))
+        .join(
+            Contact,
+            (col(Contact.account_id) == col(Conversation.account_id))
+            & (col(Contact.id) == col(Conversation.contact_id)),
+        )
         .where(category.is_not(None), *_outbound_in_range(account_id, flt))
         .group_by(category, country)
     )

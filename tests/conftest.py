@@ -23,6 +23,7 @@ from api.app import create_app
 from models.db import create_engine, transaction
 from models.migrate import upgrade_to_head
 from models.settings import Settings
+from tests import tenancy
 
 POSTGRES_URL = os.environ.get("WAREPORTS_TEST_POSTGRES_URL")
 ENGINES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -217,3 +218,32 @@ def counting_statements(
     finally:
         for sync_engine in watched:
             event.remove(sync_engine, "before_cursor_execute", record)
+
+
+# -- every statement names its account (issue 20) ----------------------------------------------
+
+CAPTURED = tenancy.capture()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fails the run when a statement the application sent leaves a distributed table without
+    an `account_id` condition (`tests/tenancy.py`), unless it comes from a function still
+    listed there as known; lists each one in `unscoped-statements.txt`."""
+    new, known = tenancy.new_violations(CAPTURED)
+    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is not None and known:
+        terminal.write_line(
+            f"{known} statements of functions listed in tenancy.KNOWN_UNSCOPED still leave a "
+            "distributed table without account_id"
+        )
+    if not new:
+        return
+    report = Path(session.config.rootpath) / "unscoped-statements.txt"
+    report.write_text("\n".join(new) + "\n")
+    if terminal is not None:
+        terminal.write_line(
+            f"{len(new)} statements leave a distributed table without account_id "
+            f"(tests/tenancy.py); listed in {report}",
+            red=True,
+        )
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
