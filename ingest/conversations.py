@@ -15,7 +15,7 @@ message rows; it is the one hook where derived data (report aggregates) is to be
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, delete, func, literal, or_, update
+from sqlalchemy import Select, bindparam, case, delete, func, literal, or_, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import col, select
@@ -368,8 +368,7 @@ async def recompute_figures(
     """Derive the conversation's figures from its message rows (one aggregate statement), apply
     the auto-close rule, and write the row. Every mutation ends here."""
     assert conversation.id is not None
-    key = {"account_id": clock.account_id, "conversation_id": conversation.id}
-    figures = (await session.execute(FIGURES, key)).one()
+    figures = (await session.execute(FIGURES, {"conversation_id": conversation.id})).one()
     count, inbound, outbound, earliest, latest, first_inbound, first_response = figures[:7]
     first_sender, last_sender = figures[7:]
     conversation.message_count = count
@@ -425,15 +424,7 @@ def _figures_statement() -> Select[Any]:  # type: ignore[type-arg]
         _first_response(),
         _sender_at_end(latest=False),
         _sender_at_end(latest=True),
-    ).where(_of_the_conversation(m))
-
-
-def _of_the_conversation(messages: Any) -> Any:
-    """The messages (an alias of the table) of `:conversation_id` in `:account_id`."""
-    return and_(
-        messages.c.account_id == bindparam("account_id"),
-        messages.c.conversation_id == bindparam("conversation_id"),
-    )
+    ).where(m.c.conversation_id == bindparam("conversation_id"))
 
 
 def _first_response() -> ScalarSelect[Any]:
@@ -441,13 +432,13 @@ def _first_response() -> ScalarSelect[Any]:
     reply, first = MESSAGE.alias("reply"), MESSAGE.alias("first")
     first_inbound = (
         select_columns(func.min(first.c.sent_at))
-        .where(_of_the_conversation(first))
+        .where(first.c.conversation_id == bindparam("conversation_id"))
         .where(first.c.direction == Direction.INBOUND)
         .scalar_subquery()
     )
     return (
         select_columns(func.min(reply.c.sent_at))
-        .where(_of_the_conversation(reply))
+        .where(reply.c.conversation_id == bindparam("conversation_id"))
         .where(reply.c.sender == "agent", reply.c.sent_at >= first_inbound)
         .scalar_subquery()
     )
@@ -462,7 +453,7 @@ def _sender_at_end(*, latest: bool) -> ScalarSelect[Any]:
     order = (s.c.sent_at, reply_last, s.c.wamid)
     return (
         select_columns(s.c.sender)
-        .where(_of_the_conversation(s))
+        .where(s.c.conversation_id == bindparam("conversation_id"))
         .order_by(*(term.desc() for term in order) if latest else order)
         .limit(1)
         .scalar_subquery()
