@@ -1,6 +1,7 @@
 """CSV export: the mutation, the signed link (tampered, expired, another account), each report
 kind's columns and values against the GraphQL answer, formula injection, streaming by pages."""
 
+import asyncio
 import base64
 import csv
 import io
@@ -507,10 +508,13 @@ async def test_head_answers_the_headers_without_the_file(
 
 
 async def test_link_of_a_deleted_account_is_404(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     gone = await create_test_account(engine, name="Gone")
     made = await export(client, gone, "SUMMARY", {"from": "2026-01-01", "to": "2026-01-02"})
+    # The token's last use is recorded by the writer after the answer: let it finish before
+    # deleting the token and its account (else the two transactions may deadlock).
+    await asyncio.gather(*app.state.recording_use.values())
     async with transaction(engine) as session:
         await session.execute(delete(ApiToken).where(ApiToken.account_id == gone.id))  # type: ignore[arg-type]
         await session.execute(delete(Account).where(Account.id == gone.id))  # type: ignore[arg-type]
