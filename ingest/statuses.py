@@ -167,19 +167,17 @@ def _values(status: DeliveryStatus) -> dict[str, Any]:
 
 def message_columns(status: DeliveryStatus) -> dict[str, Any]:
     """The columns of a message inserted with `status` (and its pricing) already applied."""
-    pricing = status.pricing
     return {
         "status": status.status,
         "status_at": status.at,
         "error_code": status.error_code,
         "error_title": status.error_title,
-        "pricing_category": pricing.category if pricing else None,
-        "billable": pricing.billable if pricing else None,
-        "pricing_at": pricing.at if pricing else None,
+        **_pricing(status.pricing),
     }
 
 
 def _waiting(status: DeliveryStatus) -> dict[str, Any]:
+    """A pending status's row (its pricing dated by the status itself, `at`)."""
     pricing = status.pricing
     return {
         **_values(status),
@@ -189,11 +187,12 @@ def _waiting(status: DeliveryStatus) -> dict[str, Any]:
     }
 
 
-def _pricing(pricing: Pricing) -> dict[str, Any]:
+def _pricing(pricing: Pricing | None) -> dict[str, Any]:
+    """The pricing columns of a message (all None without a pricing)."""
     return {
-        "pricing_category": pricing.category,
-        "billable": pricing.billable,
-        "pricing_at": pricing.at,
+        "pricing_category": pricing.category if pricing else None,
+        "billable": pricing.billable if pricing else None,
+        "pricing_at": pricing.at if pricing else None,
     }
 
 

@@ -66,9 +66,10 @@ def violations(metadata: MetaData) -> list[str]:
     """What keeps the schema from being distributed by account, one line each: a distributed
     table whose primary key, a unique constraint or index, or a foreign key to another
     distributed table lacks `account_id`, or an index not led by it."""
-    distributed = {t.name for t in _distributed(metadata)}
+    tables = _distributed(metadata)
+    distributed = {t.name for t in tables}
     found: list[str] = []
-    for table in _distributed(metadata):
+    for table in tables:
         if DISTRIBUTION_COLUMN not in table.primary_key.columns:
             keys = ", ".join(c.name for c in table.primary_key.columns)
             found.append(f"{table.name}: primary key ({keys}) lacks {DISTRIBUTION_COLUMN}")
@@ -101,9 +102,10 @@ def violations(metadata: MetaData) -> list[str]:
 def _foreign_keys(metadata: MetaData) -> list[tuple[Table, ForeignKeyConstraint, str]]:
     """The foreign keys between distributed tables, with their names in PostgreSQL (the
     constraint's own, or the name PostgreSQL gives an unnamed one)."""
-    distributed = {t.name for t in _distributed(metadata)}
+    tables = _distributed(metadata)
+    distributed = {t.name for t in tables}
     found = []
-    for table in _distributed(metadata):
+    for table in tables:
         for key in sorted(table.foreign_key_constraints, key=lambda k: tuple(k.column_keys)):
             if key.referred_table.name in distributed:
                 name = key.name or f"{table.name}_{'_'.join(key.column_keys)}_fkey"
@@ -116,7 +118,7 @@ def citus_plan(metadata: MetaData) -> str:
     transaction in sequential mode (tables with foreign keys to reference tables), the foreign
     keys between distributed tables dropped, the reference tables, the distributed tables
     colocated with the anchor, then the foreign keys again (now between colocated shards)."""
-    keys = _foreign_keys(metadata)
+    keys, placed = _foreign_keys(metadata), placements(metadata)
     lines = [
         "-- wareports on Citus: run on the coordinator after `wareports migrate`, with",
         "-- ingestion stopped (existing rows are copied to the shards).",
@@ -124,10 +126,10 @@ def citus_plan(metadata: MetaData) -> str:
         "SET LOCAL citus.multi_shard_modify_mode TO 'sequential';",
     ]
     lines += [f"ALTER TABLE {table.name} DROP CONSTRAINT {name};" for table, _, name in keys]
-    for placement in placements(metadata):
+    for placement in placed:
         if placement.kind == "reference":
             lines.append(f"SELECT create_reference_table('{placement.table}');  -- {placement.why}")
-    for placement in placements(metadata):
+    for placement in placed:
         if placement.kind == "distributed":
             anchor = placement.table == COLOCATION_ANCHOR
             colocation = "'default'" if anchor else f"'{COLOCATION_ANCHOR}'"
@@ -142,7 +144,7 @@ def citus_plan(metadata: MetaData) -> str:
             f"ALTER TABLE {table.name} ADD CONSTRAINT {name} FOREIGN KEY ({columns}) "
             f"REFERENCES {key.referred_table.name} ({referred});"
         )
-    for placement in placements(metadata):
+    for placement in placed:
         if placement.kind == "local":
             lines.append(f"-- {placement.table}: stays on the coordinator ({placement.why})")
     for table_name, why in LOCAL_TABLES.items():

@@ -128,18 +128,16 @@ def unscoped(sql: str, dialect: str) -> list[str]:
     ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
     references: list[tuple[str, str]] = []  # (alias, table)
     pinned: set[str] = set()
+    inserted: set[int] = set()  # the target tables of the INSERTs (not read, written)
     for insert in tree.find_all(exp.Insert):
         target = insert.this
         table = target.this if isinstance(target, exp.Schema) else target
+        inserted.add(id(table))
         if isinstance(table, exp.Table) and table.name in DISTRIBUTED:
             columns = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else []
             references.append((f"insert:{table.name}", table.name))
             if DISTRIBUTION_COLUMN in columns:
                 pinned.add(f"insert:{table.name}")
-    inserted = {
-        id(i.this.this if isinstance(i.this, exp.Schema) else i.this)
-        for i in tree.find_all(exp.Insert)
-    }
     for table in tree.find_all(exp.Table):
         if id(table) in inserted or table.name in ctes or table.name not in DISTRIBUTED:
             continue
