@@ -320,12 +320,11 @@ def defer_sync(session: AsyncSession) -> None:
 
 async def sync_deferred(session: AsyncSession) -> int:
     """Bring every conversation noted since `defer_sync` up to date; returns how many."""
-    pending: dict[int, tuple[set[int], int | None]] = session.info.get(DEFERRED) or {}
+    pending: dict[int, dict[int, int | None]] = session.info.get(DEFERRED) or {}
     session.info[DEFERRED] = {}
     for account_id in sorted(pending):
-        ids, moment = pending[account_id]
-        await _sync_now(session, account_id, ids, moment)
-    return sum(len(ids) for ids, _ in pending.values())
+        await _sync_now(session, account_id, pending[account_id])
+    return sum(len(moments) for moments in pending.values())
 
 
 async def sync_conversations(
@@ -339,13 +338,14 @@ async def sync_conversations(
     instant), then the aggregates to their current rows, in the caller's transaction (or,
     after `defer_sync`, note them for `sync_deferred`). The aggregates are left alone while
     the account's are not built."""
-    deferred: dict[int, tuple[set[int], int | None]] | None = session.info.get(DEFERRED)
+    deferred: dict[int, dict[int, int | None]] | None = session.info.get(DEFERRED)
+    moments: dict[int, int | None] = dict.fromkeys(conversation_ids, now)
     if deferred is not None:
-        ids, moment = deferred.get(account_id, (set(), None))
-        ids.update(conversation_ids)
-        deferred[account_id] = (ids, now if now is not None else moment)
+        # Each conversation as of the moment of its latest change, as if every change had
+        # been its own transaction (an auto-close pass's clock is not a webhook's).
+        deferred.setdefault(account_id, {}).update(moments)
         return
-    await _sync_now(session, account_id, conversation_ids, now)
+    await _sync_now(session, account_id, moments)
 
 
 async def measure_written(session: AsyncSession, account_id: int, moment: int) -> None:
@@ -356,16 +356,21 @@ async def measure_written(session: AsyncSession, account_id: int, moment: int) -
     await window.measure_account(session, account_id, moment)
 
 
-async def _sync_now(
-    session: AsyncSession, account_id: int, conversation_ids: Iterable[int], at: int | None
-) -> None:
-    ids = sorted(set(conversation_ids))
-    moment = now() if at is None else at
-    await service_levels.settle(session, account_id, ids, moment)
-    await window.settle(session, account_id, ids, moment)
+async def _sync_now(session: AsyncSession, account_id: int, moments: dict[int, int | None]) -> None:
+    """`moments`: each conversation's id and the instant it is brought up to date as of (None:
+    the current one)."""
+    current = now()
+    by_moment: dict[int, list[int]] = {}
+    for conversation_id, at in moments.items():
+        by_moment.setdefault(current if at is None else at, []).append(conversation_id)
+    for moment, some in sorted(by_moment.items()):
+        some.sort()
+        await service_levels.settle(session, account_id, some, moment)
+        await window.settle(session, account_id, some, moment)
     zone = await _zone_for_writing(session, account_id)
     if zone is None:
         return
+    ids = sorted(moments)
     for start in range(0, len(ids), SYNC_CHUNK):
         await _sync_chunk(session, account_id, zone, ids[start : start + SYNC_CHUNK])
 

@@ -37,26 +37,7 @@ async def close_due(
         assert account_id is not None
 
         async def work(session: AsyncSession, account_id: int = account_id) -> int:
-            clock = await conversations.clock_of(session, account_id, now)
-            overdue = await conversations.close_overdue(
-                session, clock, until=clock.now, skip_locked=True
-            )
-            # Deadlines and 24-hour windows that ran out while conversations waited: one
-            # sync brings them (and their aggregates) up to date.
-            waited = await service_levels.overdue(session, account_id, clock.now)
-            waited += await window.missed_since(session, account_id, clock.now)
-            await aggregates.sync_conversations(session, account_id, waited, clock.now)
-            forgotten = await statuses.prune_pending(session, account_id, clock.now)
-            forgotten += await changes.prune_waiting(
-                session, account_id, clock.now - statuses.PENDING_TTL_SECONDS
-            )
-            if forgotten:
-                log.info(
-                    "account %s: forgot %d pending status(es) and change(s) past 7 days",
-                    account_id,
-                    forgotten,
-                )
-            return len(overdue)
+            return await pass_over(session, account_id, now)
 
         if submit is not None:
             closed += await submit(work, 1, [account_id])
@@ -64,6 +45,28 @@ async def close_due(
         async with sqlite_writer_turn(engine), transaction(engine) as session:
             closed += await work(session)
     return closed
+
+
+async def pass_over(session: AsyncSession, account_id: int, now: int | None = None) -> int:
+    """One account's pass, in the caller's transaction; returns how many it closed."""
+    clock = await conversations.clock_of(session, account_id, now)
+    overdue = await conversations.close_overdue(session, clock, until=clock.now, skip_locked=True)
+    # Deadlines and 24-hour windows that ran out while conversations waited: one sync brings
+    # them (and their aggregates) up to date.
+    waited = await service_levels.overdue(session, account_id, clock.now)
+    waited += await window.missed_since(session, account_id, clock.now)
+    await aggregates.sync_conversations(session, account_id, waited, clock.now)
+    forgotten = await statuses.prune_pending(session, account_id, clock.now)
+    forgotten += await changes.prune_waiting(
+        session, account_id, clock.now - statuses.PENDING_TTL_SECONDS
+    )
+    if forgotten:
+        log.info(
+            "account %s: forgot %d pending status(es) and change(s) past 7 days",
+            account_id,
+            forgotten,
+        )
+    return len(overdue)
 
 
 async def run_periodically(
