@@ -39,6 +39,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -51,8 +52,6 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import service_levels, window
@@ -179,13 +178,22 @@ def _cells(
         "assignee_id": side.assignee_id,
     }
     if aggregate.tagged:
-        rows = rows.join(side.tags, side.tags.c.conversation_id == side.conversation_id)
+        rows = rows.join(side.tags, _same_conversation(side.tags, side))
         columns["tag_id"] = side.tags.c.tag_id
     if "with_tag_id" in aggregate.keys:  # every pair of the conversation's tags, (t, t) included
         other = side.tags.alias("with_tag")
-        rows = rows.join(other, other.c.conversation_id == side.conversation_id)
+        rows = rows.join(other, _same_conversation(other, side))
         columns["with_tag_id"] = other.c.tag_id
     return rows, [columns[key].label(key) for key in aggregate.keys]
+
+
+def _same_conversation(rows: FromClause, side: Side) -> ColumnElement[bool]:
+    """`rows` (messages, tag links: `conversation_id` and `account_id`) of the side's
+    conversation."""
+    return and_(
+        rows.c.account_id == side.conversation.c.account_id,
+        rows.c.conversation_id == side.conversation_id,
+    )
 
 
 def conversation_part(aggregate: Cells, side: Side) -> Select[Any]:
@@ -208,7 +216,7 @@ def message_part(aggregate: Cells, side: Side, periods: Periods) -> Select[Any]:
     rows, keys = _cells(
         aggregate,
         side,
-        m.join(side.conversation, side.conversation_id == m.c.conversation_id),
+        m.join(side.conversation, _same_conversation(m, side)),
         day_number(m.c.sent_at, periods),
     )
     query = (
@@ -270,11 +278,19 @@ def agent_messages(
         day.label("day"),
         m.c.agent_id.label("agent_id"),
         func.count().label("sent_messages"),
-    ).where(where, m.c.direction == Direction.OUTBOUND, m.c.agent_id.is_not(None))
+    ).where(
+        where,
+        m.c.account_id == integer(account_id),
+        m.c.direction == Direction.OUTBOUND,
+        m.c.agent_id.is_not(None),
+    )
     if new_only:
-        query = query.select_from(
-            m.outerjoin(ledger, ledger.c.conversation_id == m.c.conversation_id)
-        ).where(m.c.id > func.coalesce(ledger.c.last_message_id, integer(0)))
+        same = and_(
+            ledger.c.account_id == m.c.account_id, ledger.c.conversation_id == m.c.conversation_id
+        )
+        query = query.select_from(m.outerjoin(ledger, same)).where(
+            m.c.id > func.coalesce(ledger.c.last_message_id, integer(0))
+        )
     return query.group_by(day, m.c.agent_id).order_by(day, m.c.agent_id)
 
 
@@ -285,11 +301,12 @@ def record(periods: Periods, selection: Selection, messages: ColumnElement[bool]
     # One grouped pass over the messages, never a MAX per conversation (which a planner without
     # statistics answers by walking the whole primary key backwards).
     last = (
-        select(m.c.conversation_id, func.max(m.c.id).label("id"))
+        select(m.c.account_id, m.c.conversation_id, func.max(m.c.id).label("id"))
         .where(messages)
-        .group_by(m.c.conversation_id)
+        .group_by(m.c.account_id, m.c.conversation_id)
         .subquery("last_message")
     )
+    same = and_(last.c.account_id == c.c.account_id, last.c.conversation_id == c.c.id)
     return (
         select(
             c.c.id.label("conversation_id"),
@@ -300,7 +317,7 @@ def record(periods: Periods, selection: Selection, messages: ColumnElement[bool]
             *(value.label(name) for name, value in current_figures(c).items()),
             func.coalesce(last.c.id, 0).label("last_message_id"),
         )
-        .select_from(c.outerjoin(last, last.c.conversation_id == c.c.id))
+        .select_from(c.outerjoin(last, same))
         .where(selection(c.c.id, c.c.account_id))
     )
 
@@ -378,7 +395,7 @@ async def _sync_now(session: AsyncSession, account_id: int, moments: dict[int, i
 async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: list[int]) -> None:
     dialect = session.get_bind().dialect.name
     bound = {"ids": ids}
-    probe = (await session.execute(PROBE, bound)).one()
+    probe = (await session.execute(PROBE, {**bound, "account_id": account_id})).one()
     low, high, tagged = probe[0], probe[1], bool(probe[2])
     if low is None or high is None:
         return
@@ -406,12 +423,9 @@ def _sync_statements(
     SQLAlchemy's compiled cache serves them)."""
 
     def selection(conversation_id: Any, account: Any) -> ColumnElement[bool]:
-        # A planner without fresh statistics (SQLite has none; PostgreSQL's lag behind a table
-        # that grew fast) would rather walk the account's whole `account_id` index than look
-        # the ids up by primary key, and a transaction would cost as much as the account is
-        # large: `+account_id` is not an indexed term.
-        tenant = _not_indexed(account)
-        return and_(tenant == integer(account_id), one_of(conversation_id, IDS))
+        # Both columns of the key (account_id, id), which no planner passes over for an index
+        # led by account_id alone (on SQLite, a unique index on (id, account_id)).
+        return and_(account == integer(account_id), one_of(conversation_id, IDS))
 
     current, recorded = current_side(periods, selection), recorded_side(selection)
     statements: list[Executable] = []
@@ -426,27 +440,34 @@ def _sync_statements(
         ]
         rows = summed(aggregate, account_id, parts)
         statements.append(_adding(dialect, aggregate.table, aggregate.keys, rows))
-    new_messages = agent_messages(
-        account_id, periods, one_of(MESSAGE.c.conversation_id, IDS), new_only=True
+    chunk_messages = and_(
+        MESSAGE.c.account_id == integer(account_id), one_of(MESSAGE.c.conversation_id, IDS)
     )
+    new_messages = agent_messages(account_id, periods, chunk_messages, new_only=True)
     statements.append(_adding(dialect, AGENT_MESSAGES, ("day", "agent_id"), new_messages))
-    rows = record(periods, selection, one_of(MESSAGE.c.conversation_id, IDS))
+    rows = record(periods, selection, chunk_messages)
     recording = insert_for(dialect, LEDGER).from_select(
         [column.name for column in rows.selected_columns], rows
     )
     statements.append(
         recording.on_conflict_do_update(
-            index_elements=["conversation_id"],
+            index_elements=["account_id", "conversation_id"],
             set_={
                 column.name: recording.excluded[column.name]
                 for column in rows.selected_columns
-                if column.name != "conversation_id"
+                if column.name not in ("account_id", "conversation_id")
             },
         )
     )
     current_tags = select(
         CONVERSATION_TAG.c.conversation_id, CONVERSATION_TAG.c.tag_id, CONVERSATION_TAG.c.account_id
-    ).where(one_of(CONVERSATION_TAG.c.conversation_id, IDS))
+    ).where(
+        CONVERSATION_TAG.c.account_id == integer(account_id),
+        one_of(CONVERSATION_TAG.c.conversation_id, IDS),
+    )
+    recorded_tags = and_(
+        LEDGER_TAG.c.account_id == integer(account_id), one_of(LEDGER_TAG.c.conversation_id, IDS)
+    )
     tag_columns = ["conversation_id", "tag_id", "account_id"]
     if dialect == "postgresql":
         # One round trip: every step reads the tables as they were before the statement, as each
@@ -454,12 +475,13 @@ def _sync_statements(
         # is the same. The record of tags keeps its rows that still hold and gains the new ones.
         if tagged:
             kept = select(CONVERSATION_TAG.c.tag_id).where(
+                CONVERSATION_TAG.c.account_id == LEDGER_TAG.c.account_id,
                 CONVERSATION_TAG.c.conversation_id == LEDGER_TAG.c.conversation_id,
                 CONVERSATION_TAG.c.tag_id == LEDGER_TAG.c.tag_id,
             )
             statements.insert(
                 -1,
-                delete(LEDGER_TAG).where(one_of(LEDGER_TAG.c.conversation_id, IDS), ~kept.exists()),
+                delete(LEDGER_TAG).where(recorded_tags, ~kept.exists()),
             )
             statements.insert(
                 -1,
@@ -470,7 +492,7 @@ def _sync_statements(
         *steps, last = statements
         return (last.add_cte(*(step.cte(f"step_{n}") for n, step in enumerate(steps))),)  # type: ignore[attr-defined]
     if tagged:
-        statements.append(delete(LEDGER_TAG).where(one_of(LEDGER_TAG.c.conversation_id, IDS)))
+        statements.append(delete(LEDGER_TAG).where(recorded_tags))
         statements.append(LEDGER_TAG.insert().from_select(tag_columns, current_tags))
     return tuple(statements)
 
@@ -543,7 +565,7 @@ def _status_statements(dialect: str, account_id: int, periods: Periods) -> tuple
         rows, keys = _cells(
             aggregate,
             side,
-            m.join(ledger, ledger.c.conversation_id == m.c.conversation_id),
+            m.join(ledger, _same_conversation(m, side)),
             day_number(m.c.sent_at, periods),
         )
         figures = [
@@ -579,22 +601,24 @@ class _Row:
         self.c = SimpleNamespace(**columns)
 
 
-def _not_indexed(column: ColumnElement[int]) -> ColumnElement[int]:
-    """`+column`: the same value, which the planner does not look up by index."""
-    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
-
-
 def _probe_statement() -> Select[Any]:
     """The earliest and latest instant (start or message) of the conversations `:ids`, and
     whether any has a tag, now or in the record."""
     c, m = CONVERSATION, MESSAGE
+    account: ColumnElement[int] = bindparam("account_id")
     instants = union_all(
-        select(c.c.started_at.label("at")).where(one_of(c.c.id, IDS)),
-        select(m.c.sent_at.label("at")).where(one_of(m.c.conversation_id, IDS)),
+        select(c.c.started_at.label("at")).where(c.c.account_id == account, one_of(c.c.id, IDS)),
+        select(m.c.sent_at.label("at")).where(
+            m.c.account_id == account, one_of(m.c.conversation_id, IDS)
+        ),
     ).subquery()
     tags = union_all(
-        select(CONVERSATION_TAG.c.tag_id).where(one_of(CONVERSATION_TAG.c.conversation_id, IDS)),
-        select(LEDGER_TAG.c.tag_id).where(one_of(LEDGER_TAG.c.conversation_id, IDS)),
+        *(
+            select(links.c.tag_id).where(
+                links.c.account_id == account, one_of(links.c.conversation_id, IDS)
+            )
+            for links in (CONVERSATION_TAG, LEDGER_TAG)
+        )
     ).subquery()
     tagged = select(func.count()).select_from(select(tags).limit(1).subquery()).scalar_subquery()
     return select(func.min(instants.c.at), func.max(instants.c.at), tagged)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, case, delete, func, literal, or_, update
 from sqlalchemy import select as select_columns
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -368,7 +369,8 @@ async def recompute_figures(
     """Derive the conversation's figures from its message rows (one aggregate statement), apply
     the auto-close rule, and write the row. Every mutation ends here."""
     assert conversation.id is not None
-    figures = (await session.execute(FIGURES, {"conversation_id": conversation.id})).one()
+    bound = {"account_id": clock.account_id, "conversation_id": conversation.id}
+    figures = (await session.execute(FIGURES, bound)).one()
     count, inbound, outbound, earliest, latest, first_inbound, first_response = figures[:7]
     first_sender, last_sender = figures[7:]
     conversation.message_count = count
@@ -410,6 +412,10 @@ def _apply_auto_close(clock: Clock, conversation: Conversation) -> None:
         conversation.auto_closed = False
 
 
+ACCOUNT: BindParameter[int] = bindparam("account_id")
+CONVERSATION_ID: BindParameter[int] = bindparam("conversation_id")
+
+
 def _figures_statement() -> Select[Any]:  # type: ignore[type-arg]
     """The aggregates of one conversation's messages (`:conversation_id`), built once."""
     m = MESSAGE.alias("m")
@@ -424,7 +430,7 @@ def _figures_statement() -> Select[Any]:  # type: ignore[type-arg]
         _first_response(),
         _sender_at_end(latest=False),
         _sender_at_end(latest=True),
-    ).where(m.c.conversation_id == bindparam("conversation_id"))
+    ).where(m.c.account_id == ACCOUNT, m.c.conversation_id == CONVERSATION_ID)
 
 
 def _first_response() -> ScalarSelect[Any]:
@@ -432,13 +438,13 @@ def _first_response() -> ScalarSelect[Any]:
     reply, first = MESSAGE.alias("reply"), MESSAGE.alias("first")
     first_inbound = (
         select_columns(func.min(first.c.sent_at))
-        .where(first.c.conversation_id == bindparam("conversation_id"))
+        .where(first.c.account_id == ACCOUNT, first.c.conversation_id == CONVERSATION_ID)
         .where(first.c.direction == Direction.INBOUND)
         .scalar_subquery()
     )
     return (
         select_columns(func.min(reply.c.sent_at))
-        .where(reply.c.conversation_id == bindparam("conversation_id"))
+        .where(reply.c.account_id == ACCOUNT, reply.c.conversation_id == CONVERSATION_ID)
         .where(reply.c.sender == "agent", reply.c.sent_at >= first_inbound)
         .scalar_subquery()
     )
@@ -453,7 +459,7 @@ def _sender_at_end(*, latest: bool) -> ScalarSelect[Any]:
     order = (s.c.sent_at, reply_last, s.c.wamid)
     return (
         select_columns(s.c.sender)
-        .where(s.c.conversation_id == bindparam("conversation_id"))
+        .where(s.c.account_id == ACCOUNT, s.c.conversation_id == CONVERSATION_ID)
         .order_by(*(term.desc() for term in order) if latest else order)
         .limit(1)
         .scalar_subquery()

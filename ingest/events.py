@@ -316,7 +316,7 @@ async def apply_batch(
         errors += await _store_run(session, clock, contact_ids, run, tagged)
         errors += await _apply_noted(session, clock, contact_ids, index, event, tagged)
     errors += await _store_run(session, clock, contact_ids, run, tagged)
-    errors += await _over_the_tag_limit(session, tagged)
+    errors += await _over_the_tag_limit(session, account_id, tagged)
     if errors:
         raise BatchRejected(errors)
     return BatchResult(
@@ -430,7 +430,9 @@ async def _apply(
     return None
 
 
-async def _over_the_tag_limit(session: AsyncSession, tagged: Tagged) -> list[EventError]:
+async def _over_the_tag_limit(
+    session: AsyncSession, account_id: int, tagged: Tagged
+) -> list[EventError]:
     """An error on the last event that tagged each conversation or contact now holding more than
     MAX_TAGS tags (the whole batch is then refused, before the aggregates are brought up to
     date)."""
@@ -446,7 +448,7 @@ async def _over_the_tag_limit(session: AsyncSession, tagged: Tagged) -> list[Eve
         crowded = await session.scalars(
             select(counted)
             .select_from(table)
-            .where(counted.in_(ids))
+            .where(col(table.account_id) == account_id, counted.in_(ids))
             .group_by(counted)
             .having(func.count() > MAX_TAGS)
         )

@@ -26,12 +26,14 @@ CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 
 
-def missed(conversation_id: ColumnElement[int], now: ColumnElement[int]) -> ColumnElement[bool]:
-    """Whether the conversation has a contact's message left without a reply for 24 hours."""
+def missed(now: ColumnElement[int]) -> ColumnElement[bool]:
+    """Whether the conversation (a row of the statement's `conversation`) has a contact's
+    message left without a reply for 24 hours."""
     sent, reply = MESSAGE.alias("sent"), MESSAGE.alias("reply")
     replied = (
         select(reply.c.id)
         .where(
+            reply.c.account_id == sent.c.account_id,
             reply.c.conversation_id == sent.c.conversation_id,
             reply.c.direction == Direction.OUTBOUND,
             reply.c.sent_at >= sent.c.sent_at,
@@ -42,7 +44,8 @@ def missed(conversation_id: ColumnElement[int], now: ColumnElement[int]) -> Colu
     return (
         select(sent.c.id)
         .where(
-            sent.c.conversation_id == conversation_id,
+            sent.c.account_id == CONVERSATION.c.account_id,
+            sent.c.conversation_id == CONVERSATION.c.id,
             sent.c.direction == Direction.INBOUND,
             sent.c.sent_at + WINDOW_SECONDS < now,
             not_(replied),
@@ -53,7 +56,7 @@ def missed(conversation_id: ColumnElement[int], now: ColumnElement[int]) -> Colu
 
 _IDS = values_of("ids", BigInteger())
 _NOW = bindparam("now", type_=BigInteger())
-_MISSED = missed(CONVERSATION.c.id, _NOW)
+_MISSED = missed(_NOW)
 # Only the rows whose state changes are written (it flips).
 SETTLE = (
     update(CONVERSATION)
@@ -76,7 +79,7 @@ async def measure_account(session: AsyncSession, account_id: int, now: int) -> N
     statement = (
         update(CONVERSATION)
         .where(CONVERSATION.c.account_id == account_id)
-        .values(window_missed=missed(CONVERSATION.c.id, _NOW))
+        .values(window_missed=missed(_NOW))
     )
     await session.execute(statement, {"now": now})
 
@@ -88,7 +91,11 @@ async def missed_since(session: AsyncSession, account_id: int, now: int) -> list
     query = (
         select(sent.c.conversation_id)
         .distinct()
-        .join(CONVERSATION, CONVERSATION.c.id == sent.c.conversation_id)
+        .join(
+            CONVERSATION,
+            (CONVERSATION.c.account_id == sent.c.account_id)
+            & (CONVERSATION.c.id == sent.c.conversation_id),
+        )
         .where(
             sent.c.account_id == account_id,
             sent.c.direction == Direction.INBOUND,

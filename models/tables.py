@@ -7,7 +7,17 @@ and integer keys make the report indexes smaller and faster than text or timesta
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from models.enums import Status
@@ -22,6 +32,45 @@ GROWING_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 def _instant() -> object:
     return Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+# --- the tenant in every key (issue 20, `models.distribution`) ---------------------------------
+#
+# A table holding an account's rows is keyed by (account_id, id), and points to another such
+# table by (account_id, <its id>): what a distributed PostgreSQL (Citus) needs to keep an
+# account's rows on one node. Ids still come from one sequence per table (SQLite: the row id,
+# which stays `id INTEGER PRIMARY KEY` there, with a unique index on (id, account_id) for the
+# keys that point to it; see migration 0014).
+
+
+def _serial_id(sa_type: Any = None) -> Any:
+    """The id of a table keyed by (account_id, id), numbered by the database."""
+    kwargs: dict[str, Any] = {"autoincrement": True}
+    if sa_type is not None:
+        return Field(default=None, primary_key=True, sa_type=sa_type, sa_column_kwargs=kwargs)
+    return Field(default=None, primary_key=True, sa_column_kwargs=kwargs)
+
+
+def _tenant_key() -> PrimaryKeyConstraint:
+    return PrimaryKeyConstraint("account_id", "id")
+
+
+def _points_to(table: str, column: str, name: str) -> ForeignKeyConstraint:
+    """(account_id, `column`) -> `table` (account_id, id)."""
+    return ForeignKeyConstraint(
+        ["account_id", column], [f"{table}.account_id", f"{table}.id"], name=name
+    )
+
+
+def _tag_links(owner: str) -> tuple[Any, ...]:
+    """The keys of `<owner>_tag`: by owner, then by tag (which owners have a tag)."""
+    column = f"{owner}_id"
+    return (
+        PrimaryKeyConstraint("account_id", column, "tag_id"),
+        _points_to(owner, column, f"fk_{owner}_tag_{owner}"),
+        _points_to("tag", "tag_id", f"fk_{owner}_tag_tag"),
+        Index(f"ix_{owner}_tag_tag", "account_id", "tag_id", column),
+    )
 
 
 class Account(SQLModel, table=True):
@@ -86,19 +135,19 @@ class ApiToken(SQLModel, table=True):
 
 
 class Agent(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("account_id", "email"),)
+    __table_args__ = (_tenant_key(), UniqueConstraint("account_id", "email"))
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id")
+    id: int | None = _serial_id()
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     email: str  # stored lower-cased
     name: str | None = None
 
 
 class Contact(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("account_id", "phone"),)
+    __table_args__ = (_tenant_key(), UniqueConstraint("account_id", "phone"))
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id")
+    id: int | None = _serial_id()
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     phone: str  # E.164, "+33612345678"
     wa_id: str | None = None
     name: str | None = None
@@ -112,10 +161,10 @@ class Contact(SQLModel, table=True):
 class Tag(SQLModel, table=True):
     """A tag name of one kind: `contact` or `conversation`; `name_key` is the lower-cased name."""
 
-    __table_args__ = (UniqueConstraint("account_id", "kind", "name_key"),)
+    __table_args__ = (_tenant_key(), UniqueConstraint("account_id", "kind", "name_key"))
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id")
+    id: int | None = _serial_id()
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     kind: str
     name: str
     name_key: str
@@ -123,17 +172,21 @@ class Tag(SQLModel, table=True):
 
 class ContactTag(SQLModel, table=True):
     __tablename__ = "contact_tag"
-    __table_args__ = (Index("ix_contact_tag_tag", "account_id", "tag_id", "contact_id"),)
+    __table_args__ = _tag_links("contact")
 
-    contact_id: int = Field(foreign_key="contact.id", primary_key=True)
-    tag_id: int = Field(foreign_key="tag.id", primary_key=True)
-    account_id: int = Field(foreign_key="account.id")
+    contact_id: int = Field(primary_key=True)
+    tag_id: int = Field(primary_key=True)
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
 
 
 class Conversation(SQLModel, table=True):
     """One conversation with the figures its reports need, kept up to date at ingestion."""
 
     __table_args__ = (
+        _tenant_key(),
+        _points_to("contact", "contact_id", "fk_conversation_contact"),
+        _points_to("agent", "assignee_id", "fk_conversation_assignee"),
+        _points_to("agent", "closed_by_id", "fk_conversation_closed_by"),
         Index("ix_conversation_started", "account_id", "started_at", "id"),
         # Covers the raw distinct-contacts counts (the report aggregates cannot add them up).
         Index(
@@ -146,6 +199,7 @@ class Conversation(SQLModel, table=True):
         ),
         Index("ix_conversation_contact", "account_id", "contact_id", "started_at"),
         Index("ix_conversation_open", "account_id", "status", "last_message_at"),
+        Index("ix_conversation_assignee", "account_id", "assignee_id"),
         # The conversations still in time for a service-level target (`ingest.autoclose`).
         *(
             Index(
@@ -159,11 +213,11 @@ class Conversation(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id")
-    contact_id: int = Field(foreign_key="contact.id")
+    id: int | None = _serial_id()
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    contact_id: int
     channel_id: int | None = Field(default=None, foreign_key="channel.id")
-    assignee_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
+    assignee_id: int | None = None
     source: str  # FLOW | INBOUND | INBOX
     source_explicit: bool = False  # set by a conversation.started event, not derived from messages
     direction: str  # INBOUND | OUTBOUND: who sent the first message
@@ -173,7 +227,7 @@ class Conversation(SQLModel, table=True):
     first_response_at: int | None = _instant()  # type: ignore[assignment]
     last_message_at: int | None = _instant()  # type: ignore[assignment]
     closed_at: int | None = _instant()  # type: ignore[assignment]
-    closed_by_id: int | None = Field(default=None, foreign_key="agent.id")
+    closed_by_id: int | None = None
     auto_closed: bool = False
     rating: int | None = None
     rated_at: int | None = _instant()  # type: ignore[assignment]
@@ -204,31 +258,36 @@ class Conversation(SQLModel, table=True):
 
 class ConversationTag(SQLModel, table=True):
     __tablename__ = "conversation_tag"
-    __table_args__ = (Index("ix_conversation_tag_tag", "account_id", "tag_id", "conversation_id"),)
+    __table_args__ = _tag_links("conversation")
 
-    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
-    tag_id: int = Field(foreign_key="tag.id", primary_key=True)
-    account_id: int = Field(foreign_key="account.id")
+    conversation_id: int = Field(primary_key=True)
+    tag_id: int = Field(primary_key=True)
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
 
 
 class Message(SQLModel, table=True):
     __table_args__ = (
+        _tenant_key(),
+        _points_to("conversation", "conversation_id", "fk_message_conversation"),
+        _points_to("agent", "agent_id", "fk_message_agent"),
         UniqueConstraint("account_id", "wamid"),
         # `direction` makes it cover the raw message counts (no table look-up per message).
         Index("ix_message_sent", "account_id", "sent_at", "conversation_id", "direction"),
-        Index("ix_message_conversation", "conversation_id", "sent_at"),
+        # `direction` makes it cover a conversation's figures (`ingest.conversations`): without
+        # statistics, SQLite would otherwise prefer ix_message_sent, covering but by account.
+        Index("ix_message_conversation", "account_id", "conversation_id", "sent_at", "direction"),
         Index("ix_message_agent", "account_id", "agent_id", "sent_at"),
         # The failed messages of a range (summaryReport.failureReasons) without the others.
         Index("ix_message_status", "account_id", "status", "sent_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=GROWING_ID)
-    account_id: int = Field(foreign_key="account.id")
-    conversation_id: int = Field(foreign_key="conversation.id")
+    id: int | None = _serial_id(GROWING_ID)
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    conversation_id: int
     wamid: str
     direction: str  # INBOUND | OUTBOUND
     sender: str  # contact | agent | automation
-    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    agent_id: int | None = None
     type: str = "text"
     body: str | None = None
     sent_at: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -251,10 +310,10 @@ class PendingChange(SQLModel, table=True):
     is recorded (`ingest.changes`), forgotten after 7 days like a pending status."""
 
     __tablename__ = "pending_change"
-    __table_args__ = (Index("ix_pending_change_wamid", "account_id", "wamid"),)
+    __table_args__ = (_tenant_key(), Index("ix_pending_change_wamid", "account_id", "wamid"))
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=GROWING_ID)
-    account_id: int = Field(foreign_key="account.id")
+    id: int | None = _serial_id(GROWING_ID)
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     wamid: str  # the original message's
     kind: str  # edited | deleted
     at: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -264,10 +323,10 @@ class PendingStatus(SQLModel, table=True):
     """A delivery status that arrived before its message; applied when the message is recorded."""
 
     __tablename__ = "pending_status"
-    __table_args__ = (Index("ix_pending_status_wamid", "account_id", "wamid"),)
+    __table_args__ = (_tenant_key(), Index("ix_pending_status_wamid", "account_id", "wamid"))
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=GROWING_ID)
-    account_id: int = Field(foreign_key="account.id")
+    id: int | None = _serial_id(GROWING_ID)
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     wamid: str
     status: str
     at: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -291,12 +350,15 @@ class WidgetButton(SQLModel, table=True):
 class WidgetClick(SQLModel, table=True):
     __tablename__ = "widget_click"
     __table_args__ = (
+        _tenant_key(),
+        _points_to("conversation", "conversation_id", "fk_widget_click_conversation"),
         Index("ix_widget_click_at", "account_id", "clicked_at"),
+        Index("ix_widget_click_conversation", "account_id", "conversation_id"),
         UniqueConstraint("account_id", "ref_code"),
     )
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=GROWING_ID)
-    account_id: int = Field(foreign_key="account.id")
+    id: int | None = _serial_id(GROWING_ID)
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
     button_id: int = Field(foreign_key="widget_button.id")
     clicked_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     referrer: str | None = None  # the referring page's URL without its query string
@@ -306,7 +368,7 @@ class WidgetClick(SQLModel, table=True):
     utm_term: str | None = None
     utm_content: str | None = None
     ref_code: str
-    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", index=True)
+    conversation_id: int | None = None
 
 
 class IngestedEvent(SQLModel, table=True):
@@ -462,10 +524,10 @@ class AggregatedConversation(_ConversationFigures, table=True):
     adds the conversation's current contribution, so every change is an exact delta."""
 
     __tablename__ = "aggregated_conversation"
-    __table_args__ = (Index("ix_aggregated_conversation_account", "account_id"),)
+    __table_args__ = (PrimaryKeyConstraint("account_id", "conversation_id"),)
 
     conversation_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE", primary_key=True)
     day: int
     source: str
     assignee_id: int
@@ -476,8 +538,8 @@ class AggregatedConversationTag(SQLModel, table=True):
     """The conversation tags the aggregates count for a conversation."""
 
     __tablename__ = "aggregated_conversation_tag"
-    __table_args__ = (Index("ix_aggregated_conversation_tag_account", "account_id"),)
+    __table_args__ = (PrimaryKeyConstraint("account_id", "conversation_id", "tag_id"),)
 
     conversation_id: int = Field(primary_key=True)
     tag_id: int = Field(primary_key=True)
-    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="account.id", ondelete="CASCADE", primary_key=True)

@@ -189,16 +189,13 @@ async def agents_by_id(
 async def tags_by_owner(
     session: AsyncSession, account_id: int, link: type, owner_column: str, ids: Sequence[int]
 ) -> dict[int, list[TagRow]]:
-    """Tags of many contacts or conversations in one statement, each list ordered by name.
-
-    Scoped by the tag's account: the owners' ids are already the account's own, and filtering
-    the link table by account would make SQLite scan the account's whole link index instead of
-    seeking each owner by primary key."""
-    owner = getattr(link, owner_column)
+    """Tags of many contacts or conversations in one statement, each list ordered by name (the
+    links found by their key, (account_id, owner, tag))."""
+    owner, links = getattr(link, owner_column), link.__table__  # type: ignore[attr-defined]
     rows = await session.execute(
         select(owner, Tag.id, Tag.name)
-        .join(Tag, Tag.id == link.tag_id)  # type: ignore[attr-defined]
-        .where(Tag.account_id == account_id, owner.in_(ids))
+        .join(Tag, (Tag.account_id == links.c.account_id) & (Tag.id == links.c.tag_id))
+        .where(links.c.account_id == account_id, owner.in_(ids))
         .order_by(Tag.name_key, col(Tag.id))
     )
     found: dict[int, list[TagRow]] = {}

@@ -153,14 +153,11 @@ class TagNames:
 
 def _tag_ids(link: Any, owner: Any, outer: Any) -> Any:
     """Correlated sub-query: the comma-separated ids of the tags linked to one contact or
-    conversation, in any order (TagNames orders them). It names only the owner, so that the
-    link table's primary key (owner, tag) is the one index either engine can use; a condition
-    on account_id let them pick the (account_id, tag_id, owner) index and scan the account's
-    whole link table per row when statistics were missing. The owner is the account's own
-    conversation or contact, and TagNames knows only the account's tags."""
+    conversation, in any order (TagNames orders them), found by the link table's key
+    (account_id, owner, tag)."""
     return (
         select(func.aggregate_strings(cast(link.tag_id, String), ","))
-        .where(owner == outer)
+        .where(link.account_id == col(Conversation.account_id), owner == outer)
         .scalar_subquery()
     )
 
@@ -195,14 +192,15 @@ def page_query(
         .join(
             Contact,
             and_(
+                col(Contact.account_id) == col(Conversation.account_id),
                 col(Contact.id) == col(Conversation.contact_id),
-                col(Contact.account_id) == account_id,
             ),
         )
         .outerjoin(
             Agent,
             and_(
-                col(Agent.id) == col(Conversation.assignee_id), col(Agent.account_id) == account_id
+                col(Agent.account_id) == col(Conversation.account_id),
+                col(Agent.id) == col(Conversation.assignee_id),
             ),
         )
         .where(*conversation_conditions(account_id, flt), *started_in_range(flt))

@@ -10,11 +10,14 @@ import httpx
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
 from starlette.applications import Starlette
 from strawberry.utils.str_converters import to_camel_case
 
 from api import accounts
+from ingest import aggregates as maintenance
 from ingest.buttons import create_button
 from models import (
     Agent,
@@ -427,3 +430,123 @@ def test_every_report_part_is_a_field_of_its_type(parts: type[Enum], type_name: 
     named = {"clicks", "conversations"} if parts is WidgetPart else set()
     expected = {to_camel_case(part.value) for part in parts if part is not WidgetPart.TOTALS}
     assert expected | named <= fields
+
+
+# Tables of migration 0014 (issue 20): their rows, in order, must survive it both ways.
+TENANT_TABLES = (
+    "agent",
+    "contact",
+    "tag",
+    "contact_tag",
+    "conversation",
+    "conversation_tag",
+    "message",
+    "widget_click",
+    "pending_status",
+    "pending_change",
+    "aggregated_conversation",
+    "aggregated_conversation_tag",
+)
+
+
+async def _table_rows(engine: AsyncEngine) -> dict[str, list[str]]:
+    found = {}
+    async with engine.connect() as connection:
+        for table in TENANT_TABLES:
+            result = await connection.execute(text(f"SELECT * FROM {table}"))
+            found[table] = sorted(repr(sorted(row._mapping.items())) for row in result)
+    return found
+
+
+async def _keys(engine: AsyncEngine) -> dict[str, object]:
+    """Each table's primary key and foreign keys, as the database has them."""
+
+    def read(sync: object) -> dict[str, object]:
+        inspector = inspect(sync)
+        return {
+            table: (
+                inspector.get_pk_constraint(table)["constrained_columns"],
+                sorted(
+                    (key["constrained_columns"], key["referred_table"], key["referred_columns"])
+                    for key in inspector.get_foreign_keys(table)
+                ),
+            )
+            for table in TENANT_TABLES
+        }
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def test_the_tenant_key_migration_keeps_every_row_and_puts_the_account_in_every_key(
+    database_url: str, app: Starlette, engine: AsyncEngine, client: httpx.AsyncClient
+) -> None:
+    """0014 (issue 20) on a database filled at 0013 (the hand-built report dataset, with tags,
+    clicks, statuses): every row is kept, the keys become the metadata's ((account_id, id),
+    foreign keys by (account_id, id); on SQLite the row id stays the primary key), and a row
+    can no longer point to another account's conversation."""
+    data = await build_dataset(engine)
+    before, kept = await _table_rows(engine), await aggregate_rows(engine, data.account.id)
+    config = alembic_config(database_url)
+    await engine.dispose()
+    await app.state.writer.engine.dispose()
+    await asyncio.to_thread(command.downgrade, config, "0013_pricing")
+    old = await _keys(engine)
+    assert old["message"] == (
+        ["id"],
+        sorted(
+            [
+                (["account_id"], "account", ["id"]),
+                (["agent_id"], "agent", ["id"]),
+                (["conversation_id"], "conversation", ["id"]),
+            ]
+        ),
+    )
+    assert await _table_rows(engine) == before
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await engine.dispose()
+    assert await _table_rows(engine) == before
+    assert await aggregate_rows(engine, data.account.id) == kept
+    new = await _keys(engine)
+    sqlite = database_url.startswith("sqlite")
+    for table in TENANT_TABLES:
+        model = SQLModel.metadata.tables[table]
+        primary = [column.name for column in model.primary_key.columns]
+        if sqlite and primary == ["account_id", "id"]:
+            primary = ["id"]  # the row id
+        foreign = sorted(
+            (
+                [element.parent.name for element in key.elements],
+                key.referred_table.name,
+                [element.column.name for element in key.elements],
+            )
+            for key in model.foreign_key_constraints
+        )
+        assert new[table] == (primary, foreign), table
+    assert new["message"][1] == sorted(
+        [
+            (["account_id"], "account", ["id"]),
+            (["account_id", "agent_id"], "agent", ["account_id", "id"]),
+            (["account_id", "conversation_id"], "conversation", ["account_id", "id"]),
+        ]
+    )
+    other = await create_test_account(engine, "Other", "UTC")
+    conversation_id = (await rows(engine, Conversation, Conversation.id))[0].id
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO message (account_id, conversation_id, wamid, direction, sender,"
+                    " type, sent_at) VALUES (:a, :c, 'stray', 'INBOUND', 'contact', 'text', 0)"
+                ),
+                {"a": other.id, "c": conversation_id},
+            )
+    # Ingestion and the aggregates still agree after it.
+    await add_channel(engine, data.account.id, phone_number_id="pnid-after-0014")
+    t = int(time.time()) - 60
+    payload = inbound("w-after-0014", "33600000001", t, phone_number_id="pnid-after-0014")
+    assert (await post_webhook(client, payload)).json()["messages"] == 1
+    kept = await aggregate_rows(engine, data.account.id)
+    async with transaction(engine) as session:
+        await maintenance.rebuild_aggregates(session, data.account.id)
+    assert await aggregate_rows(engine, data.account.id) == kept
