@@ -271,16 +271,24 @@ async def _busiest(session: AsyncSession, account_id: int) -> tuple[str, str]:
     """The agent with the most conversations and the most used conversation tag."""
     agent = await session.scalar(
         select(Agent.email)
-        .join(Conversation, col(Conversation.assignee_id) == col(Agent.id))
-        .where(col(Conversation.account_id) == account_id)
+        .join(
+            Conversation,
+            (col(Conversation.account_id) == col(Agent.account_id))
+            & (col(Conversation.assignee_id) == col(Agent.id)),
+        )
+        .where(col(Agent.account_id) == account_id)
         .group_by(col(Agent.id), col(Agent.email))
         .order_by(func.count().desc())
         .limit(1)
     )
     tag = await session.scalar(
         select(Tag.name)
-        .join(ConversationTag, col(ConversationTag.tag_id) == col(Tag.id))
-        .where(col(ConversationTag.account_id) == account_id)
+        .join(
+            ConversationTag,
+            (col(ConversationTag.account_id) == col(Tag.account_id))
+            & (col(ConversationTag.tag_id) == col(Tag.id)),
+        )
+        .where(col(Tag.account_id) == account_id)
         .group_by(col(Tag.id), col(Tag.name))
         .order_by(func.count().desc())
         .limit(1)

@@ -418,7 +418,10 @@ class _Writer:
         if attributions:
             await connection.execute(
                 update(WIDGET_CLICK)
-                .where(WIDGET_CLICK.c.id == bindparam("click"))
+                .where(
+                    WIDGET_CLICK.c.account_id == self.account_id,
+                    WIDGET_CLICK.c.id == bindparam("click"),
+                )
                 .values(conversation_id=bindparam("conversation")),
                 attributions,
             )

@@ -51,6 +51,11 @@ def _serial_id(sa_type: Any = None) -> Any:
     return Field(default=None, primary_key=True, sa_column_kwargs=kwargs)
 
 
+# SQLite: a table keyed by (account_id, ...) alone is stored in its key's order (WITHOUT ROWID):
+# a look-up is one seek, not an index seek then a row id seek.
+CLUSTERED = {"sqlite_with_rowid": False}
+
+
 def _tenant_key() -> PrimaryKeyConstraint:
     return PrimaryKeyConstraint("account_id", "id")
 
@@ -70,6 +75,7 @@ def _tag_links(owner: str) -> tuple[Any, ...]:
         _points_to(owner, column, f"fk_{owner}_tag_{owner}"),
         _points_to("tag", "tag_id", f"fk_{owner}_tag_tag"),
         Index(f"ix_{owner}_tag_tag", "account_id", "tag_id", column),
+        CLUSTERED,
     )
 
 
@@ -524,7 +530,7 @@ class AggregatedConversation(_ConversationFigures, table=True):
     adds the conversation's current contribution, so every change is an exact delta."""
 
     __tablename__ = "aggregated_conversation"
-    __table_args__ = (PrimaryKeyConstraint("account_id", "conversation_id"),)
+    __table_args__ = (PrimaryKeyConstraint("account_id", "conversation_id"), CLUSTERED)
 
     conversation_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE", primary_key=True)
@@ -538,7 +544,7 @@ class AggregatedConversationTag(SQLModel, table=True):
     """The conversation tags the aggregates count for a conversation."""
 
     __tablename__ = "aggregated_conversation_tag"
-    __table_args__ = (PrimaryKeyConstraint("account_id", "conversation_id", "tag_id"),)
+    __table_args__ = (PrimaryKeyConstraint("account_id", "conversation_id", "tag_id"), CLUSTERED)
 
     conversation_id: int = Field(primary_key=True)
     tag_id: int = Field(primary_key=True)

@@ -228,18 +228,18 @@ CAPTURED = tenancy.capture()
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fails the run when a statement the application sent leaves a distributed table without
     an `account_id` condition (`tests/tenancy.py`), unless it comes from a function still
-    listed there as known; lists each one in `unscoped-statements.txt`."""
+    listed there as known; lists each one (new, then known) in `unscoped-statements.txt`."""
     new, known = tenancy.new_violations(CAPTURED)
+    report = Path(session.config.rootpath) / "unscoped-statements.txt"
+    report.write_text("".join(f"{line}\n" for line in new + known))
     terminal = session.config.pluginmanager.get_plugin("terminalreporter")
     if terminal is not None and known:
         terminal.write_line(
-            f"{known} statements of functions listed in tenancy.KNOWN_UNSCOPED still leave a "
-            "distributed table without account_id"
+            f"{len(known)} statements of functions listed in tenancy.KNOWN_UNSCOPED still leave "
+            f"a distributed table without account_id (listed in {report})"
         )
     if not new:
         return
-    report = Path(session.config.rootpath) / "unscoped-statements.txt"
-    report.write_text("\n".join(new) + "\n")
     if terminal is not None:
         terminal.write_line(
             f"{len(new)} statements leave a distributed table without account_id "

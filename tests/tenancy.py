@@ -190,46 +190,20 @@ def violations(captured: Captured) -> list[tuple[str, str]]:
     return found
 
 
-# The functions whose statements still leave a distributed table unpinned: issue 20's work
-# left (most are correlated subqueries joined on `conversation_id` alone, and the ORM's
-# updates by primary key, which names the account once the key is (account_id, id)). A new
+# The functions whose statements may leave a distributed table unpinned, and why. A new
 # function here fails the run; remove a line when its statements are fixed.
 KNOWN_UNSCOPED = frozenset(
     {
-        # The aggregate deltas and their rebuild: joins and correlated subqueries on
-        # conversation_id and tag_id alone.
-        "ingest/aggregates.py:_sync_chunk",
-        "ingest/aggregates.py:_fill",
-        "ingest/aggregates.py:move_statuses",
-        # Messages, tag links of a conversation by its id: with an account_id condition too,
-        # SQLite (no statistics) walks the account's (account_id, ...) index instead of the
-        # conversation's (ingestion of events measured 5,900 -> 1,300/s); fixed with indexes
-        # led by (account_id, conversation_id).
-        "ingest/window.py:settle",
-        "ingest/window.py:missed_since",
-        "ingest/window.py:measure_account",
-        "ingest/events.py:_over_the_tag_limit",
-        # The ORM's UPDATE of a conversation by its primary key (id alone until the key is
-        # (account_id, id)).
-        "ingest/conversations.py:recompute_figures",
-        "ingest/conversations.py:record_message",
-        # Tag links by owner: an account_id condition makes SQLite pick the (account_id,
-        # tag_id, owner) index over the primary key (owner, tag_id); fixed with the key
-        # (account_id, owner, tag_id).
-        "resolvers/entities.py:tags_by_owner",
-        "resolvers/export_details.py:details_pages",
-        # The demo generator's and the benchmark's bulk writes (SQLite ids reserved by max(id),
-        # clicks attributed by id).
+        # SQLite only (PostgreSQL takes ids from the sequence): the demo generator reserves
+        # the next row ids of the file, which are shared by every account.
         "ingest/demo.py:reserve_ids",
-        "ingest/demo.py:_children",
-        "api/cli.py:bench",
     }
 )
 
 
-def new_violations(captured: Captured) -> tuple[list[str], int]:
-    """The violations of functions not in KNOWN_UNSCOPED (one line each), and how many
-    statements of known ones were seen."""
-    found = violations(captured)
-    new = [f"{where} {text}" for where, text in found if where not in KNOWN_UNSCOPED]
-    return new, len(found) - len(new)
+def new_violations(captured: Captured) -> tuple[list[str], list[str]]:
+    """The violations of functions not in KNOWN_UNSCOPED, and those of known ones (one line
+    each)."""
+    found = [(where, f"{where} {text}") for where, text in violations(captured)]
+    new = [line for where, line in found if where not in KNOWN_UNSCOPED]
+    return new, [line for where, line in found if where in KNOWN_UNSCOPED]

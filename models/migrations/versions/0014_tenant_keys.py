@@ -106,6 +106,8 @@ INDEXES = [
         [],
     ),
 ]
+# SQLite: WITHOUT ROWID (keyed by their primary key alone, no row id).
+CLUSTERED = {t for t, (before, _) in KEYS.items() if before != ["id"]}
 # SQLite: the key the composite foreign keys point to (its row id stays the primary key).
 PARENTS = sorted({link.target for link in LINKS})
 # SQLite names the foreign keys and primary keys it reflects by these, to drop them.
@@ -170,7 +172,11 @@ def _sqlite(*, upgrade: bool) -> None:
             op.create_index(f"uq_{parent}_tenant", parent, ["id", "account_id"], unique=True)
     rebuilt = {link.table for link in LINKS} | {t for t, (b, _) in KEYS.items() if b != ["id"]}
     for table in sorted(rebuilt):
-        with op.batch_alter_table(table, naming_convention=CONVENTION, recreate="always") as batch:
+        # A table keyed by (account_id, ...) alone is clustered by its key: one seek, not two.
+        clustered = {"sqlite_with_rowid": not (upgrade and table in CLUSTERED)}
+        with op.batch_alter_table(
+            table, naming_convention=CONVENTION, recreate="always", table_kwargs=clustered
+        ) as batch:
             for link in (link for link in LINKS if link.table == table):
                 if upgrade:
                     unnamed = f"fk_{table}_{link.column}_{link.target}"
