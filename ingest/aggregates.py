@@ -63,7 +63,7 @@ from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, Cells
 from models.db import now, transaction
 from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
-from models.sql import one_of, values_of
+from models.sql import of_conversation, one_of, values_of
 from models.tables import (
     AgentDailyMessages,
     AggregatedConversation,
@@ -178,22 +178,18 @@ def _cells(
         "assignee_id": side.assignee_id,
     }
     if aggregate.tagged:
-        rows = rows.join(side.tags, _same_conversation(side.tags, side))
+        rows = rows.join(side.tags, _of_side(side.tags, side))
         columns["tag_id"] = side.tags.c.tag_id
     if "with_tag_id" in aggregate.keys:  # every pair of the conversation's tags, (t, t) included
         other = side.tags.alias("with_tag")
-        rows = rows.join(other, _same_conversation(other, side))
+        rows = rows.join(other, _of_side(other, side))
         columns["with_tag_id"] = other.c.tag_id
     return rows, [columns[key].label(key) for key in aggregate.keys]
 
 
-def _same_conversation(rows: FromClause, side: Side) -> ColumnElement[bool]:
-    """`rows` (messages, tag links: `conversation_id` and `account_id`) of the side's
-    conversation."""
-    return and_(
-        rows.c.account_id == side.conversation.c.account_id,
-        rows.c.conversation_id == side.conversation_id,
-    )
+def _of_side(rows: FromClause, side: Side) -> ColumnElement[bool]:
+    """`rows` (messages, tag links) of the side's conversation."""
+    return of_conversation(rows, side.conversation.c.account_id, side.conversation_id)
 
 
 def conversation_part(aggregate: Cells, side: Side) -> Select[Any]:
@@ -216,7 +212,7 @@ def message_part(aggregate: Cells, side: Side, periods: Periods) -> Select[Any]:
     rows, keys = _cells(
         aggregate,
         side,
-        m.join(side.conversation, _same_conversation(m, side)),
+        m.join(side.conversation, _of_side(m, side)),
         day_number(m.c.sent_at, periods),
     )
     query = (
@@ -285,9 +281,7 @@ def agent_messages(
         m.c.agent_id.is_not(None),
     )
     if new_only:
-        same = and_(
-            ledger.c.account_id == m.c.account_id, ledger.c.conversation_id == m.c.conversation_id
-        )
+        same = of_conversation(ledger, m.c.account_id, m.c.conversation_id)
         query = query.select_from(m.outerjoin(ledger, same)).where(
             m.c.id > func.coalesce(ledger.c.last_message_id, integer(0))
         )
@@ -306,7 +300,7 @@ def record(periods: Periods, selection: Selection, messages: ColumnElement[bool]
         .group_by(m.c.account_id, m.c.conversation_id)
         .subquery("last_message")
     )
-    same = and_(last.c.account_id == c.c.account_id, last.c.conversation_id == c.c.id)
+    same = of_conversation(last, c.c.account_id, c.c.id)
     return (
         select(
             c.c.id.label("conversation_id"),
@@ -475,8 +469,9 @@ def _sync_statements(
         # is the same. The record of tags keeps its rows that still hold and gains the new ones.
         if tagged:
             kept = select(CONVERSATION_TAG.c.tag_id).where(
-                CONVERSATION_TAG.c.account_id == LEDGER_TAG.c.account_id,
-                CONVERSATION_TAG.c.conversation_id == LEDGER_TAG.c.conversation_id,
+                of_conversation(
+                    CONVERSATION_TAG, LEDGER_TAG.c.account_id, LEDGER_TAG.c.conversation_id
+                ),
                 CONVERSATION_TAG.c.tag_id == LEDGER_TAG.c.tag_id,
             )
             statements.insert(
@@ -565,7 +560,7 @@ def _status_statements(dialect: str, account_id: int, periods: Periods) -> tuple
         rows, keys = _cells(
             aggregate,
             side,
-            m.join(ledger, _same_conversation(m, side)),
+            m.join(ledger, _of_side(m, side)),
             day_number(m.c.sent_at, periods),
         )
         figures = [

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, Message
 from models.enums import Direction
-from models.sql import one_of, values_of
+from models.sql import of_conversation, one_of, values_of
 
 WINDOW_SECONDS = 24 * 3600
 # How far back the pass looks for messages whose window ran out: a server stopped longer than
@@ -33,8 +33,7 @@ def missed(now: ColumnElement[int]) -> ColumnElement[bool]:
     replied = (
         select(reply.c.id)
         .where(
-            reply.c.account_id == sent.c.account_id,
-            reply.c.conversation_id == sent.c.conversation_id,
+            of_conversation(reply, sent.c.account_id, sent.c.conversation_id),
             reply.c.direction == Direction.OUTBOUND,
             reply.c.sent_at >= sent.c.sent_at,
             reply.c.sent_at <= sent.c.sent_at + WINDOW_SECONDS,
@@ -44,8 +43,7 @@ def missed(now: ColumnElement[int]) -> ColumnElement[bool]:
     return (
         select(sent.c.id)
         .where(
-            sent.c.account_id == CONVERSATION.c.account_id,
-            sent.c.conversation_id == CONVERSATION.c.id,
+            of_conversation(sent, CONVERSATION.c.account_id, CONVERSATION.c.id),
             sent.c.direction == Direction.INBOUND,
             sent.c.sent_at + WINDOW_SECONDS < now,
             not_(replied),
@@ -91,11 +89,7 @@ async def missed_since(session: AsyncSession, account_id: int, now: int) -> list
     query = (
         select(sent.c.conversation_id)
         .distinct()
-        .join(
-            CONVERSATION,
-            (CONVERSATION.c.account_id == sent.c.account_id)
-            & (CONVERSATION.c.id == sent.c.conversation_id),
-        )
+        .join(CONVERSATION, of_conversation(sent, CONVERSATION.c.account_id, CONVERSATION.c.id))
         .where(
             sent.c.account_id == account_id,
             sent.c.direction == Direction.INBOUND,

@@ -11,7 +11,7 @@ than any list-valued form (`json_each`), so there it stays an expanding `IN`.
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Boolean, String, bindparam
+from sqlalchemy import Boolean, String, and_, bindparam
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -70,3 +70,11 @@ def _one_of_expanded(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
 def _one_of_array(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
     column, values = list(element.clauses)
     return f"{compiler.process(column, **kw)} = ANY({compiler.process(values, **kw)})"
+
+
+def of_conversation(
+    rows: Any, account_id: ColumnElement[int], conversation_id: ColumnElement[int]
+) -> ColumnElement[bool]:
+    """`rows` (a table or subquery with `account_id` and `conversation_id`: messages, tag links,
+    the aggregates' records) of that conversation, by its whole key (issue 20)."""
+    return and_(rows.c.account_id == account_id, rows.c.conversation_id == conversation_id)
