@@ -843,10 +843,10 @@ async def test_the_writer_keeps_postgresql_planner_statistics_up_with_what_it_st
     assert statistics.runs == 1 and await reltuples() == 3
 
 
-def test_planner_statistics_are_refreshed_as_the_stored_items_grow_by_a_fifth() -> None:
+def test_planner_statistics_are_refreshed_as_the_stored_items_double_then_grow_by_a_fifth() -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from ingest.statistics import PlannerStatistics
+    from ingest.statistics import DOUBLING_UNTIL, PlannerStatistics
 
     async def scenario() -> list[int]:
         engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
@@ -857,28 +857,15 @@ def test_planner_statistics_are_refreshed_as_the_stored_items_grow_by_a_fifth() 
             analyzed_at.append(statistics.total)
 
         statistics._analyze = analyze  # type: ignore[method-assign]  (no server: count the runs)
-        for _ in range(300):
+        for _ in range(2000):
             statistics.committed(10)
             await asyncio.sleep(0)
         return analyzed_at
 
-    # After 100 items, then each time a fifth of all stored so far (at least 100) has come.
-    assert asyncio.run(scenario()) == [
-        100,
-        200,
-        300,
-        400,
-        500,
-        600,
-        720,
-        870,
-        1050,
-        1260,
-        1520,
-        1830,
-        2200,
-        2640,
-    ]
+    # After 100 items, then each time all stored so far has doubled, until 10,000; then each
+    # time a fifth of all stored so far has come.
+    assert DOUBLING_UNTIL == 10_000
+    assert asyncio.run(scenario()) == [100, 200, 400, 800, 1600, 3200, 6400, 12800, 15360, 18440]
 
 
 async def test_on_postgresql_other_accounts_fold_beside_a_large_batch_in_progress(
