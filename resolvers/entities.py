@@ -33,6 +33,24 @@ class ContactRow:
     name: str | None
 
 
+def elapsed_seconds(start: int | None, end: int | None) -> int | None:
+    """Seconds from `start` to `end`; None while either is unknown. A conversation's duration
+    (started to closed) and its first response time (first inbound to first response)."""
+    return None if start is None or end is None else end - start
+
+
+def business_or_calendar(stored: int | None, calendar: int | None) -> int | None:
+    """A business time as shown: `ingest.service_levels` stores none when the account has no
+    office hours, and then the business time is the calendar time."""
+    return calendar if stored is None else stored
+
+
+def breached(first_response_met: bool | None, resolution_met: bool | None) -> bool:
+    """Whether a conversation missed either service-level target (None: no target, not
+    breached)."""
+    return first_response_met is False or resolution_met is False
+
+
 @dataclass(frozen=True)
 class ConversationRow:
     id: int
@@ -57,29 +75,29 @@ class ConversationRow:
     deleted_messages: int
     window_missed: bool
 
+    # The rules are plain functions so that the DETAILS export, which formats page rows
+    # without building this class, applies the same ones.
     @property
     def duration_seconds(self) -> int | None:
-        return None if self.closed_at is None else self.closed_at - self.started_at
+        return elapsed_seconds(self.started_at, self.closed_at)
 
     @property
     def duration_business_seconds(self) -> int | None:
-        stored = self.stored_duration_business_seconds
-        return self.duration_seconds if stored is None else stored
+        return business_or_calendar(self.stored_duration_business_seconds, self.duration_seconds)
 
     @property
     def first_response_business_seconds(self) -> int | None:
-        stored = self.stored_first_response_business_seconds
-        return self.first_response_seconds if stored is None else stored
+        return business_or_calendar(
+            self.stored_first_response_business_seconds, self.first_response_seconds
+        )
 
     @property
     def sla_breached(self) -> bool:
-        return self.sla_first_response_met is False or self.sla_resolution_met is False
+        return breached(self.sla_first_response_met, self.sla_resolution_met)
 
     @property
     def first_response_seconds(self) -> int | None:
-        if self.first_response_at is None or self.first_inbound_at is None:
-            return None
-        return self.first_response_at - self.first_inbound_at
+        return elapsed_seconds(self.first_inbound_at, self.first_response_at)
 
 
 CONVERSATION_COLUMNS = (

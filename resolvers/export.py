@@ -89,6 +89,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 def escape_cell(text: str) -> str:
     """Neutralise formula injection: a cell a spreadsheet would evaluate gets a leading `'`."""
+    first = text[:1]
+    if first not in FORMULA_SIGNS and not first.isspace():
+        return text  # most cells: a million-row export checks millions of them
     unblank = text.lstrip()
     if text.startswith(CONTROL_STARTS) or (unblank and unblank[0] in FORMULA_SIGNS):
         return "'" + text
@@ -141,10 +144,39 @@ def export_filename(report: str, account_name: str, flt: Filter) -> str:
 
 
 def encode_page(page: Iterable[Row]) -> bytes:
-    """Rows (already escaped) as CSV text: RFC 4180 quoting by the csv module."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(page)
-    return buffer.getvalue().encode("utf-8")
+    """Rows (already escaped) as CSV text, exactly as `csv.writer` writes them (RFC 4180
+    quoting, CRLF line ends). Most rows need no quoting and are joined directly, three times
+    faster than the writer; the others go through the writer."""
+    lines: list[str] = []
+    unusual = io.StringIO()
+    writer = csv.writer(unusual)
+    for row in page:
+        line = _plain_line(row)
+        if line is None:
+            writer.writerow(row)
+            line = unusual.getvalue().removesuffix("\r\n")
+            unusual.seek(0)
+            unusual.truncate()
+        lines.append(line)
+    if not lines:
+        return b""
+    lines.append("")  # the last row's line end
+    return "\r\n".join(lines).encode("utf-8")
+
+
+def _plain_line(row: Row) -> str | None:
+    """The cells joined by commas when that is what the csv module writes: it quotes a cell
+    only when it holds a comma, a double quote, CR or LF, and a lone empty cell. None when the
+    writer is needed."""
+    try:
+        line = ",".join(row)
+    except TypeError:  # a cell that is not text: the writer converts it
+        return None
+    if not line or line.count(",") != len(row) - 1:
+        return None
+    if '"' in line or "\r" in line or "\n" in line:
+        return None
+    return line
 
 
 # -- the filter a link carries -------------------------------------------------------------------
@@ -372,13 +404,12 @@ async def report_pages(
     """The rows of one report kind (header excluded), a page at a time: DETAILS by keyset
     pages, the other kinds (a row per day, agent, tag or click group) as one page."""
     if report == "DETAILS":
-        pages = export_details.details_pages(session, account_id, flt, DETAILS_PAGE_SIZE)
+        # Escaped as they are made, and only the cells that can begin with a formula character:
+        # a million rows make checking the others (instants, enum names, counts) measurable.
+        pages = export_details.details_pages(
+            session, account_id, flt, DETAILS_PAGE_SIZE, escape=escape_cell
+        )
         async for page in pages:
-            # Only the columns that can begin with a formula character: a million rows make
-            # checking the others (instants, enum names, counts) measurable.
-            for row in page:
-                for index in export_details.TEXT_COLUMNS:
-                    row[index] = escape_cell(row[index])
             yield page
         return
     rows = await REPORT_ROWS[report](session, account_id, flt)

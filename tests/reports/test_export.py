@@ -27,6 +27,7 @@ from models import Account, ApiToken, Conversation, ConversationTag
 from models.db import now, session_factory, transaction
 from models.settings import Settings
 from resolvers import export_details
+from resolvers.entities import CONVERSATION_COLUMNS, ConversationRow, conversation_row
 from resolvers.export_details import InstantFormat
 from resolvers.export_links import ExportLink, sign_link
 from resolvers.filters import parse_filter
@@ -955,6 +956,160 @@ async def test_details_stream_by_keyset_pages_with_batched_lookups(
     assert len(statements) == 1 + 1 + 4
 
 
+# -- the cells of a DETAILS row and their encoding ------------------------------------------------
+
+START = at("2026-03-02 09:00")
+
+
+def page_row(**values: Any) -> tuple[Any, ...]:
+    """A row as `page_query` returns it (the conversation columns, then phone, name, agent
+    e-mail, contact tag ids, conversation tag ids): an answered conversation closed after an
+    hour, without service-level figures, `values` replacing columns by name."""
+    row: dict[str, Any] = {
+        "id": 1,
+        "started_at": START,
+        "closed_at": START + 3600,
+        "contact_id": 1,
+        "assignee_id": None,
+        "status": "CLOSED",
+        "direction": "INBOUND",
+        "source": "INBOUND",
+        "message_count": 2,
+        "first_inbound_at": START,
+        "first_response_at": START + 300,
+        "rating": None,
+        "first_response_business_seconds": None,
+        "duration_business_seconds": None,
+        "first_response_due_at": None,
+        "sla_first_response_met": None,
+        "sla_resolution_met": None,
+        "edited_messages": 0,
+        "deleted_messages": 0,
+        "window_missed": False,
+        "phone": "+33600000001",
+        "name": "Léa",
+        "agent": None,
+        "contact_tags": None,
+        "conversation_tags": None,
+    }
+    assert set(values) <= set(row)
+    row.update(values)
+    return tuple(row.values())
+
+
+def details_cells(row: tuple[Any, ...]) -> dict[str, str]:
+    tags = export_details.TagNames([])
+    write = InstantFormat(ZoneInfo("UTC"))
+    cells = export_details.details_row(row, tags, write, resolvers.export.escape_cell)
+    return dict(zip(DETAILS_HEADER, cells, strict=True))
+
+
+def conversation_of(row: tuple[Any, ...]) -> ConversationRow:
+    return conversation_row(row[: len(CONVERSATION_COLUMNS)])
+
+
+FIGURES = [
+    "duration_seconds",
+    "first_response_seconds",
+    "first_response_business_seconds",
+    "duration_business_seconds",
+    "sla_breached",
+]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # No office hours: business times are the calendar times.
+        ({}, ["3600", "300", "300", "3600", "false"]),
+        (
+            {"first_response_business_seconds": 120, "duration_business_seconds": 1800},
+            ["3600", "300", "120", "1800", "false"],
+        ),
+        # Open and unanswered: nothing to measure.
+        (
+            {"closed_at": None, "first_response_at": None},
+            ["", "", "", "", "false"],
+        ),
+        # Either target missed is a breach; met or without target is not.
+        ({"sla_first_response_met": False}, ["3600", "300", "300", "3600", "true"]),
+        (
+            {"sla_first_response_met": True, "sla_resolution_met": False},
+            ["3600", "300", "300", "3600", "true"],
+        ),
+        (
+            {"sla_first_response_met": True, "sla_resolution_met": True},
+            ["3600", "300", "300", "3600", "false"],
+        ),
+        # A reply stamped before the message it answers (a bad event): negative, and `-` would
+        # begin a formula.
+        (
+            {"first_response_at": START - 5, "first_response_business_seconds": -7},
+            ["3600", "'-5", "'-7", "3600", "false"],
+        ),
+    ],
+)
+def test_details_cells_hold_the_conversation_figures(
+    values: dict[str, Any], expected: list[str]
+) -> None:
+    row = page_row(**values)
+    cells = details_cells(row)
+    assert [cells[name] for name in FIGURES] == expected
+    # The GraphQL rows (`ConversationRow`) give the same figures.
+    conversation = conversation_of(row)
+    figures = [getattr(conversation, name) for name in FIGURES]
+    assert [
+        "" if value is None else str(value).lower().replace("-", "'-") for value in figures
+    ] == expected
+
+
+def test_details_cells_written_out() -> None:
+    row = page_row(
+        closed_at=None,
+        rating=4,
+        first_response_due_at=START + 900,
+        window_missed=True,
+        name="=cmd",
+        agent="bob@acme.test",
+        edited_messages=1,
+        deleted_messages=2,
+    )
+    assert list(details_cells(row).values()) == [
+        "2026-03-02T09:00:00+00:00",
+        "'+33600000001",
+        "'=cmd",
+        "",
+        "",
+        "bob@acme.test",
+        "CLOSED",
+        "INBOUND",
+        "INBOUND",
+        "2",
+        "",
+        "300",
+        "4",
+        "",
+        "300",
+        "",
+        "2026-03-02T09:15:00+00:00",
+        "false",
+        "1",
+        "2",
+        "true",
+    ]
+
+
+CSV_TEXT = st.text(alphabet=st.sampled_from(["a", ",", '"', "\r", "\n", " ", "é", "'", "="]))
+
+
+@given(page=st.lists(st.lists(st.one_of(CSV_TEXT, st.text(max_size=5)), max_size=5), max_size=5))
+@hypothesis_settings(max_examples=500, deadline=None)
+def test_encoded_pages_are_what_the_csv_module_writes(page: list[list[str]]) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(page)
+    assert resolvers.export.encode_page(page) == buffer.getvalue().encode("utf-8")
+
+
 # -- the instant format and the tag list of the DETAILS stream -----------------------------------
 
 ZONES = [
@@ -1024,7 +1179,9 @@ async def test_a_tag_created_during_an_export_is_named(
         from_=date(2026, 5, 1), to=date(2026, 5, 2), account_timezone="UTC", max_range_days=366
     )
     async with session_factory(engine)() as session:
-        pages = export_details.details_pages(session, account.id, flt, page_size=1)
+        pages = export_details.details_pages(
+            session, account.id, flt, page_size=1, escape=resolvers.export.escape_cell
+        )
         first = await anext(pages)
         async with building(engine, account.id) as make:
             older = (
@@ -1033,9 +1190,10 @@ async def test_a_tag_created_during_an_export_is_named(
                 )
             ).one()
             tag = await make.tag("conversation", "Added later")
+            assert older.id is not None and tag.id is not None
             make.session.add(
                 ConversationTag(account_id=account.id, conversation_id=older.id, tag_id=tag.id)
-            )  # type: ignore[arg-type]
+            )
         await session.commit()  # the next page reads a fresh snapshot, as the download does
         second = await anext(pages)
         assert await anext(pages, None) is None
