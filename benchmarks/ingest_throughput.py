@@ -5,10 +5,11 @@
 
 Without --database-url: a fresh SQLite file in a temporary directory. With a PostgreSQL URL
 (postgresql+asyncpg://postgres@127.0.0.1:5432/wareports_bench) that database is dropped and
-created again (never `test` nor `postgres`). Setup goes through the real CLI (migrate, account,
-channel, token), then `wareports serve` (one process) and benchmarks/bare_endpoint.py run as
-subprocesses. A load generator of --processes OS processes shares --senders keep-alive
-connections (raw asyncio HTTP/1.1); every body is built and signed before the clock starts.
+created again (never `test` nor `postgres`), as a copy of --template when given. Setup goes
+through the real CLI (migrate, account, channel, token), then `wareports serve` (one process)
+and benchmarks/bare_endpoint.py run as subprocesses. A load generator of --processes OS
+processes shares --senders keep-alive connections (raw asyncio HTTP/1.1); every body is built
+and signed before the clock starts.
 
 Phases: bare (the bare endpoint, the same bodies as messages), messages (single-message signed
 webhooks), statuses (sent, delivered, read of --messages outbound wamids not recorded yet),
@@ -421,7 +422,7 @@ def database_name(url: str) -> str:
     return make_url(url).database or ""
 
 
-async def recreate_postgres(url: str) -> None:
+async def recreate_postgres(url: str, template: str | None = None) -> None:
     import asyncpg
     from sqlalchemy.engine import make_url
 
@@ -438,7 +439,8 @@ async def recreate_postgres(url: str) -> None:
     )
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await connection.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await connection.close()
 
@@ -720,6 +722,12 @@ def main() -> None:
     parser.add_argument("--offered-rate", type=int, default=1000)
     parser.add_argument("--offered-seconds", type=float, default=5.0)
     parser.add_argument("--offered-connections", type=int, default=64)
+    parser.add_argument(
+        "--template",
+        default=None,
+        help="PostgreSQL: create the database as a copy of this one (e.g. a `wareports bench` "
+        "database: ingestion into tables that already hold a million conversations)",
+    )
     parser.add_argument("--quick", action="store_true", help="1000 messages, 5000 events...")
     parser.add_argument(
         "--service-levels",
@@ -740,7 +748,7 @@ def run(args: argparse.Namespace, directory: Path) -> int:
     url = args.database_url or f"sqlite+aiosqlite:///{directory}/bench.db"
     engine = "postgresql" if url.startswith("postgresql") else "sqlite"
     if engine == "postgresql":
-        asyncio.run(recreate_postgres(url))
+        asyncio.run(recreate_postgres(url, args.template))
     env = {
         **os.environ,
         "WAREPORTS_DATABASE_URL": url,
