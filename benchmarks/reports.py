@@ -43,7 +43,7 @@ from resolvers.agents import AgentPart, agent_report
 from resolvers.aggregates import aggregate_zone
 from resolvers.filters import Filter, parse_filter
 from resolvers.metrics import BOTH_HALVES, Half
-from resolvers.summary import SUMMARY_PARTS, SummaryPart, summary_report
+from resolvers.summary import SummaryPart, summary_report
 from resolvers.tags import TagPart, tag_report
 from resolvers.widget import widget_report
 
@@ -111,6 +111,11 @@ class Target:
 
 
 REPORT_TARGET = Target({90: 100.0, 365: 250.0})
+# What QUERIES["summary"] selects, which its resolver-alone timing computes (and nothing else: the
+# pricing rows, the heatmap and the failure reasons read the raw messages).
+SUMMARY_QUERY_PARTS = frozenset(
+    {SummaryPart.TOTALS, SummaryPart.DAILY, SummaryPart.WEEKLY, SummaryPart.BY_SOURCE}
+)
 HEATMAP_TARGET = Target({90: 250.0, 365: 1000.0})
 DRILL_DOWN_REPORT_TARGET = Target({90: 1000.0})
 DRILL_DOWN_DETAILS_TARGET = 50.0  # the first page of 50
@@ -400,8 +405,7 @@ async def resolve(
 ) -> None:
     """The report's resolver alone, computing what the benchmark's query selects."""
     if case.report == "summary":
-        wanted = SUMMARY_PARTS - {SummaryPart.HEATMAP, SummaryPart.FAILURE_REASONS}
-        await summary_report(session, account_id, flt, parts=wanted, halves=halves)
+        await summary_report(session, account_id, flt, parts=SUMMARY_QUERY_PARTS, halves=halves)
     elif case.report == "heatmap":
         heatmap = frozenset({SummaryPart.HEATMAP})
         await summary_report(session, account_id, flt, parts=heatmap, halves=halves)
