@@ -5,7 +5,9 @@ The aggregate tables (models.tables: `daily_figures`, `source_daily_figures`, `t
 day in the zone named by `aggregate_state` (no row: not built, the reports read raw rows). A
 conversation counts on the local day it started and each of its messages on the day it was
 sent, in the cell of the conversation's current source and assignee (and of each of its tags,
-and each pair of its tags).
+and each pair of its tags). The heatmap's tables (`hourly_figures`, `agent_hourly_figures`,
+`tag_hourly_figures`) hold the same sums per local hour, by the hour of the start and of
+each message.
 
 `click_daily_figures` counts website button clicks per local day and value of each dimension
 (button name, referrer, each UTM field) with the conversations attributed to them: a click adds
@@ -58,7 +60,7 @@ from ingest import service_levels, window
 from ingest.contacts import insert_for
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
-from models.calendar import Periods, day_number, integer, local_day, zone_periods
+from models.calendar import Periods, day_number, hour_number, integer, local_day, zone_periods
 from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, Cells
 from models.db import now, transaction
 from models.enums import Direction
@@ -131,6 +133,7 @@ class Side:
     conversation_id: ColumnElement[int]
     tags: Table  # conversation_tag | aggregated_conversation_tag
     day: ColumnElement[int]
+    hour: ColumnElement[int]
     assignee_id: ColumnElement[int]
     figures: dict[str, ColumnElement[Any]]
     counted: ColumnElement[bool] | None  # the messages counted; None: all of them
@@ -145,6 +148,7 @@ def current_side(periods: Periods, selection: Selection) -> Side:
         conversation_id=c.c.id,
         tags=CONVERSATION_TAG,
         day=day_number(c.c.started_at, periods),
+        hour=hour_number(c.c.started_at, periods),
         assignee_id=func.coalesce(c.c.assignee_id, integer(0)),
         figures=current_figures(c),
         counted=None,
@@ -160,6 +164,7 @@ def recorded_side(selection: Selection) -> Side:
         conversation_id=ledger.c.conversation_id,
         tags=LEDGER_TAG,
         day=ledger.c.day,
+        hour=ledger.c.hour,
         assignee_id=ledger.c.assignee_id,
         figures={name: -ledger.c[name] for name in CONVERSATION_SUMS},
         counted=MESSAGE.c.id <= ledger.c.last_message_id,
@@ -169,11 +174,17 @@ def recorded_side(selection: Selection) -> Side:
 
 
 def _cells(
-    aggregate: Cells, side: Side, rows: FromClause, day: ColumnElement[int]
+    aggregate: Cells,
+    side: Side,
+    rows: FromClause,
+    day: ColumnElement[int],
+    hour: ColumnElement[int],
 ) -> tuple[FromClause, list[ColumnElement[Any]]]:
-    """The rows joined to the tags the aggregate splits by, and the cell's key columns."""
+    """The rows joined to the tags the aggregate splits by, and the cell's key columns (`day`
+    and `hour`: the local day and hour of what counts, the start or the message)."""
     columns: dict[str, ColumnElement[Any]] = {
         "day": day,
+        "hour": hour,
         "source": side.conversation.c.source,
         "assignee_id": side.assignee_id,
     }
@@ -194,7 +205,7 @@ def _of_side(rows: FromClause, side: Side) -> ColumnElement[bool]:
 
 def conversation_part(aggregate: Cells, side: Side) -> Select[Any]:
     """The conversations' figures in the cells of their start day (one row each)."""
-    rows, keys = _cells(aggregate, side, side.conversation, side.day)
+    rows, keys = _cells(aggregate, side, side.conversation, side.day, side.hour)
     return (
         select(
             *keys,
@@ -214,6 +225,7 @@ def message_part(aggregate: Cells, side: Side, periods: Periods) -> Select[Any]:
         side,
         m.join(side.conversation, _of_side(m, side)),
         day_number(m.c.sent_at, periods),
+        hour_number(m.c.sent_at, periods),
     )
     query = (
         select(
@@ -306,6 +318,7 @@ def record(periods: Periods, selection: Selection, messages: ColumnElement[bool]
             c.c.id.label("conversation_id"),
             c.c.account_id,
             day_number(c.c.started_at, periods).label("day"),
+            hour_number(c.c.started_at, periods).label("hour"),
             c.c.source,
             func.coalesce(c.c.assignee_id, 0).label("assignee_id"),
             *(value.label(name) for name, value in current_figures(c).items()),
@@ -562,6 +575,7 @@ def _status_statements(dialect: str, account_id: int, periods: Periods) -> tuple
             side,
             m.join(ledger, _of_side(m, side)),
             day_number(m.c.sent_at, periods),
+            hour_number(m.c.sent_at, periods),
         )
         figures = [
             (

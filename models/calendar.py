@@ -153,6 +153,18 @@ def day_number(instant: Any, periods: Periods) -> ColumnElement[int]:
     return shifted // integer(DAY_SECONDS) - integer(SHIFT_DAYS)
 
 
+def hour_number(instant: Any, periods: Periods) -> ColumnElement[int]:
+    """SQL: the local hour number of an instant inside the periods' windows (local hours since
+    1970-01-01 00:00; the two occurrences of a repeated hour have one number)."""
+    shifted = instant + offset_sql(instant, periods) + integer(SHIFT_DAYS * DAY_SECONDS)
+    return shifted // integer(HOUR_SECONDS) - integer(SHIFT_DAYS * 24)
+
+
+def hour_of_week_of_hour(hour: Any) -> ColumnElement[int]:
+    """SQL: `hour_of_week` of a local hour number (0 = Monday 00:00-01:00)."""
+    return (hour + integer(EPOCH_WEEK_HOUR + SHIFT_WEEKS * WEEK_HOURS)) % integer(WEEK_HOURS)
+
+
 def week_of_day(day: Any) -> ColumnElement[int]:
     """SQL: the ISO week number of a local day number."""
     return (day + integer(3 + 7 * SHIFT_WEEKS)) // integer(7) - integer(SHIFT_WEEKS)

@@ -1,8 +1,9 @@
 """The aggregate tables of conversation figures, described once: the keys of their cells.
 
 Ingestion adds each conversation's figures to one cell per table (`ingest.aggregates`: the
-cell of its start day, source and assignee, of each of its tags, of each pair of its tags), in
-key order; a report reads the smallest table whose keys split conversations as it needs
+cell of its start day, source and assignee, of each of its tags, of each pair of its tags; and,
+for the heatmap, of its start hour, with its assignee, with each of its tags), in key order; a
+report reads the smallest table whose keys split conversations as it needs
 (`resolvers.aggregates.table_for`, through `answers`), or the raw rows when none does.
 """
 
@@ -11,10 +12,13 @@ from dataclasses import dataclass
 from sqlalchemy import Table
 
 from models.tables import (
+    AgentHourlyFigures,
     DailyFigures,
+    HourlyFigures,
     SourceDailyFigures,
     TagAgentDailyFigures,
     TagDailyFigures,
+    TagHourlyFigures,
     TagPairDailyFigures,
 )
 
@@ -25,6 +29,11 @@ class Cells:
 
     table: Table
     keys: tuple[str, ...]
+
+    @property
+    def hourly(self) -> bool:
+        """Cells per local hour (`hour`) instead of per local day (`day`): the heatmap's."""
+        return "hour" in self.keys
 
     @property
     def tagged(self) -> bool:
@@ -49,13 +58,20 @@ def _table(model: type) -> Table:
 
 
 # In the order ingestion writes them (every writer the same: rows are locked in one order).
-CONVERSATION_CELLS = (
+DAILY_CELLS = (
     Cells(_table(DailyFigures), ("day", "source", "assignee_id")),
     Cells(_table(SourceDailyFigures), ("day", "source")),
     Cells(_table(TagDailyFigures), ("day", "tag_id", "source")),
     Cells(_table(TagAgentDailyFigures), ("assignee_id", "day", "tag_id", "source")),
     Cells(_table(TagPairDailyFigures), ("with_tag_id", "day", "tag_id", "source")),
 )
+# The heatmap's cells: per local hour, unfiltered (or by source), by agent, by one tag.
+HOURLY_CELLS = (
+    Cells(_table(HourlyFigures), ("hour", "source")),
+    Cells(_table(AgentHourlyFigures), ("assignee_id", "hour", "source")),
+    Cells(_table(TagHourlyFigures), ("tag_id", "hour", "source")),
+)
+CONVERSATION_CELLS = DAILY_CELLS + HOURLY_CELLS
 # The dimensions the click cells count clicks by (`click_daily_figures`: one cell per local day,
 # dimension and value): `button` is the button's name, the others the click's columns. The
 # widget report has one group per dimension (`by_button`, ...).
@@ -69,4 +85,5 @@ CLICK_DIMENSIONS = (
     "utm_content",
 )
 # Fewest keys first: the first table that answers a report has the fewest rows to sum.
-SMALLEST_FIRST = tuple(sorted(CONVERSATION_CELLS, key=lambda cells: len(cells.keys)))
+SMALLEST_FIRST = tuple(sorted(DAILY_CELLS, key=lambda cells: len(cells.keys)))
+HOURLY_SMALLEST_FIRST = tuple(sorted(HOURLY_CELLS, key=lambda cells: len(cells.keys)))

@@ -496,6 +496,39 @@ class TagPairDailyFigures(_ConversationFigures, _MessageFigures, table=True):
     source: str = Field(primary_key=True)
 
 
+class HourlyFigures(_ConversationFigures, _MessageFigures, table=True):
+    """The same figures per local hour (`hour`: local hours since 1970-01-01 00:00, a repeated
+    hour's two occurrences in one) and source: the heatmap's weekdays and hours."""
+
+    __tablename__ = "hourly_figures"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    hour: int = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+
+
+class AgentHourlyFigures(_ConversationFigures, _MessageFigures, table=True):
+    """Per current assignee first, local hour and source: the heatmap filtered by agent."""
+
+    __tablename__ = "agent_hourly_figures"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    assignee_id: int = Field(primary_key=True)
+    hour: int = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+
+
+class TagHourlyFigures(_ConversationFigures, _MessageFigures, table=True):
+    """Per conversation tag first, local hour and source: the heatmap filtered by one tag."""
+
+    __tablename__ = "tag_hourly_figures"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True, ondelete="CASCADE")
+    tag_id: int = Field(primary_key=True)
+    hour: int = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+
+
 class AgentDailyMessages(SQLModel, table=True):
     """Outbound messages an agent sent on a local day, in any conversation."""
 
@@ -535,6 +568,7 @@ class AggregatedConversation(_ConversationFigures, table=True):
     conversation_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     account_id: int = Field(foreign_key="account.id", ondelete="CASCADE", primary_key=True)
     day: int
+    hour: int = 0  # the local hour it started, its cell in the hourly tables
     source: str
     assignee_id: int
     last_message_id: int = Field(default=0, sa_type=GROWING_ID)

@@ -1,15 +1,16 @@
-"""The aggregate read path: report figures summed from the daily aggregate tables.
+"""The aggregate read path: report figures summed from the aggregate tables.
 
 Ingestion keeps the tables exact (ingest/aggregates.py) per local day of the account's zone,
-source and assignee, and per conversation tag. They answer a filter exactly when its zone is the
-zone they were built in and it does not ask for contact tags or several conversation tags (a
-conversation with two of them would count twice); `resolvers.metrics.compute_metrics` picks this
-path then, and the raw rows otherwise (also for a tag report filtered by a tag and by agents).
-The figures come back under the names and with the arithmetic of the raw path (averages are
-sums / counts, as floats), so both paths give the same `Metrics`. Distinct counts do not add
-up across days; they stay with the raw path.
+source and assignee, and per conversation tag; and per local hour for the heatmap. They answer
+a filter exactly when its zone is the zone they were built in and it does not ask for contact
+tags or several conversation tags (a conversation with two of them would count twice);
+`resolvers.metrics.compute_metrics` picks this path then, and the raw rows otherwise (also for a
+tag report filtered by a tag and by agents). The figures come back under the names and with the
+arithmetic of the raw path (averages are sums / counts, as floats), so both paths give the same
+`Metrics`. Distinct counts do not add up across days; they stay with the raw path.
 """
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Float, Select, Table, cast, func, select
@@ -17,8 +18,8 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Agent, Tag
-from models.calendar import week_of_day
-from models.cells import SMALLEST_FIRST
+from models.calendar import hour_of_week_of_hour, week_of_day
+from models.cells import HOURLY_SMALLEST_FIRST, SMALLEST_FIRST
 from models.metrics import METRICS, Kind
 from models.tables import (
     AgentDailyMessages,
@@ -63,17 +64,24 @@ async def in_zone(session: AsyncSession, account_id: int, flt: Filter) -> bool:
 
 
 async def table_for(
-    session: AsyncSession, account_id: int, flt: Filter, *, by_tag: bool, by_assignee: bool
+    session: AsyncSession,
+    account_id: int,
+    flt: Filter,
+    *,
+    by_tag: bool,
+    by_assignee: bool,
+    hourly: bool = False,
 ) -> Table | None:
     """The smallest aggregate table that answers the filter and grouping exactly, or None (the
     raw rows): days in the zone the aggregates count in, no contact tag (cells do not split by
-    them) and at most one conversation tag (a conversation with two would count twice)."""
+    them) and at most one conversation tag (a conversation with two would count twice).
+    `hourly`: among the tables of local hours (the heatmap's)."""
     if flt.contact_tags or len(flt.conversation_tags) > 1 or flt.drills_down:
         return None
     if not await in_zone(session, account_id, flt):
         return None
     agents, tag_filter = bool(flt.agent_emails) or by_assignee, bool(flt.conversation_tags)
-    for cells in SMALLEST_FIRST:
+    for cells in HOURLY_SMALLEST_FIRST if hourly else SMALLEST_FIRST:
         if cells.answers(agents=agents, tag_rows=by_tag, tag_filter=tag_filter):
             return cells.table
     return None
@@ -108,7 +116,8 @@ def figures_query(
     account_id: int, flt: Filter, table: Table, row_key: str | None, bucket: str | None
 ) -> Select[Any]:
     """Figures per row key (`source`, `assignee_id`, `tag_id` or None) and bucket (`day`,
-    `week` or None), labelled `row_key` and `bucket_key` like the raw path's."""
+    `week`, `hour_of_week` (a table of hours) or None), labelled `row_key` and `bucket_key`
+    like the raw path's."""
     days = flt.calendar
     keys: list[ColumnElement[Any]] = []
     if row_key is not None:
@@ -117,11 +126,15 @@ def figures_query(
         keys.append(table.c.day.label("bucket_key"))
     elif bucket == "week":
         keys.append(week_of_day(table.c.day).label("bucket_key"))
+    elif bucket == "hour_of_week":
+        keys.append(hour_of_week_of_hour(table.c.hour).label("bucket_key"))
+    first, last = days.day_number_of(flt.first_day), days.day_number_of(flt.last_day)
+    if "hour" in table.c:
+        in_range = [table.c.hour >= first * 24, table.c.hour < (last + 1) * 24]
+    else:
+        in_range = [table.c.day >= first, table.c.day <= last]
     query = select(*keys, *figures(table)).where(
-        table.c.account_id == account_id,
-        table.c.day >= days.day_number_of(flt.first_day),
-        table.c.day <= days.day_number_of(flt.last_day),
-        *_conditions(account_id, flt, table),
+        table.c.account_id == account_id, *in_range, *_conditions(account_id, flt, table)
     )
     if row_key == "assignee_id":
         query = query.where(table.c.assignee_id != UNASSIGNED)
@@ -173,11 +186,27 @@ async def sent_messages(
 
 async def count_conversations(session: AsyncSession, account_id: int, flt: Filter) -> int | None:
     """How many conversations started in range and match the filter, from the aggregates;
-    None when they cannot answer the filter."""
-    table = await table_for(session, account_id, flt, by_tag=False, by_assignee=False)
-    if table is None:
-        return None
-    row = (await session.execute(figures_query(account_id, flt, table, None, None))).one()
+    None when they cannot answer the filter. Drilled down to local weekdays and hours of the
+    start only, from the hourly cells: a conversation counts in the cell of its start hour."""
+    if flt.by_start_hour_only:
+        plain = replace(flt, weekdays=(), hours=())
+        table = await table_for(
+            session, account_id, plain, by_tag=False, by_assignee=False, hourly=True
+        )
+        if table is None:
+            return None
+        query = figures_query(account_id, plain, table, None, None)
+        hour_of_week = hour_of_week_of_hour(table.c.hour)
+        if flt.weekdays:
+            query = query.where((hour_of_week // 24 + 1).in_(flt.weekdays))
+        if flt.hours:
+            query = query.where((hour_of_week % 24).in_(flt.hours))
+    else:
+        table = await table_for(session, account_id, flt, by_tag=False, by_assignee=False)
+        if table is None:
+            return None
+        query = figures_query(account_id, flt, table, None, None)
+    row = (await session.execute(query)).one()
     return int(row.conversations)
 
 

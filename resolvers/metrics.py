@@ -132,15 +132,17 @@ async def compute_metrics(
     halves: frozenset[Half] = BOTH_HALVES,
 ) -> dict[Key, Metrics]:
     """Metrics per (row key, bucket number) for the rows and buckets that have any figure."""
-    # The aggregates count whole local days: hours of the week come from the raw rows.
+    # Hours of the week come from the tables of local hours, which have no row per agent or tag.
+    hourly = period is Period.HOUR_OF_WEEK
     table = None
-    if period is not Period.HOUR_OF_WEEK and grouping is not Grouping.AD:
+    if grouping is not Grouping.AD and not (hourly and grouping is not Grouping.NONE):
         table = await aggregates.table_for(
             session,
             account_id,
             flt,
             by_tag=grouping is Grouping.TAG,
             by_assignee=grouping is Grouping.ASSIGNEE,
+            hourly=hourly,
         )
     parts: list[tuple[Sequence[Any], frozenset[str]]] = []
     if table is not None:
@@ -174,7 +176,12 @@ AGGREGATE_ROW_KEYS = {
     Grouping.ASSIGNEE: "assignee_id",
     Grouping.TAG: "tag_id",
 }
-AGGREGATE_BUCKETS = {Period.RANGE: None, Period.DAY: "day", Period.WEEK: "week"}
+AGGREGATE_BUCKETS = {
+    Period.RANGE: None,
+    Period.DAY: "day",
+    Period.WEEK: "week",
+    Period.HOUR_OF_WEEK: "hour_of_week",
+}
 
 
 async def whole_range(

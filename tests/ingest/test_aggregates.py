@@ -81,6 +81,8 @@ REPORTS = {
       totals {{ {METRICS} }} daily {{ start metrics {{ {METRICS} }} }}
       weekly {{ start metrics {{ {METRICS} }} }} bySource {{ source metrics {{ {METRICS} }} }}
       failureReasons {{ code title messages }} }} }}""",
+    "heatmap": f"""query($f: ReportFilter!) {{ summaryReport(filter: $f) {{
+      heatmap {{ weekday hour metrics {{ {METRICS} }} }} }} }}""",
     "agents": f"""query($f: ReportFilter!) {{ agentReport(filter: $f) {{ rows {{
       agent {{ email }} sentMessages metrics {{ {METRICS} }}
       daily {{ start metrics {{ {METRICS} }} }} }} }} }}""",
@@ -92,6 +94,9 @@ REPORTS = {
       byUtmMedium { key clicks conversations } byUtmSource { key clicks conversations }
       byUtmTerm { key clicks conversations } byUtmContent { key clicks conversations } } }""",
 }
+
+
+COUNT = "query($f: ReportFilter!) { conversationDetails(filter: $f) { totalCount } }"
 
 
 # --- random histories ------------------------------------------------------------------------
@@ -292,6 +297,10 @@ async def assert_paths_agree(
         raw = Filter(*days, RAW_ZONE)
         used = await aggregates.table_for(session, who.id, kept, by_tag=False, by_assignee=False)
         assert (used is not None) == (len(kept.conversation_tags) <= 1)
+        hours = await aggregates.table_for(
+            session, who.id, kept, by_tag=False, by_assignee=False, hourly=True
+        )
+        assert (hours is not None) == (len(kept.conversation_tags) <= 1)
         assert (
             await aggregates.table_for(session, who.id, raw, by_tag=False, by_assignee=False)
             is None
@@ -300,6 +309,12 @@ async def assert_paths_agree(
         through_aggregates = await report(client, who, name, flt)
         through_rows = await report(client, who, name, {**flt, "timezone": RAW_ZONE})
         assert through_aggregates == through_rows, (name, flt)
+    # Conversations by the local hour they started (the hourly cells count them), around the
+    # change of time of the histories.
+    drill = {**flt, "weekdays": [1, 6, 7], "hours": [0, 1, 2, 3, 22, 23]}
+    counted = await graphql(client, who, COUNT, {"f": drill})
+    listed = await graphql(client, who, COUNT, {"f": {**drill, "timezone": RAW_ZONE}})
+    assert counted == listed, drill
 
 
 FIGURE_TABLES = (
@@ -455,6 +470,7 @@ async def test_each_change_moves_exact_figures(
     )
     replied = figures(messages=1, outbound_messages=1)
     d10, d11 = day("2026-03-10"), day("2026-03-11")
+    h23, h0 = d10 * 24 + 23, d11 * 24
     assert await cells(engine, who.id) == {
         "daily_figures": {(d10, "INBOUND", bo): started, (d11, "INBOUND", bo): replied},
         "source_daily_figures": {(d10, "INBOUND"): started, (d11, "INBOUND"): replied},
@@ -467,6 +483,10 @@ async def test_each_change_moves_exact_figures(
             (sales, d10, sales, "INBOUND"): started,
             (sales, d11, sales, "INBOUND"): replied,
         },
+        # The local hours: 23:00-24:00 on the 10th (the start, w1 and w3), 00:00-01:00 on the 11th.
+        "hourly_figures": {(h23, "INBOUND"): started, (h0, "INBOUND"): replied},
+        "agent_hourly_figures": {(bo, h23, "INBOUND"): started, (bo, h0, "INBOUND"): replied},
+        "tag_hourly_figures": {(sales, h23, "INBOUND"): started, (sales, h0, "INBOUND"): replied},
         "agent_daily_messages": {(d11, ana): 1},  # Ana sent the reply, whoever has it now
         "click_daily_figures": {},
     }
@@ -479,6 +499,9 @@ async def test_each_change_moves_exact_figures(
         "tag_daily_figures": {},
         "tag_agent_daily_figures": {},
         "tag_pair_daily_figures": {},
+        "hourly_figures": {(h23, "INBOUND"): started, (h0, "INBOUND"): replied},
+        "agent_hourly_figures": {(0, h23, "INBOUND"): started, (0, h0, "INBOUND"): replied},
+        "tag_hourly_figures": {},
         "agent_daily_messages": {(d11, ana): 1},
         "click_daily_figures": {},
     }

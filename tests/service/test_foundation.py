@@ -31,6 +31,7 @@ from models import (
 )
 from models.db import transaction
 from models.migrate import alembic_config, current_revision, head_revision
+from models.tables import HourlyFigures
 from resolvers.ads import AdPart
 from resolvers.agents import AgentPart
 from resolvers.summary import SummaryPart
@@ -376,6 +377,31 @@ async def test_a_figure_migration_fills_what_ingestion_keeps(
     assert await aggregate_rows(engine, data.account.id) == kept
 
 
+async def test_the_hourly_migration_fills_the_heatmap_cells_ingestion_keeps(
+    database_url: str, app: Starlette, engine: AsyncEngine
+) -> None:
+    """0015 adds the tables of local hours (the heatmap's) and the hour each conversation
+    started to the record, and fills them for built aggregates from what they count already:
+    the same rows as the deltas left (the hand-built dataset: Paris, across the change to
+    summer time, with tags, agents and late statuses)."""
+    data = await build_dataset(engine)
+    kept = await aggregate_rows(engine, data.account.id)
+    names = [column.name for column in HourlyFigures.__table__.columns]  # type: ignore[attr-defined]
+    started = sum(row[names.index("conversations")] for row in kept["hourly_figures"])
+    stored = [c for c in await rows(engine, Conversation) if c.account_id == data.account.id]
+    assert started == len(stored) > 0  # each conversation in the cell of one hour
+    config = alembic_config(database_url)
+    await engine.dispose()
+    await app.state.writer.engine.dispose()
+    await asyncio.to_thread(command.downgrade, config, "0014_tenant_keys")
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    assert not tables & {"hourly_figures", "agent_hourly_figures", "tag_hourly_figures"}
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await engine.dispose()
+    assert await aggregate_rows(engine, data.account.id) == kept
+
+
 async def test_the_pricing_migration_finds_the_country_of_every_stored_contact(
     database_url: str,
     app: Starlette,
@@ -449,12 +475,23 @@ TENANT_TABLES = (
 )
 
 
+# Columns later revisions add (0015: the hour a conversation started, in the record).
+LATER_COLUMNS = {("aggregated_conversation", "hour")}
+
+
 async def _table_rows(engine: AsyncEngine) -> dict[str, list[str]]:
     found = {}
     async with engine.connect() as connection:
         for table in TENANT_TABLES:
             result = await connection.execute(text(f"SELECT * FROM {table}"))
-            found[table] = sorted(repr(sorted(row._mapping.items())) for row in result)
+            found[table] = sorted(
+                repr(
+                    sorted(
+                        (k, v) for k, v in row._mapping.items() if (table, k) not in LATER_COLUMNS
+                    )
+                )
+                for row in result
+            )
     return found
 
 
