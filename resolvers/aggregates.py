@@ -10,6 +10,7 @@ arithmetic of the raw path (averages are sums / counts, as floats), so both path
 `Metrics`. Distinct counts do not add up across days; they stay with the raw path.
 """
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import Agent, Tag
 from models.calendar import hour_of_week_of_hour, week_of_day
 from models.cells import HOURLY_SMALLEST_FIRST, SMALLEST_FIRST
-from models.metrics import METRICS, Kind
+from models.metrics import BY_NAME, METRICS, Kind
 from models.tables import (
     AgentDailyMessages,
     AggregateState,
@@ -31,7 +32,7 @@ from models.tables import (
     TagDailyFigures,
     TagPairDailyFigures,
 )
-from resolvers.filters import SOURCES, Filter
+from resolvers.filters import SOURCES, Filter, SecondsRange
 
 DAILY: Table = DailyFigures.__table__  # type: ignore[attr-defined]
 SOURCE_DAILY: Table = SourceDailyFigures.__table__  # type: ignore[attr-defined]
@@ -87,8 +88,10 @@ async def table_for(
     return None
 
 
-def _total(table: Table, name: str) -> ColumnElement[int]:
-    return cast(func.coalesce(func.sum(table.c[name]), 0), BigInteger)
+def _total(table: Table, name: str | ColumnElement[Any]) -> ColumnElement[int]:
+    """The sum of a figure column (or of an expression of them) over the selected cells."""
+    summed = table.c[name] if isinstance(name, str) else name
+    return cast(func.coalesce(func.sum(summed), 0), BigInteger)
 
 
 def _average(table: Table, total: str, count: str) -> ColumnElement[Any]:
@@ -118,7 +121,6 @@ def figures_query(
     """Figures per row key (`source`, `assignee_id`, `tag_id` or None) and bucket (`day`,
     `week`, `hour_of_week` (a table of hours) or None), labelled `row_key` and `bucket_key`
     like the raw path's."""
-    days = flt.calendar
     keys: list[ColumnElement[Any]] = []
     if row_key is not None:
         keys.append(table.c[row_key].label("row_key"))
@@ -128,17 +130,21 @@ def figures_query(
         keys.append(week_of_day(table.c.day).label("bucket_key"))
     elif bucket == "hour_of_week":
         keys.append(hour_of_week_of_hour(table.c.hour).label("bucket_key"))
+    query = select(*keys, *figures(table)).where(*_cells_of(account_id, flt, table))
+    if row_key == "assignee_id":
+        query = query.where(table.c.assignee_id != UNASSIGNED)
+    return query.group_by(*keys) if keys else query
+
+
+def _cells_of(account_id: int, flt: Filter, table: Table) -> list[ColumnElement[bool]]:
+    """The account's cells of the filter's local days (or their hours) and lists."""
+    days = flt.calendar
     first, last = days.day_number_of(flt.first_day), days.day_number_of(flt.last_day)
     if "hour" in table.c:
         in_range = [table.c.hour >= first * 24, table.c.hour < (last + 1) * 24]
     else:
         in_range = [table.c.day >= first, table.c.day <= last]
-    query = select(*keys, *figures(table)).where(
-        table.c.account_id == account_id, *in_range, *_conditions(account_id, flt, table)
-    )
-    if row_key == "assignee_id":
-        query = query.where(table.c.assignee_id != UNASSIGNED)
-    return query.group_by(*keys) if keys else query
+    return [table.c.account_id == account_id, *in_range, *_conditions(account_id, flt, table)]
 
 
 def _conditions(account_id: int, flt: Filter, table: Table) -> list[ColumnElement[bool]]:
@@ -186,28 +192,100 @@ async def sent_messages(
 
 async def count_conversations(session: AsyncSession, account_id: int, flt: Filter) -> int | None:
     """How many conversations started in range and match the filter, from the aggregates;
-    None when they cannot answer the filter. Drilled down to local weekdays and hours of the
-    start only, from the hourly cells: a conversation counts in the cell of its start hour."""
-    if flt.by_start_hour_only:
-        plain = replace(flt, weekdays=(), hours=())
-        table = await table_for(
-            session, account_id, plain, by_tag=False, by_assignee=False, hourly=True
-        )
-        if table is None:
-            return None
-        query = figures_query(account_id, plain, table, None, None)
+    None when they cannot answer the filter. A drill-down to local weekdays and hours of the
+    start reads the hourly cells (a conversation counts in the cell of its start hour); one to
+    ratings, to answered or not, or to a range of seconds a run of bins holds, the figures that
+    count those conversations (`_counted`)."""
+    counted = _counted(flt)
+    if counted is None:
+        return None
+    plain = _undrilled(flt)
+    hourly = bool(flt.weekdays or flt.hours)
+    table = await table_for(
+        session, account_id, plain, by_tag=False, by_assignee=False, hourly=hourly
+    )
+    if table is None:
+        return None
+    query = select(_total(table, counted(table))).where(*_cells_of(account_id, plain, table))
+    if hourly:
         hour_of_week = hour_of_week_of_hour(table.c.hour)
         if flt.weekdays:
             query = query.where((hour_of_week // 24 + 1).in_(flt.weekdays))
         if flt.hours:
             query = query.where((hour_of_week % 24).in_(flt.hours))
-    else:
-        table = await table_for(session, account_id, flt, by_tag=False, by_assignee=False)
-        if table is None:
-            return None
-        query = figures_query(account_id, flt, table, None, None)
-    row = (await session.execute(query)).one()
-    return int(row.conversations)
+    return int((await session.execute(query)).scalar_one())
+
+
+def _counted(flt: Filter) -> Callable[[Table], ColumnElement[Any]] | None:
+    """What to sum over the cells to count the conversations the filter selects, when the
+    cells' figures answer its drill-downs (besides weekdays and hours): every conversation;
+    those whose latest rating is one of `ratings` (the rating distribution's bins); those with
+    a first response or without (`answered`: `first_response_count` counts the conversations
+    whose first response is measured); those whose first response or duration lies in a range
+    that is a run of their distribution's bins (`_binned`). None when it drills down by
+    anything else, or by two of those."""
+    if _undrilled(flt).drills_down:
+        return None
+    chosen = [
+        flt.ratings,
+        flt.answered is not None,
+        flt.first_response_seconds is not None,
+        flt.duration_seconds is not None,
+    ]
+    if sum(map(bool, chosen)) > 1:
+        return None
+    columns = ["conversations"]
+    if flt.ratings:
+        columns = [f"rating_{rating}" for rating in sorted(set(flt.ratings))]
+    elif flt.answered is not None:
+        columns = ["first_response_count"]
+    elif flt.first_response_seconds is not None:
+        columns = _binned(flt.first_response_seconds, "first_response_distribution") or []
+    elif flt.duration_seconds is not None:
+        columns = _binned(flt.duration_seconds, "duration_distribution") or []
+    if not columns:
+        return None
+    if flt.answered is False:
+        return lambda t: t.c.conversations - t.c.first_response_count
+    return lambda t: sum((t.c[name] for name in columns[1:]), start=t.c[columns[0]])
+
+
+def _undrilled(flt: Filter) -> Filter:
+    """The filter without the drill-downs the cells may count (`_counted`)."""
+    return replace(
+        flt,
+        weekdays=(),
+        hours=(),
+        ratings=(),
+        answered=None,
+        first_response_seconds=None,
+        duration_seconds=None,
+    )
+
+
+def _binned(bounds: SecondsRange, distribution: str) -> list[str] | None:
+    """The bin columns of a distribution that hold exactly the (integer) seconds of a range:
+    from min inclusive (none: the first bin; else one above a bin's bound) to max exclusive
+    (none: the last bin; else one above a bin's bound). None when the range cuts a bin."""
+    metric = BY_NAME[distribution]
+    assert metric.bins is not None
+    bounds_of = [one.key for one in metric.bins.bins][:-1]  # the last bin has none
+    first = 0 if bounds.low is None else _after(bounds_of, bounds.low - 1)
+    last = len(bounds_of) if bounds.high is None else _index(bounds_of, bounds.high - 1)
+    if first is None or last is None or first > last:
+        return None
+    return list(metric.bin_columns[first : last + 1])
+
+
+def _after(bounds: list[Any], bound: int) -> int | None:
+    """The bin after the one `bound` closes."""
+    found = _index(bounds, bound)
+    return None if found is None else found + 1
+
+
+def _index(bounds: list[Any], bound: int) -> int | None:
+    """The bin `bound` closes."""
+    return bounds.index(bound) if bound in bounds else None
 
 
 async def clicks_answer(session: AsyncSession, account_id: int, flt: Filter) -> bool:

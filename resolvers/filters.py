@@ -78,19 +78,11 @@ class Filter:
     def drills_down(self) -> bool:
         """Whether the filter selects conversations by what the daily aggregate cells do not
         split by (local start hour, figures, status, clicks): then only the raw rows answer
-        it (but for counting conversations by their start hour: `by_start_hour_only`)."""
-        return bool(self.weekdays or self.hours or self.drills_down_beyond_hours)
-
-    @property
-    def by_start_hour_only(self) -> bool:
-        """Whether its only drill-downs are `weekdays` and `hours`, which select conversations
-        by the local hour they started: the hourly cells' conversation figures answer them."""
-        return bool(self.weekdays or self.hours) and not self.drills_down_beyond_hours
-
-    @property
-    def drills_down_beyond_hours(self) -> bool:
+        it (but a count: `resolvers.aggregates.count_conversations`)."""
         return bool(
-            self.first_response_seconds is not None
+            self.weekdays
+            or self.hours
+            or self.first_response_seconds is not None
             or self.duration_seconds is not None
             or self.ratings
             or self.statuses

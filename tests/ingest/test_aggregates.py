@@ -37,7 +37,7 @@ from models.db import create_engine, session_factory, transaction
 from models.office_hours import parse_office_hours
 from models.settings import get_settings
 from resolvers import aggregates
-from resolvers.filters import Filter
+from resolvers.filters import Filter, SecondsRange
 from tests.conftest import (
     TestAccount,
     counting_statements,
@@ -309,12 +309,23 @@ async def assert_paths_agree(
         through_aggregates = await report(client, who, name, flt)
         through_rows = await report(client, who, name, {**flt, "timezone": RAW_ZONE})
         assert through_aggregates == through_rows, (name, flt)
-    # Conversations by the local hour they started (the hourly cells count them), around the
-    # change of time of the histories.
-    drill = {**flt, "weekdays": [1, 6, 7], "hours": [0, 1, 2, 3, 22, 23]}
-    counted = await graphql(client, who, COUNT, {"f": drill})
-    listed = await graphql(client, who, COUNT, {"f": {**drill, "timezone": RAW_ZONE}})
-    assert counted == listed, drill
+    # Drill-downs the cells count: by the local hour conversations started (the hourly cells,
+    # around the change of time of the histories), by the latest rating, answered or not.
+    night = {"weekdays": [1, 6, 7], "hours": [0, 1, 2, 3, 22, 23]}
+    for drill in (
+        night,
+        {"ratings": [4, 5, 4]},
+        {"answered": True},
+        {"answered": False, **night},
+        {"ratings": [1, 2, 3], "weekdays": [7]},
+        {"firstResponseSeconds": {"min": 61, "max": 301}},  # the bin (60, 300]
+        {"firstResponseSeconds": {"max": 61}, **night},
+        {"durationSeconds": {"min": 3601}},  # every bin above 3600
+        {"durationSeconds": {"min": 901, "max": 14401}},
+    ):
+        counted = await graphql(client, who, COUNT, {"f": {**flt, **drill}})
+        listed = await graphql(client, who, COUNT, {"f": {**flt, **drill, "timezone": RAW_ZONE}})
+        assert counted == listed, drill
 
 
 FIGURE_TABLES = (
@@ -850,6 +861,32 @@ async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
                         continue  # a foreign key check on insert, run only while one fails
                     walks.append((detail, " ".join(statement.split())[:1000]))
     assert walks == [], "\n".join(map(str, walks))
+
+
+BOUNDS = (60, 300, 900, 1800, 3600, 14400, 28800, 86400, 259200)
+FRT_SUFFIXES = (*(f"le_{bound}" for bound in BOUNDS), "gt_259200")
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "columns"),
+    [
+        (61, 301, ["frt_le_300"]),
+        (None, 61, ["frt_le_60"]),
+        (None, None, [f"frt_{suffix}" for suffix in FRT_SUFFIXES]),
+        (3601, None, [f"frt_{suffix}" for suffix in FRT_SUFFIXES[5:]]),
+        (259201, None, ["frt_gt_259200"]),
+        (301, 1801, ["frt_le_900", "frt_le_1800"]),
+        (60, 301, None),  # 60 is in the bin up to 60
+        (61, 300, None),  # 300 is in the bin up to 300
+        (0, 61, None),  # from 0, not from the lowest value
+        (301, 301, None),
+    ],
+)
+def test_a_range_of_seconds_is_counted_from_the_bins_that_hold_it_exactly(
+    low: int | None, high: int | None, columns: list[str] | None
+) -> None:
+    """[min, max) over integer seconds against bins (lower, upper]: a run of whole bins."""
+    assert aggregates._binned(SecondsRange(low, high), "first_response_distribution") == columns
 
 
 @pytest.mark.parametrize(
