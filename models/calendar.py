@@ -160,6 +160,11 @@ def hour_number(instant: Any, periods: Periods) -> ColumnElement[int]:
     return shifted // integer(HOUR_SECONDS) - integer(SHIFT_DAYS * 24)
 
 
+def day_of_hour(hour: Any) -> ColumnElement[int]:
+    """SQL: the local day number of a local hour number."""
+    return (hour + integer(SHIFT_DAYS * 24)) // integer(24) - integer(SHIFT_DAYS)
+
+
 def hour_of_week_of_hour(hour: Any) -> ColumnElement[int]:
     """SQL: `hour_of_week` of a local hour number (0 = Monday 00:00-01:00)."""
     return (hour + integer(EPOCH_WEEK_HOUR + SHIFT_WEEKS * WEEK_HOURS)) % integer(WEEK_HOURS)

@@ -19,9 +19,9 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Agent, Tag
-from models.calendar import hour_of_week_of_hour, week_of_day
+from models.calendar import day_of_hour, hour_of_week_of_hour, week_of_day
 from models.cells import HOURLY_SMALLEST_FIRST, SMALLEST_FIRST
-from models.metrics import BY_NAME, METRICS, Kind
+from models.metrics import BY_NAME, METRICS, Kind, Rows
 from models.tables import (
     AgentDailyMessages,
     AggregateState,
@@ -43,8 +43,12 @@ AGENT_MESSAGES: Table = AgentDailyMessages.__table__  # type: ignore[attr-define
 CLICK_DAILY: Table = ClickDailyFigures.__table__  # type: ignore[attr-defined]
 UNASSIGNED = 0
 # The Metrics fields this path answers (all but the distinct counts and the percentiles; a
-# distribution's bins come as columns named like its figure columns).
+# distribution's bins come as columns named like its figure columns), and those of them that
+# count conversations (not messages).
 FIELDS = frozenset(metric.name for metric in METRICS if metric.aggregated)
+CONVERSATION_FIELDS = frozenset(
+    m.name for m in METRICS if m.aggregated and m.rows is Rows.CONVERSATIONS
+)
 
 
 async def aggregate_zone(session: AsyncSession, account_id: int) -> str | None:
@@ -124,10 +128,11 @@ def figures_query(
     keys: list[ColumnElement[Any]] = []
     if row_key is not None:
         keys.append(table.c[row_key].label("row_key"))
+    day = day_of_hour(table.c.hour) if "hour" in table.c else table.c.day
     if bucket == "day":
-        keys.append(table.c.day.label("bucket_key"))
+        keys.append(day.label("bucket_key"))
     elif bucket == "week":
-        keys.append(week_of_day(table.c.day).label("bucket_key"))
+        keys.append(week_of_day(day).label("bucket_key"))
     elif bucket == "hour_of_week":
         keys.append(hour_of_week_of_hour(table.c.hour).label("bucket_key"))
     query = select(*keys, *figures(table)).where(*_cells_of(account_id, flt, table))
@@ -208,12 +213,28 @@ async def count_conversations(session: AsyncSession, account_id: int, flt: Filte
         return None
     query = select(_total(table, counted(table))).where(*_cells_of(account_id, plain, table))
     if hourly:
-        hour_of_week = hour_of_week_of_hour(table.c.hour)
-        if flt.weekdays:
-            query = query.where((hour_of_week // 24 + 1).in_(flt.weekdays))
-        if flt.hours:
-            query = query.where((hour_of_week % 24).in_(flt.hours))
+        query = query.where(*started_in_hours(flt, table))
     return int((await session.execute(query)).scalar_one())
+
+
+def started_in_hours(flt: Filter, table: Table) -> list[ColumnElement[bool]]:
+    """The cells of a table of hours in the filter's weekdays and hours."""
+    hour_of_week = hour_of_week_of_hour(table.c.hour)
+    conditions: list[ColumnElement[bool]] = []
+    if flt.weekdays:
+        conditions.append((hour_of_week // 24 + 1).in_(flt.weekdays))
+    if flt.hours:
+        conditions.append((hour_of_week % 24).in_(flt.hours))
+    return conditions
+
+
+def by_start_hours_only(flt: Filter) -> Filter | None:
+    """The filter without its weekdays and hours when they are its only drill-downs (the
+    conversation figures of the hourly cells answer it then); None otherwise."""
+    if not (flt.weekdays or flt.hours):
+        return None
+    plain = replace(flt, weekdays=(), hours=())
+    return None if plain.drills_down else plain
 
 
 def _counted(flt: Filter) -> Callable[[Table], ColumnElement[Any]] | None:

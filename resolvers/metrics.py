@@ -134,16 +134,20 @@ async def compute_metrics(
     """Metrics per (row key, bucket number) for the rows and buckets that have any figure."""
     # Hours of the week come from the tables of local hours, which have no row per agent or tag.
     hourly = period is Period.HOUR_OF_WEEK
-    table = None
-    if grouping is not Grouping.AD and not (hourly and grouping is not Grouping.NONE):
-        table = await aggregates.table_for(
+
+    async def table_for(answered: Filter, hourly: bool) -> Table | None:
+        return await aggregates.table_for(
             session,
             account_id,
-            flt,
+            answered,
             by_tag=grouping is Grouping.TAG,
             by_assignee=grouping is Grouping.ASSIGNEE,
             hourly=hourly,
         )
+
+    table = None
+    if grouping is not Grouping.AD and not (hourly and grouping is not Grouping.NONE):
+        table = await table_for(flt, hourly)
     parts: list[tuple[Sequence[Any], frozenset[str]]] = []
     if table is not None:
         if halves & {Half.CONVERSATIONS, Half.MESSAGES}:
@@ -155,7 +159,23 @@ async def compute_metrics(
             query = _conversation_query(account_id, flt, grouping, period, _contact_aggregates())
             parts.append(((await session.execute(query)).all(), CONTACT_FIELDS))
     else:
-        if halves & {Half.CONVERSATIONS, Half.CONTACTS}:
+        # Drilled down to the hours conversations started: their figures from the hourly cells
+        # (by the hour each started), their messages from the raw rows.
+        plain = aggregates.by_start_hours_only(flt) if grouping is not Grouping.AD else None
+        started = None
+        if plain is not None and Half.CONVERSATIONS in halves:
+            started = await table_for(plain, True)
+        if plain is not None and started is not None:
+            query = aggregates.figures_query(
+                account_id, plain, started, AGGREGATE_ROW_KEYS[grouping], AGGREGATE_BUCKETS[period]
+            ).where(*aggregates.started_in_hours(flt, started))
+            parts.append(((await session.execute(query)).all(), aggregates.CONVERSATION_FIELDS))
+            if Half.CONTACTS in halves:
+                query = _conversation_query(
+                    account_id, flt, grouping, period, _contact_aggregates()
+                )
+                parts.append(((await session.execute(query)).all(), CONTACT_FIELDS))
+        elif halves & {Half.CONVERSATIONS, Half.CONTACTS}:
             query = _conversation_query(account_id, flt, grouping, period)
             parts.append(((await session.execute(query)).all(), CONVERSATION_FIELDS))
         if Half.MESSAGES in halves:

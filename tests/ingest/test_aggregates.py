@@ -326,6 +326,11 @@ async def assert_paths_agree(
         counted = await graphql(client, who, COUNT, {"f": {**flt, **drill}})
         listed = await graphql(client, who, COUNT, {"f": {**flt, **drill, "timezone": RAW_ZONE}})
         assert counted == listed, drill
+    # The reports drilled down to start hours: conversation figures from the hourly cells.
+    for name in ("summary", "agents", "tags", "heatmap"):
+        through_aggregates = await report(client, who, name, {**flt, **night})
+        through_rows = await report(client, who, name, {**flt, **night, "timezone": RAW_ZONE})
+        assert through_aggregates == through_rows, (name, flt)
 
 
 FIGURE_TABLES = (

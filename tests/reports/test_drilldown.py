@@ -156,8 +156,8 @@ async def test_every_drill_down_lists_the_conversations_behind_its_figure(
         listed = [edge["node"]["id"] for edge in details["edges"]]
         assert listed == [str(dataset.ids[name]) for name in names], drill
         assert details["totalCount"] == len(names) == figure(unfiltered), drill
-        # The reports read the same conversations (from the raw rows: the aggregates do not
-        # split by these).
+        # The reports read the same conversations (by weekdays and hours of the start: from
+        # the hourly cells; by the others, from the raw rows).
         assert body["data"]["summaryReport"]["totals"]["conversations"] == len(names), drill
 
 
