@@ -149,15 +149,18 @@ def offset_sql(instant: Any, periods: Periods, *, newest_first: bool = False) ->
 
 def day_number(instant: Any, periods: Periods) -> ColumnElement[int]:
     """SQL: the local day number of an instant inside the periods' windows."""
-    shifted = instant + offset_sql(instant, periods) + integer(SHIFT_DAYS * DAY_SECONDS)
-    return shifted // integer(DAY_SECONDS) - integer(SHIFT_DAYS)
+    return _shifted_local(instant, periods) // integer(DAY_SECONDS) - integer(SHIFT_DAYS)
 
 
 def hour_number(instant: Any, periods: Periods) -> ColumnElement[int]:
     """SQL: the local hour number of an instant inside the periods' windows (local hours since
     1970-01-01 00:00; the two occurrences of a repeated hour have one number)."""
-    shifted = instant + offset_sql(instant, periods) + integer(SHIFT_DAYS * DAY_SECONDS)
-    return shifted // integer(HOUR_SECONDS) - integer(SHIFT_DAYS * 24)
+    return _shifted_local(instant, periods) // integer(HOUR_SECONDS) - integer(SHIFT_DAYS * 24)
+
+
+def _shifted_local(instant: Any, periods: Periods) -> ColumnElement[int]:
+    """SQL: local seconds since the epoch, plus SHIFT_DAYS days (a positive dividend)."""
+    return instant + offset_sql(instant, periods) + integer(SHIFT_DAYS * DAY_SECONDS)
 
 
 def day_of_hour(hour: Any) -> ColumnElement[int]:

@@ -31,11 +31,6 @@ class Cells:
     keys: tuple[str, ...]
 
     @property
-    def hourly(self) -> bool:
-        """Cells per local hour (`hour`) instead of per local day (`day`): the heatmap's."""
-        return "hour" in self.keys
-
-    @property
     def tagged(self) -> bool:
         """One cell per conversation tag (a conversation counts in each of its tags')."""
         return "tag_id" in self.keys

@@ -219,13 +219,7 @@ async def count_conversations(session: AsyncSession, account_id: int, flt: Filte
 
 def started_in_hours(flt: Filter, table: Table) -> list[ColumnElement[bool]]:
     """The cells of a table of hours in the filter's weekdays and hours."""
-    hour_of_week = hour_of_week_of_hour(table.c.hour)
-    conditions: list[ColumnElement[bool]] = []
-    if flt.weekdays:
-        conditions.append((hour_of_week // 24 + 1).in_(flt.weekdays))
-    if flt.hours:
-        conditions.append((hour_of_week % 24).in_(flt.hours))
-    return conditions
+    return [hour_of_week_of_hour(table.c.hour).in_(flt.hours_of_week)]
 
 
 def by_start_hours_only(flt: Filter) -> Filter | None:

@@ -75,6 +75,16 @@ class Filter:
         return calendar(self.first_day, self.last_day, self.timezone)
 
     @property
+    def hours_of_week(self) -> list[int]:
+        """The hours of the week (0 = Monday 00:00-01:00) `weekdays` and `hours` both allow
+        (168 at most), for one IN list."""
+        return [
+            (weekday - 1) * 24 + hour
+            for weekday in self.weekdays or range(1, 8)
+            for hour in self.hours or range(24)
+        ]
+
+    @property
     def drills_down(self) -> bool:
         """Whether the filter selects conversations by what the daily aggregate cells do not
         split by (local start hour, figures, status, clicks): then only the raw rows answer
@@ -344,14 +354,8 @@ def conversation_conditions(account_id: int, flt: Filter) -> list[ColumnElement[
 def _drill_down_conditions(account_id: int, flt: Filter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if flt.weekdays or flt.hours:
-        # The hours of the week both lists allow (168 at most), as one IN list.
-        allowed = [
-            (weekday - 1) * 24 + hour
-            for weekday in flt.weekdays or range(1, 8)
-            for hour in flt.hours or range(24)
-        ]
         hour_of_week = flt.calendar.start_hour_of_week(col(Conversation.started_at))
-        conditions.append(hour_of_week.in_(allowed))
+        conditions.append(hour_of_week.in_(flt.hours_of_week))
     # The values the metrics measure (null: nothing to measure, as the averages leave out).
     for bounds, metric in (
         (flt.first_response_seconds, BY_NAME["avg_first_response_seconds"]),
