@@ -39,9 +39,9 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.entities import account_counts
+from schema.execution import InlineLeaves
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 log = logging.getLogger(__name__)
@@ -429,7 +429,7 @@ TURN_SECONDS = 0.05  # execution holds the event loop at most about this long at
 LONG_LIST = 500  # a list longer than this is completed item by item, giving the loop turns
 
 
-class PacedExecution(StrawberryGraphQLCoreExecutionContext):
+class PacedExecution(InlineLeaves):
     """graphql-core's execution, watched at each list it completes: it stops with
     QUERY_TOO_COMPLEX once the lists' items (each counting one value per field selected in it)
     pass `value_limit` (the estimate guesses some lists' lengths), and completes a long list as
