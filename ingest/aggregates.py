@@ -56,7 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ingest import service_levels, window
+from ingest import contact_sets, service_levels, window
 from ingest.contacts import insert_for
 from ingest.transactions import account_settings, forget_account_settings
 from models import Account, Conversation, ConversationTag, Message, WidgetButton, WidgetClick
@@ -407,8 +407,11 @@ async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: li
     if low is None or high is None:
         return
     periods = zone_periods(zone, [(low, high)])
+    before = await contact_sets.recorded(session, account_id, ids=ids, tagged=tagged)
     for statement in _sync_statements(dialect, account_id, _cache_key(periods), tagged):
         await session.execute(statement, bound)
+    after = await contact_sets.recorded(session, account_id, ids=ids, tagged=tagged)
+    await contact_sets.move(session, account_id, before, after)
 
 
 # The chunk's conversation ids, bound as one list whatever their number, so that a statement's
@@ -693,6 +696,7 @@ async def _fill(session: AsyncSession, account_id: int, periods: Periods) -> Non
     await session.execute(
         LEDGER_TAG.insert().from_select(["conversation_id", "tag_id", "account_id"], tags)
     )
+    await contact_sets.fill(session, account_id)
 
 
 async def _fill_clicks(session: AsyncSession, account_id: int, periods: Periods) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     UniqueConstraint,
@@ -437,7 +438,14 @@ else:
     )
 
 
-class DailyFigures(_ConversationFigures, _MessageFigures, table=True):
+class _ContactSet(SQLModel):
+    """The contacts with a conversation counted in the cell, as a serialized Roaring bitmap of
+    contact ids (`ingest.contact_sets`); null: none."""
+
+    contacts: bytes | None = Field(default=None, sa_type=LargeBinary)
+
+
+class DailyFigures(_ConversationFigures, _MessageFigures, _ContactSet, table=True):
     """Per local day, source and current assignee: the conversations that started that day and
     the messages sent that day in conversations of that source and assignee."""
 
@@ -449,7 +457,7 @@ class DailyFigures(_ConversationFigures, _MessageFigures, table=True):
     assignee_id: int = Field(primary_key=True)
 
 
-class SourceDailyFigures(_ConversationFigures, _MessageFigures, table=True):
+class SourceDailyFigures(_ConversationFigures, _MessageFigures, _ContactSet, table=True):
     """The same figures per local day and source only: fifty times fewer rows than
     `daily_figures` for an account with fifty agents, for the reports no agent filters."""
 
@@ -460,7 +468,7 @@ class SourceDailyFigures(_ConversationFigures, _MessageFigures, table=True):
     source: str = Field(primary_key=True)
 
 
-class TagDailyFigures(_ConversationFigures, _MessageFigures, table=True):
+class TagDailyFigures(_ConversationFigures, _MessageFigures, _ContactSet, table=True):
     """The same figures per conversation tag (a conversation counts once per tag it has)."""
 
     __tablename__ = "tag_daily_figures"
@@ -471,7 +479,7 @@ class TagDailyFigures(_ConversationFigures, _MessageFigures, table=True):
     source: str = Field(primary_key=True)
 
 
-class TagAgentDailyFigures(_ConversationFigures, _MessageFigures, table=True):
+class TagAgentDailyFigures(_ConversationFigures, _MessageFigures, _ContactSet, table=True):
     """Per assignee first, for tag reports filtered by agent (a few agents of many)."""
 
     __tablename__ = "tag_agent_daily_figures"
@@ -483,7 +491,7 @@ class TagAgentDailyFigures(_ConversationFigures, _MessageFigures, table=True):
     source: str = Field(primary_key=True)
 
 
-class TagPairDailyFigures(_ConversationFigures, _MessageFigures, table=True):
+class TagPairDailyFigures(_ConversationFigures, _MessageFigures, _ContactSet, table=True):
     """Per conversation tag of the conversations that also have `with_tag_id` (itself included),
     for tag reports filtered by one tag."""
 
@@ -496,7 +504,7 @@ class TagPairDailyFigures(_ConversationFigures, _MessageFigures, table=True):
     source: str = Field(primary_key=True)
 
 
-class HourlyFigures(_ConversationFigures, _MessageFigures, table=True):
+class HourlyFigures(_ConversationFigures, _MessageFigures, _ContactSet, table=True):
     """The same figures per local hour (`hour`: local hours since 1970-01-01 00:00, a repeated
     hour's two occurrences in one) and source: the heatmap's weekdays and hours."""
 
@@ -507,7 +515,7 @@ class HourlyFigures(_ConversationFigures, _MessageFigures, table=True):
     source: str = Field(primary_key=True)
 
 
-class AgentHourlyFigures(_ConversationFigures, _MessageFigures, table=True):
+class AgentHourlyFigures(_ConversationFigures, _MessageFigures, _ContactSet, table=True):
     """Per current assignee first, local hour and source: the heatmap filtered by agent."""
 
     __tablename__ = "agent_hourly_figures"
@@ -518,7 +526,7 @@ class AgentHourlyFigures(_ConversationFigures, _MessageFigures, table=True):
     source: str = Field(primary_key=True)
 
 
-class TagHourlyFigures(_ConversationFigures, _MessageFigures, table=True):
+class TagHourlyFigures(_ConversationFigures, _MessageFigures, _ContactSet, table=True):
     """Per conversation tag first, local hour and source: the heatmap filtered by one tag."""
 
     __tablename__ = "tag_hourly_figures"

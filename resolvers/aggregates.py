@@ -7,13 +7,14 @@ tags or several conversation tags (a conversation with two of them would count t
 `resolvers.metrics.compute_metrics` picks this path then, and the raw rows otherwise (also for a
 tag report filtered by a tag and by agents). The figures come back under the names and with the
 arithmetic of the raw path (averages are sums / counts, as floats), so both paths give the same
-`Metrics`. Distinct counts do not add up across days; they stay with the raw path.
-"""
+`Metrics`. Distinct contacts do not add up across cells: they are the size of the union of the
+cells' contact sets (`contact_counts`, `ingest.contact_sets`)."""
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from pyroaring import BitMap64
 from sqlalchemy import BigInteger, ColumnElement, Float, Select, Table, cast, func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -125,6 +126,15 @@ def figures_query(
     """Figures per row key (`source`, `assignee_id`, `tag_id` or None) and bucket (`day`,
     `week`, `hour_of_week` (a table of hours) or None), labelled `row_key` and `bucket_key`
     like the raw path's."""
+    keys = _keys(table, row_key, bucket)
+    query = select(*keys, *figures(table)).where(*_cells_of(account_id, flt, table))
+    if row_key == "assignee_id":
+        query = query.where(table.c.assignee_id != UNASSIGNED)
+    return query.group_by(*keys) if keys else query
+
+
+def _keys(table: Table, row_key: str | None, bucket: str | None) -> list[ColumnElement[Any]]:
+    """The row key and bucket of a table's cells, labelled `row_key` and `bucket_key`."""
     keys: list[ColumnElement[Any]] = []
     if row_key is not None:
         keys.append(table.c[row_key].label("row_key"))
@@ -135,10 +145,47 @@ def figures_query(
         keys.append(week_of_day(day).label("bucket_key"))
     elif bucket == "hour_of_week":
         keys.append(hour_of_week_of_hour(table.c.hour).label("bucket_key"))
-    query = select(*keys, *figures(table)).where(*_cells_of(account_id, flt, table))
+    return keys
+
+
+@dataclass(frozen=True)
+class ContactCount:
+    """A row of distinct contacts per row key and bucket, read like a statement's row."""
+
+    _mapping: dict[str, Any]
+
+
+async def contact_counts(
+    session: AsyncSession,
+    account_id: int,
+    flt: Filter,
+    table: Table,
+    row_key: str | None,
+    bucket: str | None,
+    *conditions: ColumnElement[bool],
+) -> list[ContactCount]:
+    """Distinct contacts per row key and bucket (as `figures_query` groups them): the size of
+    the union of the cells' contact sets (`ingest.contact_sets`). Exact: a contact is in the
+    union exactly when one of its conversations counts in one of the cells."""
+    keys = _keys(table, row_key, bucket)
+    query = select(*keys, table.c.contacts).where(
+        *_cells_of(account_id, flt, table), table.c.contacts.is_not(None), *conditions
+    )
     if row_key == "assignee_id":
         query = query.where(table.c.assignee_id != UNASSIGNED)
-    return query.group_by(*keys) if keys else query
+    sets: dict[tuple[Any, ...], list[bytes]] = {}
+    for row in (await session.execute(query)).all():
+        sets.setdefault(tuple(row[:-1]), []).append(row[-1])
+    names = [str(key.key) for key in keys]
+    return [
+        ContactCount(
+            {
+                **dict(zip(names, key, strict=True)),
+                "distinct_contacts": len(BitMap64.union(*map(BitMap64.deserialize, blobs))),
+            }
+        )
+        for key, blobs in sets.items()
+    ]
 
 
 def _cells_of(account_id: int, flt: Filter, table: Table) -> list[ColumnElement[bool]]:

@@ -6,7 +6,7 @@ Conversation metrics count the conversations that started in a bucket (the local
 Both are single GROUP BY statements; Python only merges the two halves and fills empty buckets.
 When the daily aggregates kept at ingestion can answer the filter exactly (resolvers/aggregates.py),
 one statement over them replaces both, and distinct contacts, which do not add up across days,
-come from the raw rows.
+come from the union of their cells' contact sets.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,7 +20,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, ConversationTag, Message
-from models.metrics import BY_NAME, METRICS, NAMES, Kind, Metric, Rows
+from models.metrics import METRICS, NAMES, Kind, Metric, Rows
 from resolvers import aggregates
 from resolvers.filters import Filter, conversation_conditions, started_in_range
 
@@ -156,8 +156,15 @@ async def compute_metrics(
             )
             parts.append(((await session.execute(query)).all(), aggregates.FIELDS))
         if Half.CONTACTS in halves:
-            query = _conversation_query(account_id, flt, grouping, period, _contact_aggregates())
-            parts.append(((await session.execute(query)).all(), CONTACT_FIELDS))
+            counts = await aggregates.contact_counts(
+                session,
+                account_id,
+                flt,
+                table,
+                AGGREGATE_ROW_KEYS[grouping],
+                AGGREGATE_BUCKETS[period],
+            )
+            parts.append((counts, CONTACT_FIELDS))
     else:
         # Drilled down to the hours conversations started: their figures from the hourly cells
         # (by the hour each started), their messages from the raw rows.
@@ -171,10 +178,16 @@ async def compute_metrics(
             ).where(*aggregates.started_in_hours(flt, started))
             parts.append(((await session.execute(query)).all(), aggregates.CONVERSATION_FIELDS))
             if Half.CONTACTS in halves:
-                query = _conversation_query(
-                    account_id, flt, grouping, period, _contact_aggregates()
+                counts = await aggregates.contact_counts(
+                    session,
+                    account_id,
+                    plain,
+                    started,
+                    AGGREGATE_ROW_KEYS[grouping],
+                    AGGREGATE_BUCKETS[period],
+                    *aggregates.started_in_hours(flt, started),
                 )
-                parts.append(((await session.execute(query)).all(), CONTACT_FIELDS))
+                parts.append((counts, CONTACT_FIELDS))
         elif halves & {Half.CONVERSATIONS, Half.CONTACTS}:
             query = _conversation_query(account_id, flt, grouping, period)
             parts.append(((await session.execute(query)).all(), CONVERSATION_FIELDS))
@@ -279,14 +292,6 @@ def _conversation_aggregates() -> list[ColumnElement[Any]]:
             if metric.kind is Kind.DISTRIBUTION
             else [_raw(metric, CONVERSATION).label(metric.name)]
         )
-    ]
-
-
-def _contact_aggregates() -> list[ColumnElement[Any]]:
-    """The raw statement's columns when the aggregates answer the rest."""
-    return [
-        func.count().label("conversations"),
-        *(_raw(BY_NAME[name], CONVERSATION).label(name) for name in sorted(CONTACT_FIELDS)),
     ]
 
 
@@ -465,6 +470,6 @@ def _value(row: Mapping[str, Any], name: str) -> Any:
 
 def _has_figures(values: Mapping[str, Any]) -> bool:
     # Without GROUP BY the database answers one row of zeros (or nulls) when nothing matched.
-    if any(values.get(name) for name in ("conversations", "messages")):
+    if any(values.get(name) for name in ("conversations", "messages", *CONTACT_FIELDS)):
         return True
     return any(values.get(name) is not None for name in PERCENTILE_FIELDS)

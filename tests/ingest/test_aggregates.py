@@ -22,6 +22,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyroaring import BitMap64
 from sqlalchemy import Table, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
@@ -353,15 +354,31 @@ async def aggregate_rows(engine: AsyncEngine, account_id: int) -> dict[str, list
                     .order_by(*table.primary_key.columns)
                 )
             ).all()
-            found[table.name] = [tuple(row) for row in rows if not _all_zero(table, row)]
+            found[table.name] = [
+                tuple(_readable(name, value) for name, value in row._mapping.items())
+                for row in rows
+                if not _all_zero(table, row)
+            ]
     return found
+
+
+def _readable(name: str, value: Any) -> Any:
+    """A cell's contacts as the sorted ids its bitmap holds (one set, one value, whatever
+    containers the bitmap chose); an empty set as none."""
+    if name != "contacts":
+        return value
+    return tuple(BitMap64.deserialize(value)) if value else ()
 
 
 def _all_zero(table: Table, row: Any) -> bool:
     if table not in FIGURE_TABLES:
         return False
     keys = {column.name for column in table.primary_key.columns}
-    return all(value == 0 for name, value in row._mapping.items() if name not in keys)
+    return all(
+        value == 0 or (name == "contacts" and not value)
+        for name, value in row._mapping.items()
+        if name not in keys
+    )
 
 
 # --- the property ------------------------------------------------------------------------------
@@ -416,7 +433,11 @@ async def cells(engine: AsyncEngine, account_id: int) -> dict[str, dict[tuple[An
         for row in rows:
             mapping = dict(zip(names, row, strict=True))
             key = tuple(mapping[k] for k in keys)
-            values = {n: v for n, v in mapping.items() if n not in keys and n != "account_id"}
+            values = {
+                n: v
+                for n, v in mapping.items()
+                if n not in keys and n not in ("account_id", "contacts")
+            }
             found[name][key] = values if len(values) > 1 else next(iter(values.values()))
     return found
 
@@ -521,6 +542,114 @@ async def test_each_change_moves_exact_figures(
         "agent_daily_messages": {(d11, ana): 1},
         "click_daily_figures": {},
     }
+
+
+async def contact_sets(engine: AsyncEngine, account_id: int) -> dict[str, dict[Any, Any]]:
+    """Each table of conversation cells' non-empty contact sets as {key: contact ids}."""
+    found: dict[str, dict[Any, Any]] = {}
+    async with session_factory(engine)() as session:
+        for aggregate in CONVERSATION_CELLS:
+            table = aggregate.table
+            rows = await session.execute(
+                select(*(table.c[key] for key in aggregate.keys), table.c.contacts).where(
+                    table.c.account_id == account_id
+                )
+            )
+            found[table.name] = {
+                tuple(row[:-1]): set(BitMap64.deserialize(row[-1])) for row in rows if row[-1]
+            }
+    return found
+
+
+async def contact_id(engine: AsyncEngine, account_id: int, phone: str) -> int:
+    from models import Contact
+
+    async with session_factory(engine)() as session:
+        found = await session.scalar(
+            select(Contact.id).where(Contact.account_id == account_id, Contact.phone == phone)  # type: ignore[arg-type]
+        )
+    assert found is not None
+    return found
+
+
+async def test_each_cell_keeps_the_contacts_of_its_conversations(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """A contact stays in a cell while one of its conversations counts there: worked by hand
+    through two conversations of one contact and one of another on the same day."""
+    who = await create_test_account(engine, "Contacts", "UTC", auto_close_hours=1)
+    ann, bea = "+33611111111", "+33622222222"
+    at = utc("2026-03-10 10:00")
+    agent = dict(type="message.sent", agentEmail=AGENTS[0])
+    await send(client, who, **agent, at=at, messageId="c1", phone=ann)  # Ann's first, by Ana
+    await send(client, who, **agent, at=at + 2 * 3600, messageId="c2", phone=ann)  # a second
+    await send(client, who, **agent, at=at + 300, messageId="c3", phone=bea)  # Bea's, by Ana
+    a, b = await contact_id(engine, who.id, ann), await contact_id(engine, who.id, bea)
+    ana = await agent_id(engine, who.id, AGENTS[0])
+    d10, h10, h12 = day("2026-03-10"), day("2026-03-10") * 24 + 10, day("2026-03-10") * 24 + 12
+    found = await contact_sets(engine, who.id)
+    assert found["source_daily_figures"] == {(d10, "INBOX"): {a, b}}
+    assert found["daily_figures"] == {(d10, "INBOX", ana): {a, b}}
+    assert found["hourly_figures"] == {(h10, "INBOX"): {a, b}, (h12, "INBOX"): {a}}
+    assert found["agent_hourly_figures"] == {(ana, h10, "INBOX"): {a, b}, (ana, h12, "INBOX"): {a}}
+
+    # Ann's second conversation goes to Bo: she stays in Ana's day (her first is there).
+    await send(
+        client, who, type="conversation.assigned", at=at + 7300, agentEmail=AGENTS[1], phone=ann
+    )
+    bo = await agent_id(engine, who.id, AGENTS[1])
+    found = await contact_sets(engine, who.id)
+    assert found["daily_figures"] == {(d10, "INBOX", ana): {a, b}, (d10, "INBOX", bo): {a}}
+    assert found["agent_hourly_figures"] == {(ana, h10, "INBOX"): {a, b}, (bo, h12, "INBOX"): {a}}
+
+    # Tagged, then untagged: the tag's cells hold Ann, then nobody.
+    await send(client, who, type="conversation.tagged", at=at + 7400, tag="VIP", phone=ann)
+    vip = await tag_id(engine, who.id, "vip")
+    found = await contact_sets(engine, who.id)
+    assert found["tag_daily_figures"] == {(d10, vip, "INBOX"): {a}}
+    assert found["tag_agent_daily_figures"] == {(bo, d10, vip, "INBOX"): {a}}
+    assert found["tag_pair_daily_figures"] == {(vip, d10, vip, "INBOX"): {a}}
+    assert found["tag_hourly_figures"] == {(vip, h12, "INBOX"): {a}}
+    await send(client, who, type="conversation.untagged", at=at + 7500, tag="VIP", phone=ann)
+    found = await contact_sets(engine, who.id)
+    assert found["tag_daily_figures"] == found["tag_pair_daily_figures"] == {}
+
+    # Her first conversation goes to Bo too (by id): now she has left Ana's cells.
+    first = await first_conversation(engine, who.id, a)
+    await send(
+        client,
+        who,
+        type="conversation.assigned",
+        at=at + 7600,
+        agentEmail=AGENTS[1],
+        conversationId=str(first),
+        phone=None,
+    )
+    found = await contact_sets(engine, who.id)
+    assert found["daily_figures"] == {(d10, "INBOX", ana): {b}, (d10, "INBOX", bo): {a}}
+    assert found["agent_hourly_figures"] == {
+        (ana, h10, "INBOX"): {b},
+        (bo, h10, "INBOX"): {a},
+        (bo, h12, "INBOX"): {a},
+    }
+    assert found["source_daily_figures"] == {(d10, "INBOX"): {a, b}}
+    kept = await contact_sets(engine, who.id)
+    async with transaction(engine) as session:
+        await maintenance.rebuild_aggregates(session, who.id)
+    assert await contact_sets(engine, who.id) == kept
+
+
+async def first_conversation(engine: AsyncEngine, account_id: int, contact: int) -> int:
+    from models import Conversation
+
+    async with session_factory(engine)() as session:
+        found = await session.scalar(
+            select(Conversation.id)  # type: ignore[call-overload]
+            .where(Conversation.account_id == account_id, Conversation.contact_id == contact)
+            .order_by(Conversation.started_at)
+        )
+    assert found is not None
+    return int(found)
 
 
 async def test_clicks_and_attributions_count_on_the_local_day_of_the_click(

@@ -96,7 +96,7 @@ async def test_only_selected_parts_run_sql(
     filters = {"f": {"from": "2026-03-01", "to": "2026-03-31"}}
     # The account's report aggregates answer these filters: token + the aggregates' zone (read
     # once per request) + one statement per part for both halves; distinct contacts add the
-    # raw rows' statement.
+    # statement reading the cells' contact sets.
     cases = {
         "summaryReport(filter: $f) { totals { conversations } }": 3,
         "summaryReport(filter: $f) { totals { messages } }": 3,

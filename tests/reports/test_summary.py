@@ -828,3 +828,26 @@ async def test_the_delivery_funnel_and_failure_reasons(
     inbound_only = {**RANGE, "sources": ["INBOUND"]}
     body = await graphql(client, data.account, FUNNEL, {"filter": inbound_only})
     assert body["data"]["summaryReport"]["failureReasons"] == []
+
+
+async def test_distinct_contacts_alone(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    """Selected alone, distinct contacts are the figures worked out for the summary above
+    (they come from the cells' contact sets, without the conversation counts beside them)."""
+    data = await build_dataset(engine)
+    query = """query ($filter: ReportFilter!) { summaryReport(filter: $filter) {
+        totals { distinctContacts } daily { start metrics { distinctContacts } } } }"""
+    body = await graphql(client, data.account, query, {"filter": RANGE})
+    assert body == {
+        "data": {
+            "summaryReport": {
+                "totals": {"distinctContacts": PARIS_SUMMARY["totals"]["distinctContacts"]},
+                "daily": [
+                    {
+                        "start": day["start"],
+                        "metrics": {"distinctContacts": day["metrics"]["distinctContacts"]},
+                    }
+                    for day in PARIS_SUMMARY["daily"]
+                ],
+            }
+        }
+    }

@@ -31,7 +31,7 @@ from models import (
 )
 from models.db import transaction
 from models.migrate import alembic_config, current_revision, head_revision
-from models.tables import HourlyFigures
+from models.tables import DailyFigures, HourlyFigures
 from resolvers.ads import AdPart
 from resolvers.agents import AgentPart
 from resolvers.summary import SummaryPart
@@ -397,6 +397,32 @@ async def test_the_hourly_migration_fills_the_heatmap_cells_ingestion_keeps(
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert not tables & {"hourly_figures", "agent_hourly_figures", "tag_hourly_figures"}
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await engine.dispose()
+    assert await aggregate_rows(engine, data.account.id) == kept
+
+
+async def test_the_contact_set_migration_fills_the_sets_ingestion_keeps(
+    database_url: str, app: Starlette, engine: AsyncEngine
+) -> None:
+    """0016 adds the contacts of each aggregate cell and fills them for built aggregates from
+    the record of each conversation: the same sets as the rebuild of the hand-built dataset
+    left (every contact of the account in the cells of its days)."""
+    data = await build_dataset(engine)
+    kept = await aggregate_rows(engine, data.account.id)
+    names = [column.name for column in DailyFigures.__table__.columns]  # type: ignore[attr-defined]
+    held = {c for row in kept["daily_figures"] for c in row[names.index("contacts")]}
+    stored = [c for c in await rows(engine, Conversation) if c.account_id == data.account.id]
+    assert held == {c.contact_id for c in stored} and len(held) > 1
+    config = alembic_config(database_url)
+    await engine.dispose()
+    await app.state.writer.engine.dispose()
+    await asyncio.to_thread(command.downgrade, config, "0015_hourly")
+    async with engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("tag_pair_daily_figures")}
+        )
+    assert "contacts" not in columns
     await asyncio.to_thread(command.upgrade, config, "head")
     await engine.dispose()
     assert await aggregate_rows(engine, data.account.id) == kept
