@@ -65,7 +65,7 @@ from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, Cells
 from models.db import now, transaction
 from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
-from models.sql import of_conversation, one_of, values_of
+from models.sql import Prepared, of_conversation, one_of, values_of
 from models.tables import (
     AgentDailyMessages,
     AggregatedConversation,
@@ -409,7 +409,7 @@ async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: li
     periods = zone_periods(zone, [(low, high)])
     before = await contact_sets.recorded(session, account_id, ids=ids, tagged=tagged)
     for statement in _sync_statements(dialect, account_id, _cache_key(periods), tagged):
-        await session.execute(statement, bound)
+        await statement.execute(session, ids=ids)
     after = await contact_sets.recorded(session, account_id, ids=ids, tagged=tagged)
     await contact_sets.move(session, account_id, before, after)
 
@@ -427,10 +427,18 @@ def _cache_key(periods: Periods) -> Periods:
 @lru_cache(maxsize=256)
 def _sync_statements(
     dialect: str, account_id: int, periods: Periods, tagged: bool
-) -> tuple[Executable, ...]:
+) -> tuple[Prepared, ...]:
     """The statements that move a chunk of conversations (`:ids`) from the record to their
-    current rows, built once per account, zone periods and engine and reused with bound ids (so
-    SQLAlchemy's compiled cache serves them)."""
+    current rows, built and compiled once per account, zone periods and engine, and run as
+    SQL text with the ids bound (`models.sql.Prepared`)."""
+    return tuple(
+        Prepared(statement) for statement in _delta_statements(dialect, account_id, periods, tagged)
+    )
+
+
+def _delta_statements(
+    dialect: str, account_id: int, periods: Periods, tagged: bool
+) -> tuple[Executable, ...]:
 
     def selection(conversation_id: Any, account: Any) -> ColumnElement[bool]:
         # Both columns of the key (account_id, id), which no planner passes over for an index
@@ -550,17 +558,22 @@ async def move_statuses(
         bound[f"was_{status}"] = [move.message_id for move in moved if move.before == status]
     dialect = session.get_bind().dialect.name
     for statement in _status_statements(dialect, account_id, _cache_key(periods)):
-        await session.execute(statement, bound)
+        await statement.execute(session, **bound)
 
 
 MESSAGE_IDS = values_of("message_ids", BigInteger())
 
 
 @lru_cache(maxsize=256)
-def _status_statements(dialect: str, account_id: int, periods: Periods) -> tuple[Executable, ...]:
+def _status_statements(dialect: str, account_id: int, periods: Periods) -> tuple[Prepared, ...]:
     """Per aggregate table, the messages `:message_ids` moved from the figures of the status
     each held before (`:was_<status>`: the ids that held it; none of them: no status) to those
-    of their current row, summed per recorded cell."""
+    of their current row, summed per recorded cell (compiled once, `models.sql.Prepared`)."""
+    statements = _status_deltas(dialect, account_id, periods)
+    return tuple(Prepared(statement) for statement in statements)
+
+
+def _status_deltas(dialect: str, account_id: int, periods: Periods) -> tuple[Executable, ...]:
     m, ledger = MESSAGE, LEDGER
     before = case(
         *(

@@ -21,6 +21,7 @@ are already locked by this transaction. `fill` derives every set of an account f
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pyroaring import BitMap64
@@ -209,11 +210,7 @@ async def _apply(
     found: dict[Key, bytes | None] = {}
     for start in range(0, len(keys), CHUNK):
         some = keys[start : start + CHUNK]
-        rows = await session.execute(
-            select(*_key_columns(cells), table.c.contacts)  # type: ignore[call-overload]
-            .where(table.c.account_id == account_id, tuple_(*_key_columns(cells)).in_(some))
-            .with_for_update()
-        )
+        rows = await session.execute(_locked(cells), {"account": account_id, "keys": some})
         for row in rows.all():
             found[tuple(row[:-1])] = row[-1]
     missing = [key for key in keys if key not in found]
@@ -235,6 +232,21 @@ async def _apply(
     await session.execute(_update(cells), changed)
 
 
+@cache
+def _locked(cells: Cells) -> Select[Any]:
+    """The sets of a table's cells, by key (`:keys`), locked until the update."""
+    table, keys = cells.table, _key_columns(cells)
+    return (
+        select(*keys, table.c.contacts)  # type: ignore[call-overload]
+        .where(
+            table.c.account_id == bindparam("account"),
+            tuple_(*keys).in_(bindparam("keys", expanding=True)),
+        )
+        .with_for_update()
+    )
+
+
+@cache
 def _update(cells: Cells) -> Update:
     table = cells.table
     return (

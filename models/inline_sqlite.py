@@ -45,6 +45,12 @@ class _Inline:
                 future.set_result(result)
 
 
+# Prepared statements each connection keeps (sqlite3's default is 128): the writer alone runs
+# more distinct texts than that (each length of an expanded `IN` list is a text of its own), and
+# preparing a 24 kB aggregate delta again costs more than running it.
+STATEMENTS = 1024
+
+
 class InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection without its thread (see the module docstring)."""
 
@@ -102,7 +108,9 @@ def connector(path: str, busy_timeout: float) -> Callable[[], Awaitable[InlineCo
     """What `create_async_engine(async_creator=...)` calls for each new connection."""
 
     async def connect() -> InlineConnection:
-        opened = partial(sqlite3.connect, path, timeout=0, isolation_level=None)
+        opened = partial(
+            sqlite3.connect, path, timeout=0, isolation_level=None, cached_statements=1024
+        )
         return await InlineConnection(opened, busy_timeout)
 
     return connect

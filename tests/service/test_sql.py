@@ -1,15 +1,17 @@
 """`models.sql.one_of`: membership in a bound list, on both engines; on PostgreSQL the SQL text
 does not change with the list's length (one prepared statement, not one per length)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import BigInteger, String, event, select
+from sqlalchemy import BigInteger, String, event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models import Account
 from models.db import session_factory
-from models.sql import one_of, values_of
+from models.sql import Prepared, one_of, values_of
 from tests.conftest import create_test_account
 
 ACCOUNT = Account.__table__  # type: ignore[attr-defined]
@@ -19,13 +21,7 @@ BY_NAME = select(ACCOUNT.c.id).where(one_of(ACCOUNT.c.name, values_of("names", S
 
 async def test_one_of_finds_the_rows_whose_value_is_in_the_list(engine: AsyncEngine) -> None:
     ids = [(await create_test_account(engine, f"Member {n}")).id for n in range(4)]
-    texts: list[str] = []
-
-    def capture(*args: Any) -> None:
-        texts.append(args[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with statements_run(engine) as texts:
         async with session_factory(engine)() as session:
             found = {
                 length: set((await session.scalars(BY_ID, {"ids": ids[:length]})).all())
@@ -35,8 +31,6 @@ async def test_one_of_finds_the_rows_whose_value_is_in_the_list(engine: AsyncEng
             assert set(by_name.all()) == {ids[2]}
             duplicates = await session.scalars(BY_ID, {"ids": [ids[1], ids[1]]})
             assert duplicates.all() == ["Member 1"]
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
 
     assert found == {0: set(), 1: {"Member 0"}, 3: {"Member 0", "Member 1", "Member 2"}}
     by_id = [text for text in texts if text.startswith("SELECT account.name")][:3]
@@ -62,3 +56,52 @@ def test_an_empty_or_missing_list_binds_as_an_empty_array(values: Any) -> None:
     bound = values_of("ids", BigInteger()).type
     process = bound.bind_processor(postgresql.dialect())
     assert (process(values) if process else values) == []
+
+
+@contextmanager
+def statements_run(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The texts of the statements the engine runs meanwhile."""
+    texts: list[str] = []
+
+    def capture(*args: Any) -> None:
+        texts.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        yield texts
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+
+async def test_a_prepared_statement_binds_its_lists_and_inlines_the_rest(
+    engine: AsyncEngine,
+) -> None:
+    """`Prepared`: every value but the lists inline, each list bound: one array on PostgreSQL
+    (one text whatever the list holds), expanded on SQLite (a text per length)."""
+    ids = [(await create_test_account(engine, f"Member {n}")).id for n in range(4)]
+    renaming = Prepared(
+        update(ACCOUNT)
+        .where(one_of(ACCOUNT.c.id, values_of("ids", BigInteger())), ACCOUNT.c.name != "it's")
+        .values(name=ACCOUNT.c.name + " (renamed)")
+    )
+    with statements_run(engine) as texts:
+        async with session_factory(engine)() as session:
+            for some in ([], [ids[0]], ids[2:], [ids[2], ids[2]], [ids[3], ids[1]]):
+                await renaming.execute(session, ids=some)
+            await session.commit()
+            names = dict((await session.execute(select(ACCOUNT.c.id, ACCOUNT.c.name))).all())
+
+    assert [names[i] for i in ids] == [
+        "Member 0 (renamed)",
+        "Member 1 (renamed)",
+        "Member 2 (renamed) (renamed)",
+        "Member 3 (renamed) (renamed)",
+    ]
+    updates = [text for text in texts if text.startswith("UPDATE account")]
+    assert len(updates) == 5
+    assert "'it''s'" in updates[0]  # the statement's own values are literals, quoted
+    if engine.dialect.name == "postgresql":
+        assert len(set(updates)) == 1 and "= ANY($1)" in updates[0]
+    else:
+        assert [text.count(":ids_") for text in updates] == [0, 1, 2, 2, 2]
+        assert len(set(updates[2:])) == 1
