@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
+from pyroaring import BitMap64
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -103,9 +104,24 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, **kwargs: Any) -> AsyncEngine
     return engine
 
 
+def moved_contacts(stored: bytes | None, plus: bytes | None, minus: bytes | None) -> bytes | None:
+    """SQLite's `wareports_moved_contacts(contacts, plus, minus)`: an aggregate cell's set of
+    contacts (a serialized `pyroaring.BitMap64`; NULL: empty) with the contacts of `plus` added
+    and those of `minus` removed (`ingest.contact_sets`: one UPDATE, no read first)."""
+    contacts = BitMap64.deserialize(stored) if stored else BitMap64()
+    if plus:
+        contacts |= BitMap64.deserialize(plus)
+    if minus:
+        contacts -= BitMap64.deserialize(minus)
+    return contacts.serialize() if contacts else None
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int) -> None:
     # Let SQLAlchemy, not the driver, manage transactions (needed for BEGIN IMMEDIATE).
     dbapi_connection.isolation_level = None
+    dbapi_connection.create_function(
+        "wareports_moved_contacts", 3, moved_contacts, deterministic=True
+    )
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")

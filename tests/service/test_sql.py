@@ -105,3 +105,29 @@ async def test_a_prepared_statement_binds_its_lists_and_inlines_the_rest(
     else:
         assert [text.count(":ids_") for text in updates] == [0, 1, 2, 2, 2]
         assert len(set(updates[2:])) == 1
+
+
+async def test_sqlite_moves_a_cells_contacts_in_sql(engine: AsyncEngine) -> None:
+    """`wareports_moved_contacts(contacts, plus, minus)`, which every SQLite connection has:
+    the set with `plus` added and `minus` removed; an empty set is NULL."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL reads, locks and writes each cell's set back")
+    from pyroaring import BitMap64
+
+    def blobs(*sets: set[int] | None) -> tuple[bytes | None, ...]:
+        return tuple(None if s is None else BitMap64(s).serialize() for s in sets)
+
+    async with engine.connect() as connection:
+        results = []
+        for case in (
+            (None, {3, 1}, None),
+            ({1, 3}, {2**40}, {3, 7}),
+            ({5}, None, {5}),
+            (None, None, None),
+        ):
+            row = await connection.exec_driver_sql(
+                "SELECT wareports_moved_contacts(?, ?, ?)", blobs(*case)
+            )
+            blob = row.scalar()
+            results.append(None if blob is None else sorted(BitMap64.deserialize(blob)))
+    assert results == [[1, 3], [1, 2**40], None, None]
