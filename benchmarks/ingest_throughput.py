@@ -758,9 +758,10 @@ def run(args: argparse.Namespace, directory: Path) -> int:
         "WAREPORTS_METRICS": "open",
         "BENCH_APP_SECRET": APP_SECRET,
     }
-    code = subprocess.run(
+    code = subprocess.run(  # in the temporary directory: `-c` puts the cwd first on the path
         [sys.executable, "-c", "import api; print(api.__file__)"],
         env=env,
+        cwd=directory,
         capture_output=True,
         text=True,
         check=True,
