@@ -26,6 +26,7 @@ from typing import Any
 
 from pyroaring import BitMap64
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     ColumnElement,
     LargeBinary,
@@ -33,9 +34,12 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    cast,
     func,
+    literal_column,
+    null,
     select,
-    tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.sql.dml import Update
@@ -51,7 +55,6 @@ LEDGER: Table = AggregatedConversation.__table__  # type: ignore[attr-defined]
 LEDGER_TAG: Table = AggregatedConversationTag.__table__  # type: ignore[attr-defined]
 IDS = values_of("ids", BigInteger())
 CONTACTS = values_of("contacts", BigInteger())
-CHUNK = 500  # cells per look-up statement
 FILL_PAGE = 50_000  # records per page when filling
 
 
@@ -177,10 +180,13 @@ async def move(
         return
     if removed:
         await _keep_the_held(session, account_id, removed)
-    for cells in CONVERSATION_CELLS:
-        plus, minus = added.get(cells, {}), removed.get(cells, {})
-        if plus or minus:
-            await _apply(session, account_id, cells, plus, minus)
+    if session.get_bind().dialect.name == "sqlite":
+        for cells in CONVERSATION_CELLS:
+            plus, minus = added.get(cells, {}), removed.get(cells, {})
+            if plus or minus:
+                await _move_in_sql(session, account_id, cells, plus, minus)
+        return
+    await _read_and_write(session, account_id, added, removed)
 
 
 async def _keep_the_held(session: AsyncSession, account_id: int, removed: Changes) -> None:
@@ -196,73 +202,140 @@ async def _keep_the_held(session: AsyncSession, account_id: int, removed: Change
             gone -= {c for c in gone if key in holding.get(c, {}).get(cells, set())}
 
 
-def _key_columns(cells: Cells) -> list[object]:
-    return [cells.table.c[name] for name in cells.keys]
+def _bound_keys(cells: Cells, account_id: int, key: Key) -> dict[str, object]:
+    named = {f"key_{name}": value for name, value in zip(cells.keys, key, strict=True)}
+    return {"account": account_id, **named}
 
 
-async def _apply(
+async def _move_in_sql(
     session: AsyncSession,
     account_id: int,
     cells: Cells,
     plus: dict[Key, set[int]],
     minus: dict[Key, set[int]],
 ) -> None:
-    table = cells.table
-    keys = sorted(plus.keys() | minus.keys())  # in key order, as the figures lock them
-    if session.get_bind().dialect.name == "sqlite":  # one writer: no lock, no read first
-        moved = await session.execute(
-            _moved(cells),
-            [
-                {
-                    "account": account_id,
-                    **{f"key_{name}": value for name, value in zip(cells.keys, key, strict=True)},
-                    "plus": _serialized(plus.get(key)),
-                    "minus": _serialized(minus.get(key)),
-                }
-                for key in keys
-            ],
-        )
-        updated = moved.rowcount  # type: ignore[attr-defined]
-        if updated != len(keys):
-            raise RuntimeError(f"{table.name}: {len(keys) - updated} cells missing their contacts")
-        return
-    found: dict[Key, bytes | None] = {}
-    for start in range(0, len(keys), CHUNK):
-        some = keys[start : start + CHUNK]
-        rows = await session.execute(_locked(cells), {"account": account_id, "keys": some})
-        for row in rows.all():
-            found[tuple(row[:-1])] = row[-1]
-    missing = [key for key in keys if key not in found]
-    if missing:
-        raise RuntimeError(f"{table.name}: no cell {missing[0]} for its contacts")
-    changed = []
-    for key in keys:
-        stored = found[key]
-        contacts = BitMap64.deserialize(stored) if stored else BitMap64()
-        contacts |= BitMap64(plus.get(key, ()))
-        contacts -= BitMap64(minus.get(key, ()))
-        changed.append(
+    """SQLite (one writer: no lock, no read first): each cell's set moved inside one UPDATE."""
+    keys = sorted(plus.keys() | minus.keys())
+    moved = await session.execute(
+        _moved(cells),
+        [
             {
-                "account": account_id,
-                **{f"key_{name}": value for name, value in zip(cells.keys, key, strict=True)},
-                "set": contacts.serialize() if contacts else None,
+                **_bound_keys(cells, account_id, key),
+                "plus": _serialized(plus.get(key)),
+                "minus": _serialized(minus.get(key)),
             }
-        )
-    await session.execute(_update(cells), changed)
-
-
-@cache
-def _locked(cells: Cells) -> Select[Any]:
-    """The sets of a table's cells, by key (`:keys`), locked until the update."""
-    table, keys = cells.table, _key_columns(cells)
-    return (
-        select(*keys, table.c.contacts)  # type: ignore[call-overload]
-        .where(
-            table.c.account_id == bindparam("account"),
-            tuple_(*keys).in_(bindparam("keys", expanding=True)),
-        )
-        .with_for_update()
+            for key in keys
+        ],
     )
+    updated = moved.rowcount  # type: ignore[attr-defined]
+    if updated != len(keys):
+        raise RuntimeError(
+            f"{cells.table.name}: {len(keys) - updated} cells missing their contacts"
+        )
+
+
+async def _read_and_write(
+    session: AsyncSession, account_id: int, added: Changes, removed: Changes
+) -> None:
+    """PostgreSQL: the sets of every changed cell of every table read (locked) in one
+    statement, moved here, and written back in one statement: two round trips, whatever the
+    number of tables and cells. Each table's keys are bound as arrays, one per key column
+    (`_LOCKED`, `_WRITTEN`: one SQL text each, prepared once per connection)."""
+    keys = {
+        cells: sorted(added.get(cells, {}).keys() | removed.get(cells, {}).keys())
+        for cells in CONVERSATION_CELLS
+    }
+    bound: dict[str, Any] = {"account": account_id}
+    for n, cells in enumerate(CONVERSATION_CELLS):
+        for position, name in enumerate(cells.keys):
+            bound[f"t{n}_{name}"] = [key[position] for key in keys[cells]]
+    found: dict[tuple[int, Key], bytes | None] = {}
+    for row in (await session.execute(_LOCKED, bound)).all():
+        n, cells = row[0], CONVERSATION_CELLS[row[0]]
+        found[n, tuple(row[1 + KEY_NAMES.index(name)] for name in cells.keys)] = row[-1]
+    written: dict[str, Any] = {"account": account_id}
+    for n, cells in enumerate(CONVERSATION_CELLS):
+        plus, minus = added.get(cells, {}), removed.get(cells, {})
+        sets = []
+        for key in keys[cells]:
+            if (n, key) not in found:
+                raise RuntimeError(f"{cells.table.name}: no cell {key} for its contacts")
+            stored = found[n, key]
+            contacts = BitMap64.deserialize(stored) if stored else BitMap64()
+            contacts |= BitMap64(plus.get(key, ()))
+            contacts -= BitMap64(minus.get(key, ()))
+            sets.append(contacts.serialize() if contacts else None)
+        for name in cells.keys:
+            written[f"t{n}_{name}"] = bound[f"t{n}_{name}"]
+        written[f"t{n}_contacts"] = sets
+    counts = (await session.execute(_WRITTEN, written)).one()
+    for cells, count in zip(CONVERSATION_CELLS, counts, strict=True):
+        if count != len(keys[cells]):
+            raise RuntimeError(f"{cells.table.name}: {count} of {len(keys[cells])} sets written")
+
+
+# Every key column of the tables of conversation cells, in the order `_LOCKED` returns them.
+KEY_NAMES = ("day", "hour", "source", "assignee_id", "tag_id", "with_tag_id")
+COLUMN_TYPES = {
+    name: next(cells.table.c[name].type for cells in CONVERSATION_CELLS if name in cells.keys)
+    for name in KEY_NAMES
+}
+
+
+def _keys_of(cells: Cells, n: int, *extra: tuple[str, Any]) -> Any:
+    """Table `n`'s keys bound as arrays, one per key column (and `extra` columns), as rows."""
+    table = cells.table
+    arrays = [bindparam(f"t{n}_{name}", type_=ARRAY(table.c[name].type)) for name in cells.keys] + [
+        bindparam(f"t{n}_{name}", type_=ARRAY(type_)) for name, type_ in extra
+    ]
+    names = [*cells.keys, *(name for name, _ in extra)]
+    return func.unnest(*arrays).table_valued(*names).render_derived(name=f"keys_{n}")
+
+
+def _matching(cells: Cells, keys: Any) -> ColumnElement[bool]:
+    table = cells.table
+    return and_(
+        table.c.account_id == bindparam("account"),
+        *(table.c[name] == keys.c[name] for name in cells.keys),
+    )
+
+
+def _locked_cells() -> Select[Any]:
+    parts = []
+    for n, cells in enumerate(CONVERSATION_CELLS):
+        table, keys = cells.table, _keys_of(cells, n)
+        columns = [
+            table.c[name] if name in cells.keys else cast(null(), COLUMN_TYPES[name]).label(name)
+            for name in KEY_NAMES
+        ]
+        part = (
+            select(literal_column(str(n)).label("cells"), *columns, table.c.contacts)
+            .select_from(table.join(keys, _matching(cells, keys)))
+            .with_for_update(of=table)
+            .cte(f"locked_{n}")
+        )
+        parts.append(select(part))
+    return union_all(*parts)  # type: ignore[return-value]
+
+
+def _written_cells() -> Select[Any]:
+    counts = []
+    for n, cells in enumerate(CONVERSATION_CELLS):
+        table = cells.table
+        keys = _keys_of(cells, n, ("contacts", LargeBinary()))
+        step = (
+            update(table)
+            .where(_matching(cells, keys))
+            .values(contacts=keys.c.contacts)
+            .returning(literal_column("1"))
+            .cte(f"written_{n}")
+        )
+        counts.append(select(func.count()).select_from(step).scalar_subquery())
+    return select(*counts)
+
+
+_LOCKED = _locked_cells()
+_WRITTEN = _written_cells()
 
 
 def _serialized(contacts: set[int] | None) -> bytes | None:
@@ -332,11 +405,7 @@ async def fill(session: AsyncSession, account_id: int) -> None:
                     found.setdefault(key, BitMap64()).add(counted.contact_id)
     for cells, found in sets.items():
         updates = [
-            {
-                "account": account_id,
-                **{f"key_{name}": value for name, value in zip(cells.keys, key, strict=True)},
-                "set": contacts.serialize(),
-            }
+            {**_bound_keys(cells, account_id, key), "set": contacts.serialize()}
             for key, contacts in found.items()
         ]
         for start in range(0, len(updates), 5_000):
