@@ -104,13 +104,20 @@ YOUNG_COLLECTION_ALLOCATIONS = 10_000
 
 def create_served_app() -> Starlette:
     """`create_app` for `wareports serve`'s processes, with the cycle collector tuned for a
-    server: what exists once the app is built (modules, schema, mappers: hundreds of thousands
-    of objects) is frozen out of its full passes, and young collections run less often. Each
-    request allocates many short-lived objects; with the defaults, collections were about a
-    tenth of ingestion's CPU time (benchmarks/ingest_throughput.py)."""
+    server (`tune_collector`)."""
     app = create_app()
+    tune_collector()
+    return app
+
+
+def tune_collector() -> None:
+    """The cycle collector as a server wants it, once its app is built: what exists then
+    (modules, schema, mappers: hundreds of thousands of objects) is frozen out of its full
+    passes, and young collections run less often. Each request allocates many short-lived
+    objects; with the defaults, collections were about a tenth of ingestion's CPU time
+    (benchmarks/ingest_throughput.py), and a full pass over the whole heap could land in any
+    large report's answer (`wareports bench` calls this too, to time what the server runs)."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, middle, old)
-    return app

@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from strawberry.utils.str_converters import to_camel_case
 
 from api import accounts
-from api.app import create_app
+from api.app import create_app, tune_collector
 from ingest import demo
 from ingest.aggregates import rebuild_aggregates_of
 from models import Agent, Conversation, ConversationTag, Tag
@@ -679,6 +679,7 @@ async def _measure(url: str, prepared: Prepared, options: Options) -> list[Timin
         report_aggregates=options.aggregates,
     )
     app = create_app(settings)
+    tune_collector()  # as `wareports serve` runs it
     engine = create_engine(url)
     try:
         async with app.router.lifespan_context(app):

@@ -235,6 +235,30 @@ async def test_entity_queries(
     }
 
 
+async def test_answers_are_compact_utf8_json(
+    client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """Encoded by orjson: UTF-8 as it is (no \\u escapes), no spaces, as the JSON it parses to."""
+    conversation_id = await seed_entities(engine, account.id)
+    response = await client.post(
+        "/graphql",
+        json={"query": CONVERSATION_QUERY, "variables": {"id": str(conversation_id)}},
+        headers={"Authorization": f"Bearer {account.token}"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert '"contact":{"phone":"+33612345678","name":"Léa",'.encode() in response.content
+    assert response.json()["data"]["conversation"]["contact"]["name"] == "Léa"
+
+
+def test_what_orjson_refuses_is_encoded_as_strawberry_does() -> None:
+    from api.graphql import WareportsGraphQL
+
+    view = WareportsGraphQL(schema)
+    assert view.encode_json({"a": [1.5, "é", None, True]}) == '{"a":[1.5,"é",null,true]}'.encode()
+    assert view.encode_json({"n": 2**70}) == '{"n":1180591620717411303424}'  # beyond 64 bits
+
+
 async def test_conversation_of_another_account_is_null(
     client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
 ) -> None:
