@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pyroaring import BitMap64
+from pyroaring import BitMap, BitMap64
 from sqlalchemy import BigInteger, ColumnElement, Float, Select, Table, cast, func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -181,11 +181,27 @@ async def contact_counts(
         ContactCount(
             {
                 **dict(zip(names, key, strict=True)),
-                "distinct_contacts": len(BitMap64.union(*map(BitMap64.deserialize, blobs))),
+                "distinct_contacts": union_size(blobs),
             }
         )
         for key, blobs in sets.items()
     ]
+
+
+# A serialized `BitMap64` (pyroaring's portable format) is the number of its buckets of 32-bit
+# values (8 bytes), then each bucket's high 32 bits (4 bytes) and its values' `BitMap`. A set
+# of contact ids below 2**32 is one bucket of high bits 0: a `BitMap` after these 12 bytes.
+LOW_IDS_ONLY = (1).to_bytes(8, "little") + (0).to_bytes(4, "little")
+
+
+def union_size(blobs: list[bytes]) -> int:
+    """The size of the union of these serialized contact sets. Read as 32-bit `BitMap`s when
+    every id is below 2**32 (the agents report for a year unites 55,000 sets: 95 ms instead
+    of 162 as `BitMap64`s), as `BitMap64`s otherwise."""
+    if all(blob.startswith(LOW_IDS_ONLY) for blob in blobs):
+        skip = len(LOW_IDS_ONLY)  # (a copy of each rest is faster to read than a memoryview)
+        return len(BitMap.union(*(BitMap.deserialize(blob[skip:]) for blob in blobs)))
+    return len(BitMap64.union(*map(BitMap64.deserialize, blobs)))
 
 
 def _cells_of(account_id: int, flt: Filter, table: Table) -> list[ColumnElement[bool]]:

@@ -1074,3 +1074,22 @@ def test_the_smallest_table_whose_cells_answer_is_read(
         None,
     )
     assert chosen == table
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sets(
+            st.one_of(st.integers(0, 2**32 - 1), st.integers(2**32 - 2, 2**64 - 1)), min_size=1
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_the_size_of_a_union_of_contact_sets(sets: list[set[int]]) -> None:
+    """`union_size` reads sets of ids below 2**32 as 32-bit bitmaps and any other as 64-bit:
+    the size of the union either way."""
+    blobs = [BitMap64(contacts).serialize() for contacts in sets]
+    assert aggregates.union_size(blobs) == len(set().union(*sets))
+    low = [BitMap64({n % 2**32 for n in contacts}).serialize() for contacts in sets]
+    assert aggregates.union_size(low) == len({n % 2**32 for s in sets for n in s})
