@@ -119,6 +119,36 @@ async def test_widget_filter_applies_to_attributed_conversations_only(
     assert body["data"]["widgetReport"]["byButton"] == groups(("Homepage", 3, 1), ("Pricing", 2, 1))
 
 
+# Filtered to Sales (K1 by W1, K8 by W3), in the account's zone: every group (clicks from the
+# click aggregates, the conversations from the attributed clicks).
+SALES_WIDGET = {
+    "clicks": 5,
+    "conversations": 2,
+    "daily": days({"2026-03-27": (3, 2), "2026-03-29": (1, 0), "2026-03-31": (1, 0)}),
+    "byButton": groups(("Homepage", 3, 1), ("Pricing", 2, 1)),
+    "byReferrer": groups(
+        ("https://acme.test/", 2, 1),
+        ("https://acme.test/pricing", 1, 1),
+        ("https://blog.acme.test/post", 1, 0),
+        (None, 1, 0),
+    ),
+    "byUtmCampaign": groups(("spring", 3, 1), ("autumn", 1, 0), (None, 1, 1)),
+    "byUtmMedium": groups(("cpc", 2, 1), (None, 2, 1), ("email", 1, 0)),
+    "byUtmSource": groups(("google", 2, 1), ("blog", 1, 0), ("newsletter", 1, 0), (None, 1, 1)),
+    "byUtmTerm": groups((None, 4, 1), ("whatsapp", 1, 1)),
+    "byUtmContent": groups((None, 4, 1), ("a", 1, 1)),
+}
+
+
+async def test_widget_filtered_in_every_group(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    data = await build_dataset(engine)
+    sales = {"filter": {**RANGE, "conversationTags": ["sales"]}}
+    body = await graphql(client, data.account, WIDGET, sales)
+    assert body == {"data": {"widgetReport": SALES_WIDGET}}
+
+
 async def test_widget_of_another_account(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
     data = await build_dataset(engine)
     query = """query ($f: ReportFilter!) {
