@@ -280,6 +280,11 @@ def test_bench_times_every_report_of_a_small_account(
     assert re.search(r"^summary +90 hours ", result.stdout, re.MULTILINE), result.stdout
     for drill in ("hours", "frt", "noreply", "rated5"):
         assert re.search(rf"^details 50 +365 {drill} ", result.stdout, re.MULTILINE), drill
+    # A verdict per budget: the widget's for a year among them (issue 15).
+    assert re.search(
+        r"^target widget 365 days agent <= 250 ms: (met|MISSED) \(", result.stdout, re.M
+    )
+    assert re.search(r"^target details 500 365 days none <= 80 ms: ", result.stdout, re.M)
     verdict = result.stdout.strip().splitlines()[-1]
     assert verdict in ("every target met", "TARGETS MISSED (lines marked NO above)")
     chosen = "WITHOUT" if selection else "with"
