@@ -516,9 +516,11 @@ async def test_a_large_answer_lets_other_requests_through_while_it_executes(
         gc.enable()
     assert len(body["data"]["agents"]) == 40_000
     # Relative to the whole answer, so that a slower machine does not matter: it was about two
-    # thirds of it (the completion of every value in one pass), it is now about a tenth (the
-    # resolver building its rows, the JSON encoding).
-    assert longest < elapsed * 0.35, f"the loop waited {longest:.2f} s of {elapsed:.2f} s"
+    # thirds of it (the completion of every value in one pass). Now the longest turn is the
+    # resolver building its 40,000 rows: about a tenth on SQLite, and on PostgreSQL 0.08 s of
+    # 0.28 s (0.29) since the answer is encoded by orjson (0.26 with the slower encoder before,
+    # a larger whole); under CI's load it measured 0.40 once. Half still tells the two apart.
+    assert longest < elapsed * 0.5, f"the loop waited {longest:.2f} s of {elapsed:.2f} s"
 
 
 async def test_cost_bound_is_a_setting(database_url: str) -> None:
