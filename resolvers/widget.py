@@ -1,12 +1,13 @@
 """The WhatsApp button report: clicks in range and the conversations attributed to them."""
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, not_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -105,9 +106,9 @@ async def _counting(session: AsyncSession, account_id: int, flt: Filter) -> Coun
     """Clicks and attributed conversations, grouped by a GROUP_KEYS column and/or local day:
     one code path for the totals, the daily buckets and every group. Over the click aggregates
     when they answer the filter; when only its lists keep them from answering (they select
-    among the attributed conversations, whose tags and assignee change), the clicks from them
-    and the conversations from one pass over the attributed clicks (`_attributed`); over the
-    raw clicks otherwise (days in another zone)."""
+    among the attributed conversations, whose tags and assignee change), the clicks and every
+    attributed conversation from them, less or only those counted in one pass over the
+    attributed clicks (`_attributed`); over the raw clicks otherwise (days in another zone)."""
 
     async def rows(query: Select[Any]) -> list[CountRow]:
         found = (await session.execute(query)).all()
@@ -121,15 +122,19 @@ async def _counting(session: AsyncSession, account_id: int, flt: Filter) -> Coun
 
         return aggregated
     if await aggregates.in_zone(session, account_id, flt):
-        attributed = await _attributed(session, account_id, flt)
+        # Count the smaller side: a filter most attributed conversations match (a source most
+        # of them come from) is answered by counting those it leaves out.
+        leaving_out = await _mostly_matching(session, account_id, flt)
+        counted = await _attributed(session, account_id, flt, matching=not leaving_out)
 
         async def clicks_aggregated(group: WidgetPart | None, by_day: bool) -> list[CountRow]:
             query = aggregates.click_counts_query(account_id, flt, _dimension(group), by_day)
-            counted = attributed[(group, by_day)]
-            return [
-                (key, day, clicks, len(counted.get(day if by_day else key, ())))
-                for key, day, clicks, _ in await rows(query)
-            ]
+            counts = counted[group, by_day]
+            found = []
+            for key, day, clicks, attributed in await rows(query):
+                some = counts.get(day if by_day else key, 0)
+                found.append((key, day, clicks, attributed - some if leaving_out else some))
+            return found
 
         return clicks_aggregated
 
@@ -143,42 +148,100 @@ def _dimension(group: WidgetPart | None) -> str | None:
     return None if group is None else group.value.removeprefix("by_")
 
 
-Attributed = dict[tuple[WidgetPart | None, bool], dict[Any, set[int]]]
+# Attributed conversations counted per part (group, by day) and key (a day number, a group's
+# value, None for the totals).
+Counted = dict[tuple[WidgetPart | None, bool], Counter[Any]]
+SAMPLE_CLICKS = 1000  # attributed clicks in range that tell which side `_attributed` counts
 
 
-async def _attributed(session: AsyncSession, account_id: int, flt: Filter) -> Attributed:
-    """The conversations that match the filter and are attributed to a click in range, by
-    local day of the click and by each group's key (None for the totals): one statement for
-    every part of the report, where the raw path scans the range's clicks once per part."""
-    columns = select(
-        flt.calendar.day_number(col(WidgetClick.clicked_at)),
-        *GROUP_KEYS.values(),
-        col(WidgetClick.conversation_id),
+async def _attributed(
+    session: AsyncSession, account_id: int, flt: Filter, *, matching: bool
+) -> Counted:
+    """The conversations attributed to a click in range that match the filter's lists (or,
+    not `matching`, that do not), by local day of the click and by each group's key: one
+    statement for every part of the report, where the raw path scans the range's clicks once
+    per part. A click is attributed to one conversation at most and a conversation to one click
+    at most (`ingest.buttons.attribute`): counting clicks counts conversations."""
+    query = _attributed_clicks(
+        select(flt.calendar.day_number(col(WidgetClick.clicked_at)), *GROUP_KEYS.values()),
+        account_id,
+        flt,
+        matching=matching,
+    ).join(WidgetButton, col(WidgetButton.id) == col(WidgetClick.button_id))
+    found = (await session.execute(query)).all()
+    days, *keys = zip(*found, strict=True) if found else ((),) * (1 + len(GROUP_KEYS))
+    counted: Counted = {(None, False): Counter({None: len(found)}), (None, True): Counter(days)}
+    for group, values in zip(GROUP_KEYS, keys, strict=True):
+        counted[group, False] = Counter(values)
+    return counted
+
+
+async def _mostly_matching(session: AsyncSession, account_id: int, flt: Filter) -> bool:
+    """Whether most of the first SAMPLE_CLICKS attributed clicks in range have a conversation
+    that matches the filter's lists (a guess that only decides which side is counted). A list
+    of tags or agents is taken to select few: the sample would read every conversation of them
+    (the lists are sub-queries), which costs what counting them does."""
+    if flt.contact_tags or flt.conversation_tags or flt.agent_emails:
+        return False
+    sample = (
+        select(col(WidgetClick.conversation_id).label("conversation_id"))
+        .where(
+            col(WidgetClick.account_id) == account_id,
+            col(WidgetClick.clicked_at) >= flt.calendar.start,
+            col(WidgetClick.clicked_at) < flt.calendar.end,
+            col(WidgetClick.conversation_id).is_not(None),
+        )
+        .limit(SAMPLE_CLICKS)
+        .subquery()
     )
-    query = _clicks_in_range(columns, account_id, flt, every_click=False).join(
-        WidgetButton, col(WidgetButton.id) == col(WidgetClick.button_id)
+    lists = and_(*_list_conditions(account_id, flt))
+    query = (
+        select(func.count(), func.coalesce(func.sum(case((lists, 1), else_=0)), 0))
+        .select_from(sample)
+        .join(
+            Conversation,
+            and_(
+                col(Conversation.id) == sample.c.conversation_id,
+                col(Conversation.account_id) == account_id,
+            ),
+        )
     )
-    found: Attributed = {(None, False): {}, (None, True): {}}
-    found |= {(group, False): {} for group in GROUP_KEYS}
-    for day, *keys, conversation_id in (await session.execute(query)).all():
-        found[None, False].setdefault(None, set()).add(conversation_id)
-        found[None, True].setdefault(day, set()).add(conversation_id)
-        for group, key in zip(GROUP_KEYS, keys, strict=True):
-            found[group, False].setdefault(key, set()).add(conversation_id)
-    return found
+    total, matching = (await session.execute(query)).one()
+    return matching * 2 > total
+
+
+def _list_conditions(account_id: int, flt: Filter) -> list[ColumnElement[bool]]:
+    """`conversation_conditions` but the account's (the joins name it)."""
+    return conversation_conditions(account_id, flt)[len(_account_of(account_id)) :]
+
+
+def _account_of(account_id: int) -> list[ColumnElement[bool]]:
+    """The first of `conversation_conditions`, whatever the filter."""
+    return [col(Conversation.account_id) == account_id]
+
+
+def _attributed_clicks(
+    query: Select[Any], account_id: int, flt: Filter, *, matching: bool
+) -> Select[Any]:
+    """The account's clicks in range attributed to a conversation that matches the filter's
+    lists (not `matching`: that does not match them)."""
+    if matching:
+        return _clicks_in_range(query, account_id, flt, every_click=False)
+    lists = and_(*_list_conditions(account_id, flt))
+    unfiltered = _clicks_in_range(query, account_id, flt, every_click=False, lists=False)
+    return unfiltered.where(not_(func.coalesce(lists, False)))
 
 
 def _clicks_in_range(
-    query: Select[Any], account_id: int, flt: Filter, *, every_click: bool
+    query: Select[Any], account_id: int, flt: Filter, *, every_click: bool, lists: bool = True
 ) -> Select[Any]:
     """The account's clicks whose instant is in the filter's range, joined to their attributed
     conversation where it matches the filter's lists (`every_click`: the others too, with no
-    conversation; otherwise only those attributed to a matching conversation)."""
+    conversation; otherwise only those attributed to a matching conversation; not `lists`:
+    to their conversation, whatever the lists)."""
     days = flt.calendar
-    matching = and_(
-        col(Conversation.id) == col(WidgetClick.conversation_id),
-        *conversation_conditions(account_id, flt),
-    )
+    conditions = conversation_conditions(account_id, flt) if lists else _account_of(account_id)
+    matching = and_(col(Conversation.id) == col(WidgetClick.conversation_id), *conditions)
     clicks = query.select_from(WidgetClick)
     joined = (
         clicks.outerjoin(Conversation, matching)

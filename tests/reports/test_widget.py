@@ -1,11 +1,16 @@
 """widgetReport over the hand-built dataset's clicks: totals, days and every group, in the
 account's zone and in UTC, and the filter applying to attributed conversations only."""
 
+from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models.db import session_factory
+from resolvers import widget
+from resolvers.filters import parse_filter
 from tests.conftest import graphql
 from tests.reports.dataset import DAYS, RANGE, build_dataset
 
@@ -140,13 +145,68 @@ SALES_WIDGET = {
 }
 
 
+# Filters that keep K1 and K8 of the three attributed conversations in range (K6 is bob's, open
+# and untagged): a tag or agents are guessed to select few, the status most (2 of 3).
+K1_AND_K8 = (
+    {"conversationTags": ["sales"]},
+    {"statuses": ["CLOSED"]},
+    {"agentEmails": ["alice@acme.test", "carol@acme.test"]},
+)
+SIDES = ["tag", "status", "agents"]
+
+
+@pytest.mark.parametrize("lists", K1_AND_K8, ids=SIDES)
 async def test_widget_filtered_in_every_group(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, lists: dict[str, list[str]]
 ) -> None:
     data = await build_dataset(engine)
-    sales = {"filter": {**RANGE, "conversationTags": ["sales"]}}
-    body = await graphql(client, data.account, WIDGET, sales)
+    body = await graphql(client, data.account, WIDGET, {"filter": {**RANGE, **lists}})
     assert body == {"data": {"widgetReport": SALES_WIDGET}}
+
+
+@pytest.mark.parametrize("lists", K1_AND_K8, ids=SIDES)
+@pytest.mark.parametrize("leaving_out", [False, True], ids=["counting-in", "counting-out"])
+async def test_widget_filtered_either_side(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    lists: dict[str, list[str]],
+    leaving_out: bool,
+) -> None:
+    """The attributed conversations that match are counted, or those that do not are counted
+    and taken from every attributed one: whichever side the guess picks, the same report."""
+    data = await build_dataset(engine)
+
+    async def guess(*_: object) -> bool:
+        return leaving_out
+
+    monkeypatch.setattr(widget, "_mostly_matching", guess)
+    body = await graphql(client, data.account, WIDGET, {"filter": {**RANGE, **lists}})
+    assert body == {"data": {"widgetReport": SALES_WIDGET}}
+
+
+@pytest.mark.parametrize(
+    ("lists", "mostly"),
+    [({"statuses": ["CLOSED"]}, True), ({"statuses": ["OPEN"]}, False), (K1_AND_K8[0], False)],
+)
+async def test_widget_guess_of_the_side(
+    engine: AsyncEngine, lists: dict[str, list[str]], mostly: bool
+) -> None:
+    """The sample of attributed clicks in range (K1, K8 closed; K6 open); a tag list is taken to
+    select few without reading it."""
+    data = await build_dataset(engine)
+    flt = parse_filter(
+        from_=date.fromisoformat(RANGE["from"]),
+        to=date.fromisoformat(RANGE["to"]),
+        timezone=None,
+        account_timezone="Europe/Paris",
+        max_range_days=366,
+        use_aggregates=True,
+        conversation_tags=lists.get("conversationTags"),
+        statuses=lists.get("statuses"),
+    )
+    async with session_factory(engine)() as session:
+        assert await widget._mostly_matching(session, data.account.id, flt) is mostly
 
 
 async def test_widget_of_another_account(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
