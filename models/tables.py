@@ -207,6 +207,18 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_contact", "account_id", "contact_id", "started_at"),
         Index("ix_conversation_open", "account_id", "status", "last_message_at"),
         Index("ix_conversation_assignee", "account_id", "assignee_id"),
+        # The rated conversations, for a drill-down into a rating (issue 17): a page of them and
+        # their count without reading every conversation in range. Partial: a conversation
+        # enters it when rated (few are), so ingesting the others never writes it.
+        Index(
+            "ix_conversation_rated",
+            "account_id",
+            "rating",
+            "started_at",
+            "status",
+            sqlite_where=text("rating IS NOT NULL"),
+            postgresql_where=text("rating IS NOT NULL"),
+        ),
         # The conversations still in time for a service-level target (`ingest.autoclose`).
         *(
             Index(

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers.export import filter_of_payload, filter_payload
@@ -190,6 +192,44 @@ async def test_a_drill_down_reaches_the_agent_and_tag_reports_and_the_export(
         "2026-03-27T09:00:00+01:00",
         "2026-03-27T00:30:00+01:00",
     ]
+
+
+@pytest.mark.parametrize("statuses", [["CLOSED"], ["CLOSED", "OPEN"]])
+async def test_a_drill_down_into_ratings_counts_the_rated_conversations_only(
+    client: httpx.AsyncClient, dataset: Dataset, engine: AsyncEngine, statuses: list[str]
+) -> None:
+    """The details' count of a drill-down into ratings and statuses (which the aggregates do
+    not answer) reads the rated index, not every conversation in range (on SQLite, whose
+    planner has no statistics here; the page itself may walk the range by start, newest first,
+    to stop at its 50th row)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's plans")
+    query = """query ($filter: ReportFilter!) {
+      conversationDetails(filter: $filter, first: 1) { totalCount edges { node { id } } } }"""
+    seen: dict[str, Any] = {}
+
+    def capture(*args: Any) -> None:
+        _connection, _cursor, statement, parameters, _context, _many = args
+        if "count(*)" in statement and "conversation.rating IN" in statement:
+            seen.setdefault(statement, parameters)
+
+    flt = {**RANGE, "ratings": [4, 5], "statuses": statuses}
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        body = await graphql(client, dataset.account, query, {"filter": flt})
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    details = body["data"]["conversationDetails"]
+    assert (details["totalCount"], len(details["edges"])) == (2, 1)  # K1 and K8, both closed
+    assert len(seen) == 1, list(seen)
+    ((statement, parameters),) = seen.items()
+    async with engine.connect() as connection:
+        plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        details = [row[-1] for row in plan]
+    assert details == [
+        "SEARCH conversation USING COVERING INDEX ix_conversation_rated"
+        " (account_id=? AND rating=? AND started_at>? AND started_at<?)"
+    ], details
 
 
 @pytest.mark.parametrize(
