@@ -16,6 +16,7 @@ from resolvers.metrics import (
     Metrics,
     MetricsBucket,
     Period,
+    RawMessages,
     compute_metrics,
     series,
 )
@@ -48,14 +49,23 @@ async def groups(
     to compute, `halves` which statements of them."""
     # The conversation half is always needed: it decides which groups have a row, and the order.
     wanted = (halves if metrics else frozenset()) | {Half.CONVERSATIONS}
-    totals = await compute_metrics(session, account_id, flt, grouping=grouping, halves=wanted)
+    raw_messages = RawMessages()
+    totals = await compute_metrics(
+        session, account_id, flt, grouping=grouping, halves=wanted, raw_messages=raw_messages
+    )
     found = {key: figures for (key, _), figures in totals.items() if figures.conversations}
     named = await labels(list(found)) if found else {}
     ranked = sorted(found, key=lambda key: rank(key, found[key], named[key]))
     buckets = None
     if daily and ranked:
         buckets = await compute_metrics(
-            session, account_id, flt, grouping=grouping, period=Period.DAY, halves=halves
+            session,
+            account_id,
+            flt,
+            grouping=grouping,
+            period=Period.DAY,
+            halves=halves,
+            raw_messages=raw_messages,
         )
     return [
         Group(

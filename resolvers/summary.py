@@ -21,6 +21,7 @@ from resolvers.metrics import (
     Metrics,
     MetricsBucket,
     Period,
+    RawMessages,
     buckets,
     compute_metrics,
     whole_range,
@@ -105,15 +106,21 @@ async def summary_report(
     failures: tuple[FailureReason, ...] = ()
     heatmap: tuple[HeatmapCell, ...] = ()
     pricing: tuple[PricingRow, ...] = ()
+    raw_messages = RawMessages()
     if SummaryPart.TOTALS in parts:
-        totals = await whole_range(session, account_id, flt, halves)
+        totals = await whole_range(session, account_id, flt, halves, raw_messages)
     if SummaryPart.DAILY in parts:
-        daily = await buckets(session, account_id, flt, Period.DAY, halves)
+        daily = await buckets(session, account_id, flt, Period.DAY, halves, raw_messages)
     if SummaryPart.WEEKLY in parts:
-        weekly = await buckets(session, account_id, flt, Period.WEEK, halves)
+        weekly = await buckets(session, account_id, flt, Period.WEEK, halves, raw_messages)
     if SummaryPart.BY_SOURCE in parts:
         found = await compute_metrics(
-            session, account_id, flt, grouping=Grouping.SOURCE, halves=halves
+            session,
+            account_id,
+            flt,
+            grouping=Grouping.SOURCE,
+            halves=halves,
+            raw_messages=raw_messages,
         )
         by_source = tuple(
             SourceMetrics(source, found.get((source, None), EMPTY)) for source in SOURCES

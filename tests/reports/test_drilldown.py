@@ -325,3 +325,73 @@ def test_links_keep_their_drill_downs_and_older_links_have_none() -> None:
         or key == "sources"
     }
     assert not filter_of_payload(older, 366).drills_down
+
+
+async def test_a_drilled_report_sums_its_parts_message_figures_from_one_reading(
+    client: httpx.AsyncClient, dataset: Dataset
+) -> None:
+    """Closed conversations (a drill-down the aggregates do not answer): their messages sent in
+    range, worked out by hand, in every part of the summary and the agents report, which read
+    the raw messages once per report (per day and source, or agent) and sum them per part.
+    K0 (alice): 2 on 03-27 (1 in); K8 (carol): 3 on 03-27 (2 in); K1 (alice): 4 on 03-27 (2 in);
+    K2 (bob): 1 in on 03-27 (23:50), 1 out on 03-28 (00:20); K3 (flow, unassigned): 2 on 03-29
+    (1 in); K5 (flow, alice): 4 on 03-30 (1 in)."""
+    query = """query ($filter: ReportFilter!) {
+      summaryReport(filter: $filter) {
+        totals { messages inboundMessages outboundMessages }
+        daily { start metrics { messages inboundMessages } }
+        weekly { start metrics { messages outboundMessages } }
+        bySource { source metrics { messages inboundMessages } }
+      }
+      agentReport(filter: $filter) {
+        rows { agent { email } metrics { messages } daily { start metrics { messages } } }
+      }
+    }"""
+    flt = {**RANGE, "statuses": ["CLOSED"]}
+    readings: list[str] = []
+
+    def capture(*args: Any) -> None:
+        statement = args[2]
+        if "FROM message JOIN conversation" in statement:
+            readings.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        body = (await graphql(client, dataset.account, query, {"filter": flt}))["data"]
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    assert len(readings) == 2, readings  # one for the summary's four parts, one for the agents
+    summary = body["summaryReport"]
+    assert summary["totals"] == {"messages": 17, "inboundMessages": 8, "outboundMessages": 9}
+    daily = {row["start"]: row["metrics"] for row in summary["daily"] if row["metrics"]["messages"]}
+    assert daily == {
+        "2026-03-27": {"messages": 10, "inboundMessages": 6},
+        "2026-03-28": {"messages": 1, "inboundMessages": 0},
+        "2026-03-29": {"messages": 2, "inboundMessages": 1},
+        "2026-03-30": {"messages": 4, "inboundMessages": 1},
+    }
+    assert [(row["start"], row["metrics"]) for row in summary["weekly"]] == [
+        ("2026-03-27", {"messages": 13, "outboundMessages": 6}),
+        ("2026-03-30", {"messages": 4, "outboundMessages": 3}),
+    ]
+    assert [(row["source"], row["metrics"]) for row in summary["bySource"]] == [
+        ("FLOW", {"messages": 6, "inboundMessages": 2}),
+        ("INBOUND", {"messages": 11, "inboundMessages": 6}),
+        ("INBOX", {"messages": 0, "inboundMessages": 0}),
+    ]
+    agents = {
+        row["agent"]["email"]: (
+            row["metrics"]["messages"],
+            {
+                d["start"]: d["metrics"]["messages"]
+                for d in row["daily"]
+                if d["metrics"]["messages"]
+            },
+        )
+        for row in body["agentReport"]["rows"]
+    }
+    assert agents == {
+        "alice@acme.test": (10, {"2026-03-27": 6, "2026-03-30": 4}),
+        "bob@acme.test": (2, {"2026-03-27": 1, "2026-03-28": 1}),
+        "carol@acme.test": (3, {"2026-03-27": 3}),
+    }
