@@ -65,7 +65,7 @@ from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, Cells
 from models.db import now, transaction
 from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
-from models.sql import Prepared, of_conversation, one_of, values_of
+from models.sql import Prepared, of_conversation, one_of, value_of, values_of
 from models.tables import (
     AgentDailyMessages,
     AggregatedConversation,
@@ -242,14 +242,24 @@ def message_part(aggregate: Cells, side: Side, periods: Periods) -> Select[Any]:
     return query if side.counted is None else query.where(side.counted)
 
 
-def summed(aggregate: Cells, account_id: int, parts: Sequence[Select[Any]]) -> Select[Any]:
+# An account: its id, rendered inline (a rebuild), or `BOUND_ACCOUNT`, bound at execution, in
+# the statements ingestion compiles once for every account (`models.sql.Prepared`).
+AccountKey = int | ColumnElement[int]
+BOUND_ACCOUNT: ColumnElement[int] = value_of("account_id", BigInteger())
+
+
+def _account(account: AccountKey) -> ColumnElement[int]:
+    return integer(account) if isinstance(account, int) else account
+
+
+def summed(aggregate: Cells, account: AccountKey, parts: Sequence[Select[Any]]) -> Select[Any]:
     """The parts summed per cell, without the cells they leave unchanged, in key order (so that
     concurrent writers lock the rows they share in one order)."""
     rows = union_all(*parts).subquery("contribution")
     keys = [rows.c[key] for key in aggregate.keys]
     return (
         select(
-            integer(account_id).label("account_id"),
+            _account(account).label("account_id"),
             *keys,
             *(cast(func.sum(rows.c[name]), BigInteger).label(name) for name in FIGURES),
         )
@@ -276,19 +286,19 @@ def _adding(dialect: str, table: Table, keys: Sequence[str], rows: Select[Any]) 
 
 
 def agent_messages(
-    account_id: int, periods: Periods, where: ColumnElement[bool], new_only: bool
+    account: AccountKey, periods: Periods, where: ColumnElement[bool], new_only: bool
 ) -> Select[Any]:
     """Outbound messages per local day and agent; `new_only`: those the record does not count."""
     m, ledger = MESSAGE, LEDGER
     day = day_number(m.c.sent_at, periods)
     query = select(
-        integer(account_id).label("account_id"),
+        _account(account).label("account_id"),
         day.label("day"),
         m.c.agent_id.label("agent_id"),
         func.count().label("sent_messages"),
     ).where(
         where,
-        m.c.account_id == integer(account_id),
+        m.c.account_id == _account(account),
         m.c.direction == Direction.OUTBOUND,
         m.c.agent_id.is_not(None),
     )
@@ -408,8 +418,8 @@ async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: li
         return
     periods = zone_periods(zone, [(low, high)])
     before = await contact_sets.recorded(session, account_id, ids=ids, tagged=tagged)
-    for statement in _sync_statements(dialect, account_id, _cache_key(periods), tagged):
-        await statement.execute(session, ids=ids)
+    for statement in _sync_statements(dialect, _cache_key(periods), tagged):
+        await statement.execute(session, ids=ids, account_id=account_id)
     after = await contact_sets.recorded(session, account_id, ids=ids, tagged=tagged)
     await contact_sets.move(session, account_id, before, after)
 
@@ -425,25 +435,21 @@ def _cache_key(periods: Periods) -> Periods:
 
 
 @lru_cache(maxsize=256)
-def _sync_statements(
-    dialect: str, account_id: int, periods: Periods, tagged: bool
-) -> tuple[Prepared, ...]:
-    """The statements that move a chunk of conversations (`:ids`) from the record to their
-    current rows, built and compiled once per account, zone periods and engine, and run as
-    SQL text with the ids bound (`models.sql.Prepared`)."""
-    return tuple(
-        Prepared(statement) for statement in _delta_statements(dialect, account_id, periods, tagged)
-    )
+def _sync_statements(dialect: str, periods: Periods, tagged: bool) -> tuple[Prepared, ...]:
+    """The statements that move a chunk of conversations (`:ids`) of an account
+    (`:account_id`) from the record to their current rows, built and compiled once per zone
+    periods and engine (every account of a zone shares them: compiling them takes about a
+    third of a second), and run as SQL text with the ids and the account bound
+    (`models.sql.Prepared`)."""
+    return tuple(Prepared(statement) for statement in _delta_statements(dialect, periods, tagged))
 
 
-def _delta_statements(
-    dialect: str, account_id: int, periods: Periods, tagged: bool
-) -> tuple[Executable, ...]:
+def _delta_statements(dialect: str, periods: Periods, tagged: bool) -> tuple[Executable, ...]:
 
     def selection(conversation_id: Any, account: Any) -> ColumnElement[bool]:
         # Both columns of the key (account_id, id), which no planner passes over for an index
         # led by account_id alone (on SQLite, a unique index on (id, account_id)).
-        return and_(account == integer(account_id), one_of(conversation_id, IDS))
+        return and_(account == BOUND_ACCOUNT, one_of(conversation_id, IDS))
 
     current, recorded = current_side(periods, selection), recorded_side(selection)
     statements: list[Executable] = []
@@ -456,12 +462,12 @@ def _delta_statements(
             conversation_part(aggregate, recorded),
             message_part(aggregate, recorded, periods),
         ]
-        rows = summed(aggregate, account_id, parts)
+        rows = summed(aggregate, BOUND_ACCOUNT, parts)
         statements.append(_adding(dialect, aggregate.table, aggregate.keys, rows))
     chunk_messages = and_(
-        MESSAGE.c.account_id == integer(account_id), one_of(MESSAGE.c.conversation_id, IDS)
+        MESSAGE.c.account_id == BOUND_ACCOUNT, one_of(MESSAGE.c.conversation_id, IDS)
     )
-    new_messages = agent_messages(account_id, periods, chunk_messages, new_only=True)
+    new_messages = agent_messages(BOUND_ACCOUNT, periods, chunk_messages, new_only=True)
     statements.append(_adding(dialect, AGENT_MESSAGES, ("day", "agent_id"), new_messages))
     rows = record(periods, selection, chunk_messages)
     recording = insert_for(dialect, LEDGER).from_select(
@@ -480,11 +486,11 @@ def _delta_statements(
     current_tags = select(
         CONVERSATION_TAG.c.conversation_id, CONVERSATION_TAG.c.tag_id, CONVERSATION_TAG.c.account_id
     ).where(
-        CONVERSATION_TAG.c.account_id == integer(account_id),
+        CONVERSATION_TAG.c.account_id == BOUND_ACCOUNT,
         one_of(CONVERSATION_TAG.c.conversation_id, IDS),
     )
     recorded_tags = and_(
-        LEDGER_TAG.c.account_id == integer(account_id), one_of(LEDGER_TAG.c.conversation_id, IDS)
+        LEDGER_TAG.c.account_id == BOUND_ACCOUNT, one_of(LEDGER_TAG.c.conversation_id, IDS)
     )
     tag_columns = ["conversation_id", "tag_id", "account_id"]
     if dialect == "postgresql":
@@ -557,23 +563,23 @@ async def move_statuses(
     for status in EARLIER_STATUSES:
         bound[f"was_{status}"] = [move.message_id for move in moved if move.before == status]
     dialect = session.get_bind().dialect.name
-    for statement in _status_statements(dialect, account_id, _cache_key(periods)):
-        await statement.execute(session, **bound)
+    for statement in _status_statements(dialect, _cache_key(periods)):
+        await statement.execute(session, **bound, account_id=account_id)
 
 
 MESSAGE_IDS = values_of("message_ids", BigInteger())
 
 
 @lru_cache(maxsize=256)
-def _status_statements(dialect: str, account_id: int, periods: Periods) -> tuple[Prepared, ...]:
-    """Per aggregate table, the messages `:message_ids` moved from the figures of the status
-    each held before (`:was_<status>`: the ids that held it; none of them: no status) to those
-    of their current row, summed per recorded cell (compiled once, `models.sql.Prepared`)."""
-    statements = _status_deltas(dialect, account_id, periods)
-    return tuple(Prepared(statement) for statement in statements)
+def _status_statements(dialect: str, periods: Periods) -> tuple[Prepared, ...]:
+    """Per aggregate table, the messages `:message_ids` of an account (`:account_id`) moved
+    from the figures of the status each held before (`:was_<status>`: the ids that held it;
+    none of them: no status) to those of their current row, summed per recorded cell
+    (compiled once per zone periods and engine, `models.sql.Prepared`)."""
+    return tuple(Prepared(statement) for statement in _status_deltas(dialect, periods))
 
 
-def _status_deltas(dialect: str, account_id: int, periods: Periods) -> tuple[Executable, ...]:
+def _status_deltas(dialect: str, periods: Periods) -> tuple[Executable, ...]:
     m, ledger = MESSAGE, LEDGER
     before = case(
         *(
@@ -583,7 +589,7 @@ def _status_deltas(dialect: str, account_id: int, periods: Periods) -> tuple[Exe
         else_=null(),
     )
     earlier = _Row(direction=m.c.direction, status=before)
-    side = recorded_side(lambda conversation_id, account: account == integer(account_id))
+    side = recorded_side(lambda conversation_id, account: account == BOUND_ACCOUNT)
     statements: list[Executable] = []
     for aggregate in CONVERSATION_CELLS:
         rows, keys = _cells(
@@ -606,12 +612,12 @@ def _status_deltas(dialect: str, account_id: int, periods: Periods) -> tuple[Exe
             .select_from(rows)
             .where(
                 side.where,
-                m.c.account_id == integer(account_id),
+                m.c.account_id == BOUND_ACCOUNT,
                 one_of(m.c.id, MESSAGE_IDS),
                 m.c.id <= ledger.c.last_message_id,
             )
         )
-        rows_moved = summed(aggregate, account_id, [moved])
+        rows_moved = summed(aggregate, BOUND_ACCOUNT, [moved])
         statements.append(_adding(dialect, aggregate.table, aggregate.keys, rows_moved))
     if dialect == "postgresql":  # one round trip: each statement writes a table of its own
         *steps, last = statements

@@ -81,6 +81,31 @@ def _one_of_array(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{compiler.process(column, **kw)} = ANY({values_sql})"
 
 
+class value_of(FunctionElement[Any]):
+    """A bound scalar named `name` in a `Prepared` statement (the account's id), passed at
+    execution like its lists: one text serves every account. Cast on PostgreSQL, where a
+    parameter alone in a select list has no type."""
+
+    name = "value_of"
+    inherit_cache = True
+
+    def __init__(self, key: str, item: TypeEngine[Any]) -> None:
+        super().__init__(bindparam(key, type_=item))
+        self.type = item
+
+
+@compiles(value_of)
+def _value_of(element: value_of, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = list(element.clauses)
+    assert isinstance(value, BindParameter)
+    if PREPARED not in kw:
+        return compiler.process(value, **kw)
+    placeholder = kw[PREPARED].scalar(value.key)
+    if kw[PREPARED].dialect != "postgresql":
+        return placeholder
+    return f"CAST({placeholder} AS {compiler.dialect.type_compiler_instance.process(value.type)})"
+
+
 PREPARED = "wareports_prepared"  # the compile keyword of `Prepared`: its lists' placeholders
 _LIST = "\x00"  # around a list's name where its items go, in a text with expanded lists
 JOINED_TEXTS = 256  # texts with expanded lists a `Prepared` keeps (one per list length)
@@ -92,6 +117,7 @@ class _Placeholders:
 
     dialect: str
     names: list[str] = field(default_factory=list)
+    scalars: set[str] = field(default_factory=set)
 
     def placeholder(self, name: str) -> str:
         if name not in self.names:
@@ -99,6 +125,13 @@ class _Placeholders:
         if self.dialect == "postgresql":
             return f"${self.names.index(name) + 1}"  # asyncpg's numbered parameters
         return f"{_LIST}{name}{_LIST}"  # expanded at execution
+
+    def scalar(self, name: str) -> str:
+        """A scalar's placeholder: numbered with the lists on PostgreSQL, named on SQLite."""
+        self.scalars.add(name)
+        if self.dialect == "postgresql":
+            return self.placeholder(name)
+        return f":{name}"
 
 
 class Prepared:
@@ -120,32 +153,35 @@ class Prepared:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._pieces: dict[str, tuple[list[str], list[str]]] = {}
+        self._pieces: dict[str, tuple[list[str], _Placeholders]] = {}
         self._joined: dict[tuple[int, ...], str] = {}
 
-    def pieces(self, dialect: Dialect) -> tuple[list[str], list[str]]:
+    def pieces(self, dialect: Dialect) -> tuple[list[str], _Placeholders]:
         """The SQL text for `dialect` in pieces (the even ones SQL, the odd ones the names of
-        the lists expanded between them), and the names of its lists in placeholder order."""
+        the lists expanded between them), and its parameters' names in placeholder order."""
         found = self._pieces.get(dialect.name)
         if found is None:
             placeholders = _Placeholders(dialect.name)
             compiled = self.statement.compile(  # type: ignore[attr-defined]
                 dialect=dialect, compile_kwargs={"literal_binds": True, PREPARED: placeholders}
             )
-            found = self._pieces[dialect.name] = (str(compiled).split(_LIST), placeholders.names)
+            found = self._pieces[dialect.name] = (str(compiled).split(_LIST), placeholders)
         return found
 
-    async def execute(self, session: AsyncSession, **lists: Iterable[Any]) -> None:
+    async def execute(self, session: AsyncSession, **values: Any) -> None:
+        """Run the text with `values`: an iterable for each list, a value for each scalar."""
         connection = await session.connection()
-        pieces, names = self.pieces(connection.dialect)
-        values = {name: list(lists[name]) for name in names}
+        pieces, placeholders = self.pieces(connection.dialect)
+        scalars = {name: values[name] for name in placeholders.scalars}
+        lists = {name: list(values[name]) for name in placeholders.names if name not in scalars}
         if connection.dialect.name == "postgresql":
-            await connection.exec_driver_sql(pieces[0], tuple(values[name] for name in names))
+            ordered = (scalars[n] if n in scalars else lists[n] for n in placeholders.names)
+            await connection.exec_driver_sql(pieces[0], tuple(ordered))
             return
-        bound = {
-            f"{name}_{n}": item for name, items in values.items() for n, item in enumerate(items)
+        expanded = {
+            f"{name}_{n}": item for name, items in lists.items() for n, item in enumerate(items)
         }
-        await connection.exec_driver_sql(self._join(pieces, values), bound)
+        await connection.exec_driver_sql(self._join(pieces, lists), expanded | scalars)
 
     def _join(self, pieces: list[str], values: dict[str, list[Any]]) -> str:
         if len(pieces) == 1:

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyroaring import BitMap64
-from sqlalchemy import Engine, Table, event, select
+from sqlalchemy import Engine, Table, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
@@ -967,6 +967,42 @@ async def test_a_rebuild_leaves_postgresql_fresh_statistics(
     await maintenance.rebuild_aggregates_of(engine, who.id)
     assert await reltuples("source_daily_figures") >= 0
     assert await reltuples("click_daily_figures") >= 0
+
+
+async def test_every_account_of_a_zone_shares_the_compiled_deltas(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """The delta and status statements bind the account (compiling them takes about a third of
+    a second): accounts of one zone share them, so a server with many accounts does not
+    compile at each transaction once they outnumber the cache. Each account's figures are its
+    own."""
+    phone = CONTACTS[0]
+    at = utc("2026-03-11 09:00")
+    accounts_of_zone = []
+    for n in range(3):
+        who = await create_test_account(engine, f"Shared {n}", "UTC")
+        pnid = f"pnid-shared-{n}-{NOW}"
+        await add_channel(engine, who.id, phone_number_id=pnid)
+        accounts_of_zone.append(who)
+        payload = inbound(f"wamid.shared{n}", phone, at + n, phone_number_id=pnid)
+        assert (await post_webhook(client, payload)).json()["messages"] == 1
+        await send(
+            client, who, type="message.sent", at=at + 60, messageId=f"s{n}", phone="+" + phone
+        )
+        if n == 0:
+            deltas = maintenance._sync_statements.cache_info().currsize
+            statuses = maintenance._status_statements.cache_info().currsize
+        payload = status_payload(f"s{n}", "read", at + 120, phone_number_id=pnid)
+        assert (await post_webhook(client, payload)).json()["statuses"] == 1
+    assert maintenance._sync_statements.cache_info().currsize == deltas
+    assert maintenance._status_statements.cache_info().currsize <= statuses + 1
+    daily = maintenance.DAILY
+    async with session_factory(engine)() as session:
+        for who in accounts_of_zone:
+            query = select(func.sum(daily.c.messages), func.sum(daily.c.read_messages)).where(
+                daily.c.account_id == who.id
+            )
+            assert tuple((await session.execute(query)).one()) == (2, 1), who.name
 
 
 async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
