@@ -337,7 +337,13 @@ def _buttons(values: Sequence[str] | None) -> tuple[int, ...]:
 
 def conversation_conditions(account_id: int, flt: Filter) -> list[ColumnElement[bool]]:
     """SQL conditions on `conversation` for the account and the filter's lists (not its range)."""
-    conditions: list[ColumnElement[bool]] = [col(Conversation.account_id) == account_id]
+    return [col(Conversation.account_id) == account_id, *list_conditions(account_id, flt)]
+
+
+def list_conditions(account_id: int, flt: Filter) -> list[ColumnElement[bool]]:
+    """SQL conditions on `conversation` for the filter's lists alone (the account's conversations
+    are selected by the caller)."""
+    conditions: list[ColumnElement[bool]] = []
     if flt.contact_tags:
         conditions.append(_has_contact_tag(account_id, flt.contact_tags))
     if flt.conversation_tags:

@@ -7,7 +7,7 @@ from datetime import date
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, not_, select
+from sqlalchemy import Select, and_, case, func, not_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,7 +15,7 @@ from models import Conversation, WidgetButton, WidgetClick
 from models.cells import CLICK_DIMENSIONS
 from models.timing import report_part
 from resolvers import aggregates
-from resolvers.filters import Filter, conversation_conditions
+from resolvers.filters import Filter, list_conditions
 
 
 @dataclass(frozen=True)
@@ -183,41 +183,12 @@ async def _mostly_matching(session: AsyncSession, account_id: int, flt: Filter) 
     (the lists are sub-queries), which costs what counting them does."""
     if flt.contact_tags or flt.conversation_tags or flt.agent_emails:
         return False
-    sample = (
-        select(col(WidgetClick.conversation_id).label("conversation_id"))
-        .where(
-            col(WidgetClick.account_id) == account_id,
-            col(WidgetClick.clicked_at) >= flt.calendar.start,
-            col(WidgetClick.clicked_at) < flt.calendar.end,
-            col(WidgetClick.conversation_id).is_not(None),
-        )
-        .limit(SAMPLE_CLICKS)
-        .subquery()
-    )
-    lists = and_(*_list_conditions(account_id, flt))
-    query = (
-        select(func.count(), func.coalesce(func.sum(case((lists, 1), else_=0)), 0))
-        .select_from(sample)
-        .join(
-            Conversation,
-            and_(
-                col(Conversation.id) == sample.c.conversation_id,
-                col(Conversation.account_id) == account_id,
-            ),
-        )
-    )
+    matches = case((and_(*list_conditions(account_id, flt)), 1), else_=0).label("matches")
+    sample = _clicks_in_range(select(matches), account_id, flt, every_click=False, lists=False)
+    flags = sample.limit(SAMPLE_CLICKS).subquery()
+    query = select(func.count(), func.coalesce(func.sum(flags.c.matches), 0))
     total, matching = (await session.execute(query)).one()
     return matching * 2 > total
-
-
-def _list_conditions(account_id: int, flt: Filter) -> list[ColumnElement[bool]]:
-    """`conversation_conditions` but the account's (the joins name it)."""
-    return conversation_conditions(account_id, flt)[len(_account_of(account_id)) :]
-
-
-def _account_of(account_id: int) -> list[ColumnElement[bool]]:
-    """The first of `conversation_conditions`, whatever the filter."""
-    return [col(Conversation.account_id) == account_id]
 
 
 def _attributed_clicks(
@@ -227,7 +198,7 @@ def _attributed_clicks(
     lists (not `matching`: that does not match them)."""
     if matching:
         return _clicks_in_range(query, account_id, flt, every_click=False)
-    lists = and_(*_list_conditions(account_id, flt))
+    lists = and_(*list_conditions(account_id, flt))
     unfiltered = _clicks_in_range(query, account_id, flt, every_click=False, lists=False)
     return unfiltered.where(not_(func.coalesce(lists, False)))
 
@@ -240,8 +211,12 @@ def _clicks_in_range(
     conversation; otherwise only those attributed to a matching conversation; not `lists`:
     to their conversation, whatever the lists)."""
     days = flt.calendar
-    conditions = conversation_conditions(account_id, flt) if lists else _account_of(account_id)
-    matching = and_(col(Conversation.id) == col(WidgetClick.conversation_id), *conditions)
+    conditions = list_conditions(account_id, flt) if lists else []
+    matching = and_(
+        col(Conversation.id) == col(WidgetClick.conversation_id),
+        col(Conversation.account_id) == account_id,
+        *conditions,
+    )
     clicks = query.select_from(WidgetClick)
     joined = (
         clicks.outerjoin(Conversation, matching)
