@@ -249,17 +249,20 @@ async def _raw_messages(
     if kept is None or finest is None or period is Period.HOUR_OF_WEEK:
         return (await session.execute(_message_query(account_id, flt, grouping, period))).all()
     days = flt.calendar
+
+    def bucket(day: int) -> int | None:
+        if period is Period.DAY:
+            return day
+        return days.week_number_of(days.day_of(day)) if period is Period.WEEK else None
+
     sums: dict[Key, dict[str, int]] = {}
     for row in await kept.per_day(session, account_id, flt, finest):
         figures = row._mapping
-        day = figures["bucket_key"]
-        bucket = {
-            Period.RANGE: None,
-            Period.DAY: day,
-            Period.WEEK: days.week_number_of(days.day_of(day)),
-        }[period]
         summed = sums.setdefault(
-            (figures["row_key"] if grouping is not Grouping.NONE else None, bucket),
+            (
+                figures["row_key"] if grouping is not Grouping.NONE else None,
+                bucket(figures["bucket_key"]),
+            ),
             dict.fromkeys(MESSAGE_FIELDS, 0),
         )
         for name in MESSAGE_FIELDS:
