@@ -35,10 +35,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
+    Column,
     ColumnElement,
     Executable,
     FromClause,
+    MetaData,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -53,7 +56,9 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.schema import CreateTable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest import contact_sets, service_levels, window
@@ -217,13 +222,31 @@ def conversation_part(aggregate: Cells, side: Side) -> Select[Any]:
     )
 
 
-def message_part(aggregate: Cells, side: Side, periods: Periods) -> Select[Any]:
-    """The conversations' messages in the cells of the day each was sent (one row each)."""
+def message_part(
+    aggregate: Cells, side: Side, periods: Periods, counted: bool | None = None
+) -> Select[Any]:
+    """The conversations' messages in the cells of the day each was sent (one row each).
+    On the current side, `counted`: only the messages the record counts (True) or only those
+    it does not count yet (False); None: all of them."""
     m = MESSAGE
+    joined = m.join(side.conversation, _of_side(m, side))
+    if counted is not None:
+        # Conversation, record, then the messages in a range of ids (SQLite's index on the
+        # messages' conversation ends with their rowid): the others are never read.
+        assert side.counted is None, "the recorded side holds only counted messages"
+        same = of_conversation(LEDGER, side.conversation.c.account_id, side.conversation_id)
+        last = LEDGER.c.last_message_id
+        if counted:
+            range_ = m.c.id <= last
+            joined = side.conversation.join(LEDGER, same)
+        else:
+            range_ = m.c.id > func.coalesce(last, integer(0))
+            joined = side.conversation.outerjoin(LEDGER, same)
+        joined = joined.join(m, and_(_of_side(m, side), range_))
     rows, keys = _cells(
         aggregate,
         side,
-        m.join(side.conversation, _of_side(m, side)),
+        joined,
         day_number(m.c.sent_at, periods),
         hour_number(m.c.sent_at, periods),
     )
@@ -255,7 +278,12 @@ def _account(account: AccountKey) -> ColumnElement[int]:
 def summed(aggregate: Cells, account: AccountKey, parts: Sequence[Select[Any]]) -> Select[Any]:
     """The parts summed per cell, without the cells they leave unchanged, in key order (so that
     concurrent writers lock the rows they share in one order)."""
-    rows = union_all(*parts).subquery("contribution")
+    return rolled_up(aggregate, account, union_all(*parts).subquery("contribution"))
+
+
+def rolled_up(aggregate: Cells, account: AccountKey, rows: FromClause) -> Select[Any]:
+    """`rows` (with the aggregate's keys, maybe more, and every figure) summed per cell of the
+    aggregate, as `summed` does."""
     keys = [rows.c[key] for key in aggregate.keys]
     return (
         select(
@@ -418,15 +446,21 @@ async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: li
         return
     periods = zone_periods(zone, [(low, high)])
     before = await contact_sets.recorded(session, account_id, ids=ids, tagged=tagged)
+    # What the statements record (`record`), read before they run.
+    after = await contact_sets.current(session, account_id, zone, ids=ids, tagged=tagged)
+    moved = contact_sets.moved(before, after)
+    if dialect == "sqlite":
+        await session.execute(text(CREATE_DELTA))
     for statement in _sync_statements(dialect, _cache_key(periods), tagged):
-        await statement.execute(session, ids=ids, account_id=account_id)
-    after = await contact_sets.recorded(session, account_id, ids=ids, tagged=tagged)
+        await statement.execute(session, ids=ids, moved=moved, account_id=account_id)
     await contact_sets.move(session, account_id, before, after)
 
 
 # The chunk's conversation ids, bound as one list whatever their number, so that a statement's
 # SQL text never changes (`models.sql`).
 IDS = values_of("ids", BigInteger())
+# Those of them whose cell changed since the record (`contact_sets.moved`).
+MOVED = values_of("moved", BigInteger())
 
 
 def _cache_key(periods: Periods) -> Periods:
@@ -451,18 +485,38 @@ def _delta_statements(dialect: str, periods: Periods, tagged: bool) -> tuple[Exe
         # led by account_id alone (on SQLite, a unique index on (id, account_id)).
         return and_(account == BOUND_ACCOUNT, one_of(conversation_id, IDS))
 
+    def moved(conversation_id: Any, account: Any) -> ColumnElement[bool]:
+        return and_(account == BOUND_ACCOUNT, one_of(conversation_id, MOVED))
+
     current, recorded = current_side(periods, selection), recorded_side(selection)
-    statements: list[Executable] = []
+
+    def delta(aggregate: Cells) -> Select[Any]:
+        # A conversation whose cell is unchanged keeps its counted messages where they are:
+        # only its new messages are added. Those of a conversation that moved (`:moved`) are
+        # all taken out of the recorded cells and put in the current ones.
+        parts = [
+            conversation_part(aggregate, current),
+            message_part(aggregate, current, periods, counted=False),
+            conversation_part(aggregate, recorded),
+            message_part(aggregate, current_side(periods, moved), periods, counted=True),
+            message_part(aggregate, recorded_side(moved), periods),
+        ]
+        return summed(aggregate, BOUND_ACCOUNT, parts)
+
+    # The delta is read once per finest cell (untagged, and by tag if any conversation of the
+    # chunk has a tag) and rolled up into each table it answers: reading the conversations
+    # and messages is what costs, not summing a few hundred cells again.
+    bases = [(FINEST, _delta_base(dialect, FINEST, delta(FINEST)))]
+    if tagged:
+        bases.append((FINEST_TAGGED, _delta_base(dialect, FINEST_TAGGED, delta(FINEST_TAGGED))))
+    statements: list[Executable] = [
+        statement for _, (statement, _) in bases if statement is not None
+    ]
     for aggregate in CONVERSATION_CELLS:
         if aggregate.tagged and not tagged:
             continue
-        parts = [
-            conversation_part(aggregate, current),
-            message_part(aggregate, current, periods),
-            conversation_part(aggregate, recorded),
-            message_part(aggregate, recorded, periods),
-        ]
-        rows = summed(aggregate, BOUND_ACCOUNT, parts)
+        base = next((rows for finest, (_, rows) in bases if finest.answers_for(aggregate)), None)
+        rows = delta(aggregate) if base is None else rolled_up(aggregate, BOUND_ACCOUNT, base)
         statements.append(_adding(dialect, aggregate.table, aggregate.keys, rows))
     chunk_messages = and_(
         MESSAGE.c.account_id == BOUND_ACCOUNT, one_of(MESSAGE.c.conversation_id, IDS)
@@ -516,10 +570,40 @@ def _delta_statements(dialect: str, periods: Periods, tagged: bool) -> tuple[Exe
             )
         *steps, last = statements
         return (last.add_cte(*(step.cte(f"step_{n}") for n, step in enumerate(steps))),)  # type: ignore[attr-defined]
+    statements.insert(0, delete(DELTA))  # the last chunk's rows
     if tagged:
         statements.append(delete(LEDGER_TAG).where(recorded_tags))
         statements.append(LEDGER_TAG.insert().from_select(tag_columns, current_tags))
     return tuple(statements)
+
+
+# The finest cells of the delta: every conversation table's keys are among those of one of
+# them (but the tag pairs'), so each table's delta is a roll-up of theirs.
+FINEST = Cells(DAILY, ("day", "hour", "source", "assignee_id"))
+FINEST_TAGGED = Cells(TAG_DAILY, ("day", "hour", "source", "assignee_id", "tag_id"))
+# SQLite: the finest deltas of the chunk (a temporary table of the writing connection; every
+# chunk empties it first). PostgreSQL reads them from a CTE of the one statement.
+DELTA = Table(
+    "wareports_delta",
+    MetaData(),
+    Column("account_id", BigInteger),
+    *(Column(key, BigInteger if key != "source" else String) for key in FINEST_TAGGED.keys),
+    *(Column(name, BigInteger) for name in FIGURES),
+    prefixes=["TEMPORARY"],
+)
+CREATE_DELTA = str(CreateTable(DELTA, if_not_exists=True).compile(dialect=sqlite.dialect()))
+
+
+def _delta_base(
+    dialect: str, finest: Cells, rows: Select[Any]
+) -> tuple[Executable | None, FromClause]:
+    """Where the tables read a finest delta from: (the statement that fills it, if any, and
+    the rows). Untagged rows have no `tag_id`."""
+    if dialect == "postgresql":
+        return None, rows.cte(f"delta_{len(finest.keys)}")
+    fill = DELTA.insert().from_select([column.name for column in rows.selected_columns], rows)
+    tagged = DELTA.c.tag_id.is_not(None) if finest.tagged else DELTA.c.tag_id.is_(None)
+    return fill, select(DELTA).where(tagged).subquery(f"delta_{len(finest.keys)}")
 
 
 # --- delivery statuses ---------------------------------------------------------------------------
@@ -622,6 +706,7 @@ def _status_deltas(dialect: str, periods: Periods) -> tuple[Executable, ...]:
     if dialect == "postgresql":  # one round trip: each statement writes a table of its own
         *steps, last = statements
         return (last.add_cte(*(step.cte(f"step_{n}") for n, step in enumerate(steps))),)  # type: ignore[attr-defined]
+    statements.insert(0, delete(DELTA))  # the last chunk's rows
     return tuple(statements)
 
 

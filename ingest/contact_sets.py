@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pyroaring import BitMap64
 from sqlalchemy import (
@@ -45,12 +46,14 @@ from sqlalchemy import (
 from sqlalchemy.sql.dml import Update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Conversation
+from models import Conversation, ConversationTag
+from models.calendar import DAY_SECONDS, HOUR_SECONDS, utc_offset
 from models.cells import CONVERSATION_CELLS, Cells
 from models.sql import one_of, values_of
 from models.tables import AggregatedConversation, AggregatedConversationTag
 
 CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
+CONVERSATION_TAG: Table = ConversationTag.__table__  # type: ignore[attr-defined]
 LEDGER: Table = AggregatedConversation.__table__  # type: ignore[attr-defined]
 LEDGER_TAG: Table = AggregatedConversationTag.__table__  # type: ignore[attr-defined]
 IDS = values_of("ids", BigInteger())
@@ -152,6 +155,53 @@ async def recorded(
         row[0]: Counted(row[1], row[2], row[3], row[4], row[5], frozenset(tags.get(row[0], ())))
         for row in rows
     }
+
+
+CURRENT = select(
+    CONVERSATION.c.id,
+    CONVERSATION.c.contact_id,
+    CONVERSATION.c.started_at,
+    CONVERSATION.c.source,
+    CONVERSATION.c.assignee_id,
+).where(CONVERSATION.c.account_id == bindparam("account_id"), one_of(CONVERSATION.c.id, IDS))
+CURRENT_TAGS = select(CONVERSATION_TAG.c.conversation_id, CONVERSATION_TAG.c.tag_id).where(
+    CONVERSATION_TAG.c.account_id == bindparam("account_id"),
+    one_of(CONVERSATION_TAG.c.conversation_id, IDS),
+)
+
+
+async def current(
+    session: AsyncSession, account_id: int, zone: str, *, ids: list[int], tagged: bool = True
+) -> dict[int, Counted]:
+    """Where the aggregates count these conversations once brought up to date: what
+    `ingest.aggregates.record` records for them from their current rows (the local day and
+    hour of their start in the aggregates' `zone`), read before it does. `tagged=False`: the
+    caller knows none of them has a tag."""
+    bound: dict[str, Any] = {"account_id": account_id, "ids": ids}
+    rows = (await session.execute(CURRENT, bound)).all()
+    tags: dict[int, set[int]] = {}
+    if rows and tagged:
+        for conversation_id, tag_id in (await session.execute(CURRENT_TAGS, bound)).all():
+            tags.setdefault(conversation_id, set()).add(tag_id)
+    where = ZoneInfo(zone)
+    counted = {}
+    for key, contact_id, started_at, source, assignee_id in rows:
+        local = started_at + utc_offset(started_at, where)
+        counted[key] = Counted(
+            contact_id,
+            local // DAY_SECONDS,
+            local // HOUR_SECONDS,
+            source,
+            assignee_id or 0,
+            frozenset(tags.get(key, ())),
+        )
+    return counted
+
+
+def moved(before: dict[int, Counted], after: dict[int, Counted]) -> list[int]:
+    """The recorded conversations whose cells change (in id order): the aggregates take all
+    their counted messages out of the recorded cells (the others only gain their new ones)."""
+    return sorted(key for key, counted in before.items() if after.get(key) != counted)
 
 
 Changes = dict[Cells, dict[Key, set[int]]]

@@ -208,6 +208,81 @@ async def find_tag(session: AsyncSession, account_id: int, kind: str, name: str)
     return known[key]
 
 
+AGENT = Agent.__table__  # type: ignore[attr-defined]
+TAG = Tag.__table__  # type: ignore[attr-defined]
+AGENTS_BY_EMAIL = select_columns(AGENT.c.email, AGENT.c.id).where(
+    AGENT.c.account_id == bindparam("account_id"),
+    one_of(AGENT.c.email, values_of("emails", String())),
+)
+TAGS_BY_KEY = select_columns(TAG.c.kind, TAG.c.name_key, TAG.c.id).where(
+    TAG.c.account_id == bindparam("account_id"),
+    one_of(TAG.c.name_key, values_of("keys", String())),
+)
+
+
+async def upsert_agents(session: AsyncSession, account_id: int, emails: Iterable[str]) -> None:
+    """`upsert_agent` (without a name) for each of these e-mails, in this order, in three
+    statements (an event batch's agents): the missing ones are created in the order given, and
+    every id is remembered for the rest of the transaction."""
+    known = _known(session)
+    wanted = list(dict.fromkeys(email.lower() for email in emails))
+    wanted = [email for email in wanted if ("agent", account_id, email) not in known]
+    if not wanted:
+        return
+    await _remember_agents(session, account_id, wanted)
+    missing = [email for email in wanted if ("agent", account_id, email) not in known]
+    if not missing:
+        return
+    await session.execute(
+        dialect_insert(session, AGENT).on_conflict_do_nothing(),
+        [{"account_id": account_id, "email": email, "name": None} for email in missing],
+    )
+    await _remember_agents(session, account_id, missing)
+
+
+async def _remember_agents(session: AsyncSession, account_id: int, emails: list[str]) -> None:
+    known = _known(session)
+    bound = {"account_id": account_id, "emails": emails}
+    for email, found in (await session.execute(AGENTS_BY_EMAIL, bound)).all():
+        known[("agent", account_id, email)] = found
+
+
+async def upsert_tags(
+    session: AsyncSession, account_id: int, tags: Iterable[tuple[str, str]]
+) -> None:
+    """`upsert_tag` for each (kind, name), in this order, in three statements: a missing tag is
+    created with the first spelling given, and every id is remembered."""
+    known = _known(session)
+    spelled: dict[tuple[str, str], str] = {}
+    for kind, name in tags:
+        spelled.setdefault((kind, name.lower()), name)
+    wanted = [key for key in spelled if ("tag", account_id, *key) not in known]
+    if not wanted:
+        return
+    await _remember_tags(session, account_id, wanted)
+    missing = [key for key in wanted if ("tag", account_id, *key) not in known]
+    if not missing:
+        return
+    await session.execute(
+        dialect_insert(session, TAG).on_conflict_do_nothing(),
+        [
+            {"account_id": account_id, "kind": kind, "name": spelled[kind, key], "name_key": key}
+            for kind, key in missing
+        ],
+    )
+    await _remember_tags(session, account_id, missing)
+
+
+async def _remember_tags(
+    session: AsyncSession, account_id: int, wanted: list[tuple[str, str]]
+) -> None:
+    known = _known(session)
+    bound = {"account_id": account_id, "keys": sorted({key for _, key in wanted})}
+    for kind, key, found in (await session.execute(TAGS_BY_KEY, bound)).all():
+        if (kind, key) in wanted:
+            known[("tag", account_id, kind, key)] = found
+
+
 def _known(session: AsyncSession) -> dict[tuple[Any, ...], int]:
     """Ids of agents and tags looked up in the session's current transaction."""
     return remembered(session, "known ids")

@@ -30,7 +30,9 @@ from ingest.contacts import (
     tag_contact,
     untag_contact,
     upsert_agent,
+    upsert_agents,
     upsert_tag,
+    upsert_tags,
 )
 from ingest.conversations import Clock, NewMessage
 from models import Contact, ContactTag, Conversation, ConversationTag, IngestedEvent
@@ -297,6 +299,8 @@ async def apply_batch(
     contact_ids = await _lock_batch_contacts(
         session, account_id, [e for e in events if e.id in fresh]
     )
+    if in_bulk:
+        await _upsert_named(session, account_id, [e for e in events if e.id in fresh])
     errors: list[EventError] = []
     tagged: Tagged = {}
     run: list[bulk.Arrival | bulk.Tagging] = []  # consecutive foldable events, folded together
@@ -323,6 +327,23 @@ async def apply_batch(
         stored=[e.id for e in events if e.id in fresh],
         duplicates=[e.id for e in events if e.id not in fresh],
     )
+
+
+async def _upsert_named(session: AsyncSession, account_id: int, events: Sequence[_Event]) -> None:
+    """The agents and tags the events name, created in the order the events would create them
+    one by one (ids as they would get them), a few statements for the whole batch."""
+    emails: list[str] = []
+    tags: list[tuple[str, str]] = []
+    for event in events:
+        email = (
+            event.email if isinstance(event, AgentUpserted) else getattr(event, "agent_email", None)
+        )
+        if email is not None:
+            emails.append(email)
+        if isinstance(event, ContactTagged | ConversationTagged) and event.type.endswith(".tagged"):
+            tags.append((event.type.partition(".")[0], event.tag))
+    await upsert_agents(session, account_id, emails)
+    await upsert_tags(session, account_id, tags)
 
 
 async def _claim_ids(session: AsyncSession, account_id: int, events: Sequence[_Event]) -> set[str]:

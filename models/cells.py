@@ -35,6 +35,10 @@ class Cells:
         """One cell per conversation tag (a conversation counts in each of its tags')."""
         return "tag_id" in self.keys
 
+    def answers_for(self, other: "Cells") -> bool:
+        """Whether `other`'s cells are sums of these (its keys are among these')."""
+        return set(other.keys) <= set(self.keys)
+
     def answers(self, *, agents: bool, tag_rows: bool, tag_filter: bool) -> bool:
         """Whether its cells split conversations as a report needs them: by assignee (`agents`:
         an agent filter or a row per agent), by tag (`tag_rows`: a row per tag), and by one

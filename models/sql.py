@@ -194,7 +194,9 @@ class Prepared:
             text = self._joined[lengths] = "".join(
                 piece
                 if n % 2 == 0
-                else ", ".join(f":{piece}_{i}" for i in range(len(values[piece])))
+                # An empty list as `IN (NULL)` (never true), not `IN ()`: SQLite plans the
+                # empty list as a constant and the rest of its join as a scan of each table.
+                else ", ".join(f":{piece}_{i}" for i in range(len(values[piece]))) or "NULL"
                 for n, piece in enumerate(pieces)
             )
         return text

@@ -1045,6 +1045,7 @@ async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
     assert sync, "the aggregates were not kept: nothing to check"
     walks = []
     async with engine.connect() as connection:
+        await connection.exec_driver_sql(maintenance.CREATE_DELTA)  # the writer's temporary table
         for statement, parameters in seen.items():
             plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             for row in plan:

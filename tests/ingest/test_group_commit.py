@@ -682,6 +682,16 @@ async def conversation_tags(engine: AsyncEngine, account_id: int) -> list[tuple[
     )
 
 
+async def named_in_order(engine: AsyncEngine, account_id: int) -> list[tuple[Any, ...]]:
+    """The account's agents and tags in the order they were created."""
+    return await engine_rows(
+        engine,
+        "SELECT 'agent', email, id FROM agent WHERE account_id = :a UNION ALL"
+        " SELECT kind, name, id FROM tag WHERE account_id = :a ORDER BY 1, 3",
+        a=account_id,
+    )
+
+
 @settings(BOUNDED, max_examples=int(os.environ.get("GROUP_EXAMPLES", "25")))
 @given(
     steps=st.lists(EVENT_STEPS, min_size=2, max_size=40),
@@ -691,8 +701,11 @@ async def test_event_batches_fold_in_bulk_as_on_the_general_path(
     quiet_app: Starlette, steps: list[Step], cuts: list[int]
 ) -> None:
     """Batches mixing message.sent, conversation.tagged and the other events: folded in bulk
-    they answer and leave the same rows, tags and aggregates as event by event."""
+    they answer and leave the same rows, tags and aggregates as event by event. Every contact
+    has a conversation first (else most batches name one without and are refused whole)."""
     engine: AsyncEngine = quiet_app.state.engine
+    opening = [Step("sent", n, NOW - 60 * 171 - n) for n in range(len(CONTACTS))]
+    steps = opening + steps
     ledgers = {True: await new_ledger(engine), False: await new_ledger(engine)}
     answers: dict[bool, list[Any]] = {True: [], False: []}
     position, number = 0, itertools.count()
@@ -722,6 +735,9 @@ async def test_event_batches_fold_in_bulk_as_on_the_general_path(
     rows = [await conversation_rows(engine, who) for who in (bulk, general)]
     assert [figures(row) for row in rows[0]] == [figures(row) for row in rows[1]]
     assert await conversation_tags(engine, bulk) == await conversation_tags(engine, general)
+    # Created in the same order (the ids differ: both accounts share the tables).
+    created = [await named_in_order(engine, who) for who in (bulk, general)]
+    assert [row[:2] for row in created[0]] == [row[:2] for row in created[1]]
     for who in (bulk, general):
         kept = await aggregate_rows(engine, who)
         async with transaction(engine) as session:
@@ -775,11 +791,13 @@ async def test_a_batch_tags_the_conversations_its_messages_start_and_closes_an_o
     assert await aggregate_rows(engine, account.id) == kept
 
 
-async def test_small_requests_of_other_accounts_go_before_a_large_batch(
-    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
-) -> None:
-    """Account A's batch of 150 events is next in the queue; behind it wait B's webhook and A's
-    webhook. B's goes first, in a transaction of its own; A's keep their order."""
+async def two_accounts_watched(
+    app: Starlette, engine: AsyncEngine, account: TestAccount
+) -> tuple[
+    GroupWriter, list[int], list[str], Callable[[str, Awaitable[httpx.Response]], Awaitable[None]]
+]:
+    """The account and another one with a number each; the writer, the items of each of its
+    transactions, the requests answered in order, and `tracked(name, request)` that notes one."""
     other = await create_test_account(engine, "Other")
     await add_channel(engine, other.id, phone_number_id="pnid-other")
     await add_channel(engine, account.id)
@@ -792,6 +810,16 @@ async def test_small_requests_of_other_accounts_go_before_a_large_batch(
         response = await request
         assert response.status_code == 200, response.text
         done.append(name)
+
+    return writer, folds, done, tracked
+
+
+async def test_small_requests_of_other_accounts_go_before_a_large_batch(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """Account A's batch of 150 events is next in the queue; behind it wait B's webhook and A's
+    webhook. B's goes first, in a transaction of its own; A's keep their order."""
+    writer, folds, done, tracked = await two_accounts_watched(app, engine, account)
 
     async with writer.held():
         tasks = [
@@ -814,6 +842,36 @@ async def test_small_requests_of_other_accounts_go_before_a_large_batch(
     await asyncio.gather(*tasks)
     assert done == ["B webhook", "A batch", "A webhook"]
     assert folds == [1, 151]
+
+
+async def test_two_large_batches_are_two_transactions(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """Two batches of 150 events wait, and another account's webhook behind them. The webhook
+    goes first; the batches then fold one per transaction (they used to share one): what
+    arrives while one folds waits for that one only, never for two."""
+    writer, folds, done, tracked = await two_accounts_watched(app, engine, account)
+
+    agents = ["ana@example.com"]
+    async with writer.held():
+        tasks = [
+            asyncio.create_task(
+                tracked("A batch 1", post_events(client, account, sent_batch(1, 150, agents)))
+            )
+        ]
+        await wait_for_depth(writer, 150)
+        tasks.append(
+            asyncio.create_task(
+                tracked("A batch 2", post_events(client, account, sent_batch(2, 150, agents)))
+            )
+        )
+        await wait_for_depth(writer, 300)
+        b_webhook = inbound("w-b", "33612345678", T, phone_number_id="pnid-other")
+        tasks.append(asyncio.create_task(tracked("B webhook", post_webhook(client, b_webhook))))
+        await wait_for_depth(writer, 301)
+    await asyncio.gather(*tasks)
+    assert folds == [1, 150, 150]
+    assert done == ["B webhook", "A batch 1", "A batch 2"]
 
 
 async def test_the_writer_keeps_postgresql_planner_statistics_up_with_what_it_stores(
