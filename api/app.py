@@ -3,9 +3,12 @@
 import asyncio
 import contextlib
 import gc
+import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
@@ -20,6 +23,7 @@ from api.observability import (
     metrics_endpoint,
 )
 from api.ratelimit import RateLimiter
+from ingest import aggregates
 from ingest.autoclose import run_periodically
 from ingest.writer import GroupWriter
 from models.db import create_engine, create_read_engine, create_writer_engine, now
@@ -59,6 +63,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], int] = now)
         app.state.writer = metrics.writer = writer
         app.state.recording_use = {}  # api.writing.record_use_later
         app.state.channels = webhooks.ChannelCache(engine)
+        app.state.warm_up = await _warm_up(engine)
         autoclose = asyncio.create_task(
             run_periodically(
                 engine, settings.autoclose_interval_seconds, count_autoclose_run, writer.submit
@@ -121,3 +126,16 @@ def tune_collector() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, middle, old)
+
+
+async def _warm_up(engine: AsyncEngine) -> threading.Thread | None:
+    """The ingestion statements of the accounts' zones compiling in a thread
+    (`ingest.aggregates.warm_up`); a failure (a database not migrated yet) leaves them to be
+    compiled when first used."""
+    try:
+        return await aggregates.warm_up(engine)
+    except Exception:
+        logging.getLogger(__name__).warning(
+            "warming up the ingestion statements failed", exc_info=True
+        )
+        return None

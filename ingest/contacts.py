@@ -216,6 +216,7 @@ AGENTS_BY_EMAIL = select_columns(AGENT.c.email, AGENT.c.id).where(
 )
 TAGS_BY_KEY = select_columns(TAG.c.kind, TAG.c.name_key, TAG.c.id).where(
     TAG.c.account_id == bindparam("account_id"),
+    one_of(TAG.c.kind, values_of("kinds", String())),  # the key is (account, kind, name)
     one_of(TAG.c.name_key, values_of("keys", String())),
 )
 
@@ -277,7 +278,11 @@ async def _remember_tags(
     session: AsyncSession, account_id: int, wanted: list[tuple[str, str]]
 ) -> None:
     known = _known(session)
-    bound = {"account_id": account_id, "keys": sorted({key for _, key in wanted})}
+    bound = {
+        "account_id": account_id,
+        "kinds": sorted({kind for kind, _ in wanted}),
+        "keys": sorted({key for _, key in wanted}),
+    }
     for kind, key, found in (await session.execute(TAGS_BY_KEY, bound)).all():
         if (kind, key) in wanted:
             known[("tag", account_id, kind, key)] = found
