@@ -754,7 +754,6 @@ def _status_deltas(dialect: str, periods: Periods) -> tuple[Executable, ...]:
     if dialect == "postgresql":  # one round trip: each statement writes a table of its own
         *steps, last = statements
         return (last.add_cte(*(step.cte(f"step_{n}") for n, step in enumerate(steps))),)  # type: ignore[attr-defined]
-    statements.insert(0, delete(DELTA))  # the last chunk's rows
     return tuple(statements)
 
 

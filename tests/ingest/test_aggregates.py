@@ -1037,6 +1037,36 @@ async def test_the_server_compiles_the_ingestion_statements_of_its_zones_at_star
         assert deltas.cache_info().misses == misses
 
 
+async def test_a_status_moves_the_funnel_as_a_new_server_s_first_transaction(
+    database_url: str,
+) -> None:
+    """The status deltas need nothing a conversation sync leaves on the writer's connection:
+    a status is the first thing a freshly started server stores."""
+    settings = make_settings(database_url)
+    at = utc("2026-03-11 09:00")
+    first = create_app(settings)
+    async with first.router.lifespan_context(first):
+        who = await create_test_account(first.state.engine, "Restarted", "UTC")
+        await add_channel(first.state.engine, who.id, phone_number_id="pnid-restarted")
+        transport = httpx.ASGITransport(app=first)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await send(
+                client, who, type="message.sent", at=at, messageId="r1", agentEmail=AGENTS[0]
+            )
+    second = create_app(settings)
+    async with second.router.lifespan_context(second):
+        transport = httpx.ASGITransport(app=second)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            payload = status_payload("r1", "read", at + 60, phone_number_id="pnid-restarted")
+            response = await post_webhook(client, payload)
+            assert response.status_code == 200, response.text
+            assert response.json()["statuses"] == 1
+        daily = maintenance.DAILY
+        query = select(func.sum(daily.c.read_messages)).where(daily.c.account_id == who.id)
+        async with session_factory(second.state.engine)() as session:
+            assert (await session.execute(query)).scalar() == 1
+
+
 async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
