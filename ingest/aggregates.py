@@ -80,7 +80,7 @@ from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, Cells
 from models.db import now, transaction
 from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
-from models.sql import Prepared, of_conversation, one_of, value_of, values_of
+from models.sql import Prepared, keyed_in_account, of_conversation, one_of, value_of, values_of
 from models.tables import (
     AgentDailyMessages,
     AggregatedConversation,
@@ -770,7 +770,9 @@ def _probe_statement() -> Select[Any]:
     c, m = CONVERSATION, MESSAGE
     account: ColumnElement[int] = bindparam("account_id")
     instants = union_all(
-        select(c.c.started_at.label("at")).where(c.c.account_id == account, one_of(c.c.id, IDS)),
+        select(c.c.started_at.label("at")).where(
+            keyed_in_account(c.c.account_id, account), one_of(c.c.id, IDS)
+        ),
         select(m.c.sent_at.label("at")).where(
             m.c.account_id == account, one_of(m.c.conversation_id, IDS)
         ),

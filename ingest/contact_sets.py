@@ -49,7 +49,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models import Conversation, ConversationTag
 from models.calendar import DAY_SECONDS, HOUR_SECONDS, utc_offset
 from models.cells import CONVERSATION_CELLS, Cells
-from models.sql import one_of, values_of
+from models.sql import keyed_in_account, one_of, values_of
 from models.tables import AggregatedConversation, AggregatedConversationTag
 
 CONVERSATION: Table = Conversation.__table__  # type: ignore[attr-defined]
@@ -163,7 +163,10 @@ CURRENT = select(
     CONVERSATION.c.started_at,
     CONVERSATION.c.source,
     CONVERSATION.c.assignee_id,
-).where(CONVERSATION.c.account_id == bindparam("account_id"), one_of(CONVERSATION.c.id, IDS))
+).where(
+    keyed_in_account(CONVERSATION.c.account_id, bindparam("account_id")),
+    one_of(CONVERSATION.c.id, IDS),
+)
 CURRENT_TAGS = select(CONVERSATION_TAG.c.conversation_id, CONVERSATION_TAG.c.tag_id).where(
     CONVERSATION_TAG.c.account_id == bindparam("account_id"),
     one_of(CONVERSATION_TAG.c.conversation_id, IDS),

@@ -81,6 +81,38 @@ def _one_of_array(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{compiler.process(column, **kw)} = ANY({values_sql})"
 
 
+class keyed_in_account(FunctionElement[bool]):
+    """`column = value`, for a look-up by the table's integer primary key within an account
+    (`keyed_in_account(conversation.c.account_id, account) & one_of(conversation.c.id, ids)`).
+
+    Without planner statistics SQLite takes `account_id = ? AND id IN (?, ?, ...)` (two ids or
+    more) through an index that leads with `account_id` and covers the columns read, walking
+    the account's whole index (400 µs at 5,000 conversations, growing with the account). There
+    the account's term is written `+account_id = ?`, which no index may serve (SQLite's own way
+    to rule a term out of index selection): the rows are found by their key, and the term
+    still filters them. Elsewhere it is the plain comparison (Citus routes on it)."""
+
+    type = Boolean()
+    name = "keyed_in_account"
+    inherit_cache = True
+    _is_implicitly_boolean = True
+
+    def __init__(self, column: ColumnElement[Any], value: ColumnElement[Any]) -> None:
+        super().__init__(column, value)
+
+
+@compiles(keyed_in_account)
+def _keyed_in_account(element: keyed_in_account, compiler: SQLCompiler, **kw: Any) -> str:
+    column, value = list(element.clauses)
+    return compiler.process(column == value, **kw)
+
+
+@compiles(keyed_in_account, "sqlite")
+def _keyed_in_account_sqlite(element: keyed_in_account, compiler: SQLCompiler, **kw: Any) -> str:
+    column, value = list(element.clauses)
+    return f"+{compiler.process(column, **kw)} = {compiler.process(value, **kw)}"
+
+
 class value_of(FunctionElement[Any]):
     """A bound scalar named `name` in a `Prepared` statement (the account's id), passed at
     execution like its lists: one text serves every account. Cast on PostgreSQL, where a

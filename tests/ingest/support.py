@@ -1,5 +1,6 @@
 """Shared helpers of the ingestion tests: channels, signed webhooks, event batches, row dumps."""
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -9,8 +10,10 @@ import httpx
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel, select
+from starlette.applications import Starlette
 
 from api import accounts
+from ingest.writer import GroupWriter
 from models import (
     Contact,
     ContactTag,
@@ -238,3 +241,16 @@ def revoke_echo(wamid: str, original: str, at: int) -> dict[str, Any]:
     echo = text_echo(wamid, at)
     del echo["text"]
     return {**echo, "type": "revoke", "revoke": {"original_message_id": original}}
+
+
+def writer_of(app: Starlette) -> GroupWriter:
+    return app.state.writer  # type: ignore[no-any-return]
+
+
+async def wait_for_depth(writer: GroupWriter, items: int) -> None:
+    """Until `items` wait in the held writer's queue (the requests reached it)."""
+    for _ in range(2000):
+        if writer.depth >= items:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"only {writer.depth} of {items} items reached the writer")

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from pyroaring import BitMap64
 from sqlalchemy import Engine, Table, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 from typer.testing import CliRunner
 
 from api import accounts
@@ -48,7 +49,15 @@ from tests.conftest import (
     graphql,
     make_settings,
 )
-from tests.ingest.support import add_channel, inbound, post_events, post_webhook, status_payload
+from tests.ingest.support import (
+    add_channel,
+    inbound,
+    post_events,
+    post_webhook,
+    status_payload,
+    wait_for_depth,
+    writer_of,
+)
 from tests.reports.test_export import export_rows
 
 HOUR = 3600
@@ -1068,12 +1077,13 @@ async def test_a_status_moves_the_funnel_as_a_new_server_s_first_transaction(
 
 
 async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     """Without planner statistics, SQLite would answer `account_id = N AND id IN (...)` (or
     `account_id = N AND conversation_id = M`) by walking the account's whole index: each
     ingestion transaction would then cost as much as the account is large. Every statement
-    ingestion runs must find conversations, their messages and tags by key."""
+    ingestion runs must find conversations, their messages and tags by key, for one
+    conversation as for a group transaction's many (an `IN` list of one and of several)."""
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite's planner without statistics")
     from sqlalchemy.engine import Engine
@@ -1100,6 +1110,41 @@ async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
         await send(client, who, type="conversation.untagged", at=at + 90, tag="Sales")
         payload = status_payload("p9", "read", at + 120, phone_number_id=pnid)
         assert (await post_webhook(client, payload)).json()["statuses"] == 1
+        # Then groups: new and known contacts' messages, statuses, a batch on several.
+        writer = writer_of(app)
+        async with writer.held():
+            payloads = [
+                inbound(f"wamid.g{n}", f"3362000{n:04d}", at + 200 + n, phone_number_id=pnid)
+                for n in range(12)
+            ]
+            payloads += [
+                inbound(f"wamid.k{n}", phone, at + 300 + n, phone_number_id=pnid)
+                for n, phone in enumerate(CONTACTS)
+            ]
+            payloads += [
+                status_payload(f"p{n}", "delivered", at + 400, phone_number_id=pnid)
+                for n in range(len(CONTACTS))
+            ]
+            posts = [asyncio.create_task(post_webhook(client, p)) for p in payloads]
+            await wait_for_depth(writer, len(payloads))
+        assert {answer.status_code for answer in await asyncio.gather(*posts)} == {200}
+        batch = [
+            {"id": f"g{n}{kind}", "type": kind, "phone": "+" + phone, "at": at + 500 + n, **extra}
+            for n, phone in enumerate(CONTACTS)
+            for kind, extra in (
+                ("message.sent", {"messageId": f"gs{phone}", "agentEmail": AGENTS[1]}),
+                ("conversation.tagged", {"tag": "Billing"}),
+            )
+        ]
+        assert (await post_events(client, who, batch)).status_code == 200
+        async with writer.held():
+            payloads = [
+                status_payload(f"gs{phone}", "read", at + 600, phone_number_id=pnid)
+                for phone in CONTACTS
+            ]
+            posts = [asyncio.create_task(post_webhook(client, p)) for p in payloads]
+            await wait_for_depth(writer, len(payloads))
+        assert [answer.json()["statuses"] for answer in await asyncio.gather(*posts)] == [1] * 3
     finally:
         event.remove(Engine, "before_cursor_execute", capture)
 

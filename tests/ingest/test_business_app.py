@@ -23,8 +23,9 @@ from tests.ingest.support import (
     revoke_echo,
     rows,
     text_echo,
+    wait_for_depth,
+    writer_of,
 )
-from tests.ingest.test_group_commit import wait_for_depth, writer_of
 
 T = 1_780_000_000  # 2026-05-28 20:26:40 UTC
 ANA = "33612345678"

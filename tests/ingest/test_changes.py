@@ -21,8 +21,10 @@ from tests.ingest.support import (
     inbound,
     post_webhook,
     rows,
+    wait_for_depth,
+    writer_of,
 )
-from tests.ingest.test_group_commit import metric, wait_for_depth, writer_of
+from tests.ingest.test_group_commit import metric
 from tests.service.test_ops import serving
 
 T = 1_780_000_000  # 2026-05-28 20:26:40 UTC

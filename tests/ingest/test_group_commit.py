@@ -45,6 +45,8 @@ from tests.ingest.support import (
     post_webhook,
     status_payload,
     text_echo,
+    wait_for_depth,
+    writer_of,
 )
 from tests.ingest.support import conversations as conversation_rows
 from tests.ingest.test_aggregates import (
@@ -69,19 +71,6 @@ from tests.service.test_ops import engine_rows
 
 T = NOW - 2 * HOUR
 Work = Callable[[AsyncSession], Awaitable[Any]]
-
-
-def writer_of(app: Starlette) -> GroupWriter:
-    return app.state.writer  # type: ignore[no-any-return]
-
-
-async def wait_for_depth(writer: GroupWriter, items: int) -> None:
-    """Until `items` wait in the held writer's queue (the requests reached it)."""
-    for _ in range(2000):
-        if writer.depth >= items:
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"only {writer.depth} of {items} items reached the writer")
 
 
 def metric(text: str, name: str) -> float:
