@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ingest.transactions import remembered
 from models import Agent, Contact, ContactTag, Tag
+from models.phones import country_of
 from models.sql import one_of, values_of
 
 E164 = re.compile(r"\+[1-9][0-9]{5,14}")
@@ -93,10 +94,19 @@ async def lock_contacts(
     found = await _lock_phones(session, account_id, wanted)
     missing = [phone for phone in wanted if phone not in found and phone in creatable]
     if missing:
-        await session.execute(
-            dialect_insert(session, Contact).on_conflict_do_nothing(),
-            [{"account_id": account_id, "phone": phone, "wa_id": phone[1:]} for phone in missing],
-        )
+        # Created with their name and country at once (Core rows, every value given: no
+        # ORM bulk path, no column default called per row, no rename after).
+        rows = [
+            {
+                "account_id": account_id,
+                "phone": phone,
+                "wa_id": phone[1:],
+                "name": names.get(phone) or None,
+                "country": country_of(phone),
+            }
+            for phone in missing
+        ]
+        await session.execute(dialect_insert(session, CONTACT).on_conflict_do_nothing(), rows)
         found |= await _lock_phones(session, account_id, missing)
     renames = [
         {"b_account_id": account_id, "key": found[phone][0], "name": names[phone]}

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import BigInteger, String, event, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
-from models import Account
-from models.db import session_factory
-from models.sql import Prepared, one_of, values_of
+from models import Account, inline_sqlite
+from models.db import session_factory, transaction
+from models.sql import Prepared, one_of, run_text, values_of
 from tests.conftest import create_test_account
 
 ACCOUNT = Account.__table__  # type: ignore[attr-defined]
@@ -131,3 +133,35 @@ async def test_sqlite_moves_a_cells_contacts_in_sql(engine: AsyncEngine) -> None
             blob = row.scalar()
             results.append(None if blob is None else sorted(BitMap64.deserialize(blob)))
     assert results == [[1, 3], [1, 2**40], None, None]
+
+
+async def test_a_text_run_by_the_writer_is_heard_returns_its_rows_and_fails_as_sqlalchemy_s(
+    app: Starlette, engine: AsyncEngine
+) -> None:
+    """`run_text`: on the writer's SQLite connection the text goes to sqlite3 directly; the
+    engine's listeners still hear it, rows come back as the driver gives them, and a driver
+    error is SQLAlchemy's (the writer's callers tell a lost race by it), rolling back."""
+    writer = app.state.writer.engine
+    ids = [(await create_test_account(engine, f"Direct {n}")).id for n in range(2)]
+    sqlite = writer.dialect.name == "sqlite"
+    by_id = "SELECT name FROM account WHERE id = " + ("?" if sqlite else "$1")
+    rename = "UPDATE account SET name = " + ("? WHERE id = ?" if sqlite else "$1 WHERE id = $2")
+    with statements_run(writer) as texts:
+        async with transaction(writer) as session:
+            connection = await session.connection()
+            raw = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            assert (inline_sqlite.inline_of(raw) is not None) == sqlite
+            assert await run_text(connection, by_id, (ids[0],)) == [("Direct 0",)]
+            assert await run_text(connection, rename, ("Renamed", ids[0])) == []
+        with pytest.raises(IntegrityError):  # an account's id taken by another
+            async with transaction(writer) as session:
+                connection = await session.connection()
+                await run_text(connection, rename, ("Lost", ids[1]))
+                duplicate = "UPDATE account SET id = " + (
+                    "? WHERE id = ?" if sqlite else "$1 WHERE id = $2"
+                )
+                await run_text(connection, duplicate, (ids[0], ids[1]))
+    assert [text for text in texts if text in (by_id, rename)] == [by_id, rename, rename]
+    async with session_factory(engine)() as session:
+        names = dict((await session.execute(select(ACCOUNT.c.id, ACCOUNT.c.name))).all())
+    assert (names[ids[0]], names[ids[1]]) == ("Renamed", "Direct 1")  # the failed one rolled back
