@@ -47,6 +47,8 @@ DEFAULT_MAX_QUEUED = 5_000
 DEFAULT_MAX_GROUP = 1_000
 LARGE_UNIT = 100  # items: a unit this large lets the small units of other accounts go first
 GATHER_PASSES = 8  # at most this many event loop turns for arriving requests, per transaction
+COMMIT_DELAY_SECONDS = 0.002  # see `GroupWriter._commit_delay`
+COMMIT_SIBLINGS = 4
 
 
 class WriterBusy(Exception):
@@ -83,6 +85,8 @@ class GroupWriter:
     max_queued: int = DEFAULT_MAX_QUEUED
     max_group: int = DEFAULT_MAX_GROUP
     on_fold: Callable[[Fold], None] | None = None
+    commit_delay: float = COMMIT_DELAY_SECONDS
+    commit_siblings: int = COMMIT_SIBLINGS
     _queue: deque[_Unit] = field(default_factory=deque)
     _queued_items: int = 0
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -92,6 +96,7 @@ class GroupWriter:
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     _large: asyncio.Task[None] | None = None  # PostgreSQL: a large group folding aside
     _large_accounts: set[int] = field(default_factory=set)
+    _last_units: int = 0
     statistics: PlannerStatistics = field(init=False)
     _lanes: bool = field(init=False)
 
@@ -216,9 +221,27 @@ class GroupWriter:
         queued = -1
         for _ in range(GATHER_PASSES):
             if len(self._queue) == queued or self._queued_items >= self.max_group:
-                return
+                break
             queued = len(self._queue)
             await asyncio.sleep(0)
+        await self._commit_delay()
+        self._last_units = len(self._queue)
+
+    async def _commit_delay(self) -> None:
+        """Under concurrent load (the last group held `commit_siblings` units or more), wait up
+        to `commit_delay` for the queue to refill to the last group's size: the clients just
+        answered are sending their next requests, and one transaction for all of them costs
+        its fixed part (begin, look-ups, the aggregate deltas, commit: about 5 ms) once instead
+        of twice. PostgreSQL's `commit_delay` and `commit_siblings` do the same for its WAL
+        flushes. A client alone (groups smaller than `commit_siblings`) never waits; after a
+        burst, the first group waits once."""
+        if self._closing or self._last_units < self.commit_siblings or not self.commit_delay:
+            return
+        deadline = time.monotonic() + self.commit_delay
+        while len(self._queue) < self._last_units and self._queued_items < self.max_group:
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(self.commit_delay / 8)
 
     def _take(self) -> list[_Unit]:
         ahead = self._small_ones_first()

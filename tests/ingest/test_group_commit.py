@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,6 +107,39 @@ async def test_waiting_requests_share_one_transaction_and_are_answered_after_it(
     )
     assert body["data"]["summaryReport"]["totals"]["messages"] == 12
     assert len(await conversation_rows(engine)) == 3
+
+
+async def test_under_load_the_writer_waits_briefly_for_the_next_group_never_for_one_client(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """`commit_delay`: after a group of several requests, the next transaction waits (up to the
+    delay) until as many are queued, so that the clients just answered share it; a client
+    alone is folded at once."""
+    await add_channel(engine, account.id)
+    writer = writer_of(app)
+    writer.commit_delay = 2.0  # long enough to tell apart on any machine
+    folds: list[int] = []
+    writer.on_fold = lambda fold: folds.append(fold.units)
+    began = time.monotonic()
+    assert (await post_webhook(client, inbound("lone", "33610000009", T))).status_code == 200
+    assert time.monotonic() - began < 1.0  # not held for the delay
+    async with writer.held():
+        posts = [
+            asyncio.create_task(post_webhook(client, inbound(f"a{n}", f"3361000000{n}", T + n)))
+            for n in range(6)
+        ]
+        await wait_for_depth(writer, 6)
+    await asyncio.gather(*posts)
+    # Their next requests, one first, then the others a moment later: one transaction.
+    first = asyncio.create_task(post_webhook(client, inbound("b0", "33610000000", T + 10)))
+    await asyncio.sleep(0.05)
+    posts = [
+        asyncio.create_task(post_webhook(client, inbound(f"b{n}", f"3361000000{n}", T + 10 + n)))
+        for n in range(1, 6)
+    ]
+    answers = await asyncio.gather(first, *posts)
+    assert {answer.status_code for answer in answers} == {200}
+    assert folds == [1, 6, 6]
 
 
 async def test_a_failing_member_gets_its_own_error_and_the_others_commit(
