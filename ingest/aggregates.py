@@ -457,7 +457,7 @@ async def _sync_chunk(session: AsyncSession, account_id: int, zone: str, ids: li
     periods = zone_periods(zone, [(low, high)])
     before = await contact_sets.recorded(session, account_id, ids=ids, tagged=tagged)
     # What the statements record (`record`), read before they run.
-    after = await contact_sets.current(session, account_id, zone, ids=ids, tagged=tagged)
+    after = await contact_sets.current(session, account_id, periods, ids=ids, tagged=tagged)
     moved = contact_sets.moved(before, after)
     if dialect == "sqlite":
         await session.execute(text(CREATE_DELTA))

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pyroaring import BitMap64
 from sqlalchemy import (
@@ -47,7 +46,7 @@ from sqlalchemy.sql.dml import Update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, ConversationTag
-from models.calendar import DAY_SECONDS, HOUR_SECONDS, utc_offset
+from models.calendar import DAY_SECONDS, HOUR_SECONDS, Periods, offset_at
 from models.cells import CONVERSATION_CELLS, Cells
 from models.sql import keyed_in_account, one_of, values_of
 from models.tables import AggregatedConversation, AggregatedConversationTag
@@ -78,23 +77,29 @@ Key = tuple[object, ...]
 
 def cells_of(cells: Cells, counted: Counted) -> Iterator[Key]:
     """The keys of a table's cells the conversation counts in (`models.cells` key order)."""
-    values: dict[str, object] = {
-        "day": counted.day,
-        "hour": counted.hour,
-        "source": counted.source,
-        "assignee_id": counted.assignee_id,
-    }
+    positions = _positions(cells.keys)
+    base: tuple[object, ...] = (counted.day, counted.hour, counted.source, counted.assignee_id)
+    row: tuple[object, ...]
     if "with_tag_id" in cells.keys:
         for with_tag in counted.tags:
             for tag in counted.tags:
-                yield tuple(
-                    {**values, "with_tag_id": with_tag, "tag_id": tag}[k] for k in cells.keys
-                )
+                row = (*base, with_tag, tag)
+                yield tuple(row[p] for p in positions)
     elif cells.tagged:
         for tag in counted.tags:
-            yield tuple({**values, "tag_id": tag}[k] for k in cells.keys)
+            row = (*base, None, tag)
+            yield tuple(row[p] for p in positions)
     else:
-        yield tuple(values[k] for k in cells.keys)
+        yield tuple(base[p] for p in positions)
+
+
+# A cell key's values, in the order `cells_of` lays them out before picking a table's keys.
+_FIELDS = ("day", "hour", "source", "assignee_id", "with_tag_id", "tag_id")
+
+
+@cache
+def _positions(keys: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(_FIELDS.index(key) for key in keys)
 
 
 def _same_conversation(record: Table) -> ColumnElement[bool]:
@@ -174,22 +179,26 @@ CURRENT_TAGS = select(CONVERSATION_TAG.c.conversation_id, CONVERSATION_TAG.c.tag
 
 
 async def current(
-    session: AsyncSession, account_id: int, zone: str, *, ids: list[int], tagged: bool = True
+    session: AsyncSession,
+    account_id: int,
+    periods: Periods,
+    *,
+    ids: list[int],
+    tagged: bool = True,
 ) -> dict[int, Counted]:
     """Where the aggregates count these conversations once brought up to date: what
     `ingest.aggregates.record` records for them from their current rows (the local day and
-    hour of their start in the aggregates' `zone`), read before it does. `tagged=False`: the
-    caller knows none of them has a tag."""
+    hour of their start by the aggregates' zone `periods`, which cover their starts), read
+    before it does. `tagged=False`: the caller knows none of them has a tag."""
     bound: dict[str, Any] = {"account_id": account_id, "ids": ids}
     rows = (await session.execute(CURRENT, bound)).all()
     tags: dict[int, set[int]] = {}
     if rows and tagged:
         for conversation_id, tag_id in (await session.execute(CURRENT_TAGS, bound)).all():
             tags.setdefault(conversation_id, set()).add(tag_id)
-    where = ZoneInfo(zone)
     counted = {}
     for key, contact_id, started_at, source, assignee_id in rows:
-        local = started_at + utc_offset(started_at, where)
+        local = started_at + offset_at(started_at, periods)
         counted[key] = Counted(
             contact_id,
             local // DAY_SECONDS,

@@ -12,9 +12,11 @@ zero on both engines, so the dividends are shifted positive first: days before 1
 before 1970, or just after it in a zone west of UTC) are floored like Python floors them.
 """
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,6 +58,13 @@ def utc_offset(instant: int, zone: ZoneInfo) -> int:
     offset = moment.utcoffset()
     assert offset is not None
     return int(offset.total_seconds())
+
+
+def offset_at(instant: int, periods: Periods) -> int:
+    """The UTC offset in force at `instant` by `periods` (exact inside the windows they were
+    made for, `zone_periods`): what `offset_sql` computes in SQL, without asking the zone."""
+    index = bisect_right(periods, instant, key=itemgetter(0))
+    return periods[max(index - 1, 0)][1]
 
 
 def local_day(instant: int, zone: ZoneInfo) -> int:

@@ -87,6 +87,9 @@ async def test_sql_and_python_agree_with_the_zone(
             ).one()
             assert tuple(sql) == (day, week, week, hour, hour), (zone, instant)
             assert calendar.local_day(instant, tz) == day, (zone, instant)
+            offset = calendar.utc_offset(instant, tz)
+            for some in (periods, history):  # ingestion's look-up by periods
+                assert calendar.offset_at(instant, some) == offset, (zone, instant)
             assert calendar.hour_of_week(instant, tz) == hour, (zone, instant)
             local = calendar.day_of(day)
             assert calendar.day_number_of(local) == day
