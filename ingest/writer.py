@@ -195,6 +195,7 @@ class GroupWriter:
                         self._large_accounts = accounts
                         self._large = asyncio.create_task(self._fold_aside(group))
                         continue
+            self._last_units = sum(1 for unit in group if unit.items < LARGE_UNIT)
             await self._guarded_fold(group)
 
     async def _guarded_fold(self, group: list[_Unit]) -> None:
@@ -225,16 +226,15 @@ class GroupWriter:
             queued = len(self._queue)
             await asyncio.sleep(0)
         await self._commit_delay()
-        self._last_units = len(self._queue)
 
     async def _commit_delay(self) -> None:
-        """Under concurrent load (the last group held `commit_siblings` units or more), wait up
-        to `commit_delay` for the queue to refill to the last group's size: the clients just
-        answered are sending their next requests, and one transaction for all of them costs
-        its fixed part (begin, look-ups, the aggregate deltas, commit: about 5 ms) once instead
-        of twice. PostgreSQL's `commit_delay` and `commit_siblings` do the same for its WAL
-        flushes. A client alone (groups smaller than `commit_siblings`) never waits; after a
-        burst, the first group waits once."""
+        """Under concurrent load (the last group held `commit_siblings` small units or more),
+        wait up to `commit_delay` for the queue to refill to that many: the clients just
+        answered are sending their next requests, and one transaction for all of them costs its
+        fixed part (begin, look-ups, the aggregate deltas, commit: about 5 ms) once instead of
+        twice. PostgreSQL's `commit_delay` and `commit_siblings` do the same for its WAL
+        flushes. A client alone (groups smaller than `commit_siblings`) never waits, nor does a
+        large batch (a group of its own, `_in_order`); after a burst, the next group waits once."""
         if self._closing or self._last_units < self.commit_siblings or not self.commit_delay:
             return
         deadline = time.monotonic() + self.commit_delay
