@@ -85,23 +85,25 @@ class InlineConnection(aiosqlite.Connection):
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RETRY_MAX_SECONDS)
                 continue
-            if time.monotonic() - self._turn_began > TURN_SECONDS:
-                await asyncio.sleep(0)  # a long transaction lets the loop answer meanwhile
-                self._turn_began = time.monotonic()
+            await self._give_a_turn()
             return result
 
     async def run(self, sql: str, parameters: Any) -> list[Any]:
         """`sql` on the sqlite3 connection itself, and its rows: no cursor wrapper, no greenlet
-        hand-off, no result processing. Through SQLAlchemy and aiosqlite's API a statement
-        costs 150 to 250 µs of Python before SQLite sees it; here a few (`models.sql.run_text`).
+        hand-off, no result processing (`models.sql.run_text`). Measured on this connection:
+        about 30 µs of Python per statement through SQLAlchemy's `exec_driver_sql`, 1 µs here.
         Only inside a write transaction: BEGIN IMMEDIATE holds the lock, nothing to wait for."""
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
         rows = self._connection.execute(sql, parameters).fetchall()
-        if time.monotonic() - self._turn_began > TURN_SECONDS:
-            await asyncio.sleep(0)  # a long transaction lets the loop answer meanwhile
-            self._turn_began = time.monotonic()
+        await self._give_a_turn()
         return rows
+
+    async def _give_a_turn(self) -> None:
+        """A long transaction lets the loop answer meanwhile, every `TURN_SECONDS`."""
+        if time.monotonic() - self._turn_began > TURN_SECONDS:
+            await asyncio.sleep(0)
+            self._turn_began = time.monotonic()
 
     def stop(self) -> None:  # type: ignore[override]
         self._running = False
