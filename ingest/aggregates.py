@@ -80,7 +80,15 @@ from models.cells import CLICK_DIMENSIONS, CONVERSATION_CELLS, Cells
 from models.db import now, transaction
 from models.enums import Direction
 from models.metrics import CONVERSATION_FIGURES, MESSAGE_FIGURES
-from models.sql import Prepared, keyed_in_account, of_conversation, one_of, value_of, values_of
+from models.sql import (
+    Prepared,
+    keyed_in_account,
+    of_conversation,
+    one_of,
+    unindexed,
+    value_of,
+    values_of,
+)
 from models.tables import (
     AgentDailyMessages,
     AggregatedConversation,
@@ -338,7 +346,8 @@ def agent_messages(
         where,
         m.c.account_id == _account(account),
         m.c.direction == Direction.OUTBOUND,
-        m.c.agent_id.is_not(None),
+        # Not a range of the index led by (account_id, agent_id): found by conversation.
+        unindexed(m.c.agent_id).is_not(None),
     )
     if new_only:
         same = of_conversation(ledger, m.c.account_id, m.c.conversation_id)

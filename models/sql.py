@@ -85,36 +85,46 @@ def _one_of_array(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{compiler.process(column, **kw)} = ANY({values_sql})"
 
 
-class keyed_in_account(FunctionElement[bool]):
-    """`column = value`, for a look-up by the table's integer primary key within an account
-    (`keyed_in_account(conversation.c.account_id, account) & one_of(conversation.c.id, ids)`).
+class unindexed(FunctionElement[Any]):
+    """`column`, which no index may serve on SQLite: there it is written `+column` (SQLite's own
+    way to rule a term out of index selection; the term still filters the rows), elsewhere as
+    it is (Citus routes on a plain `account_id`).
 
-    Without planner statistics SQLite takes `account_id = ? AND id IN (?, ?, ...)` (two ids or
-    more) through an index that leads with `account_id` and covers the columns read, walking
-    the account's whole index (400 µs at 5,000 conversations, growing with the account). There
-    the account's term is written `+account_id = ?`, which no index may serve (SQLite's own way
-    to rule a term out of index selection): the rows are found by their key, and the term
-    still filters them. Elsewhere it is the plain comparison (Citus routes on it)."""
+    Without planner statistics SQLite picks an index by its terms alone, and a term on a
+    column no look-up needs can lead it into a walk of the whole account:
+    - `account_id = ? AND id IN (?, ?, ...)` (two ids or more) goes through an index that leads
+      with `account_id` and covers the columns read (400 µs at 5,000 conversations, growing
+      with the account): see `keyed_in_account`;
+    - `account_id = ? AND conversation_id IN (...) AND agent_id IS NOT NULL` (the new messages
+      of a chunk of conversations, by agent) takes `agent_id IS NOT NULL` as a range of the
+      index on (account_id, agent_id, sent_at) and reads every agent message of the account
+      (5.4 ms a transaction at 20,000 messages, against 1.1 through the conversations')."""
 
-    type = Boolean()
-    name = "keyed_in_account"
+    name = "unindexed"
     inherit_cache = True
-    _is_implicitly_boolean = True
 
-    def __init__(self, column: ColumnElement[Any], value: ColumnElement[Any]) -> None:
-        super().__init__(column, value)
-
-
-@compiles(keyed_in_account)
-def _keyed_in_account(element: keyed_in_account, compiler: SQLCompiler, **kw: Any) -> str:
-    column, value = list(element.clauses)
-    return compiler.process(column == value, **kw)
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type
 
 
-@compiles(keyed_in_account, "sqlite")
-def _keyed_in_account_sqlite(element: keyed_in_account, compiler: SQLCompiler, **kw: Any) -> str:
-    column, value = list(element.clauses)
-    return f"+{compiler.process(column, **kw)} = {compiler.process(value, **kw)}"
+@compiles(unindexed)
+def _unindexed(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    return compiler.process(column, **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    return f"+{compiler.process(column, **kw)}"
+
+
+def keyed_in_account(column: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    """`column = value`, for a look-up by the table's integer primary key within an account
+    (`keyed_in_account(conversation.c.account_id, account) & one_of(conversation.c.id, ids)`):
+    the account's term is `unindexed`, so that SQLite finds the rows by their key."""
+    return unindexed(column) == value
 
 
 class value_of(FunctionElement[Any]):
