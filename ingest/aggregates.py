@@ -731,12 +731,19 @@ def _status_deltas(dialect: str, periods: Periods) -> tuple[Executable, ...]:
     )
     earlier = _Row(direction=m.c.direction, status=before)
     side = recorded_side(lambda conversation_id, account: account == BOUND_ACCOUNT)
+    # The messages are found by id: their account's term is `unindexed` here and in the join,
+    # from which SQLite would derive `message.account_id = ?` (a walk of the account's
+    # messages by an index led by it, for a list of four ids or more).
+    of_message = and_(
+        unindexed(m.c.account_id) == ledger.c.account_id,
+        m.c.conversation_id == ledger.c.conversation_id,
+    )
     statements: list[Executable] = []
     for aggregate in CONVERSATION_CELLS:
         rows, keys = _cells(
             aggregate,
             side,
-            m.join(ledger, _of_side(m, side)),
+            m.join(ledger, of_message),
             day_number(m.c.sent_at, periods),
             hour_number(m.c.sent_at, periods),
         )
@@ -753,7 +760,7 @@ def _status_deltas(dialect: str, periods: Periods) -> tuple[Executable, ...]:
             .select_from(rows)
             .where(
                 side.where,
-                m.c.account_id == BOUND_ACCOUNT,
+                keyed_in_account(m.c.account_id, BOUND_ACCOUNT),
                 one_of(m.c.id, MESSAGE_IDS),
                 m.c.id <= ledger.c.last_message_id,
             )

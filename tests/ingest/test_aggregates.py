@@ -1092,6 +1092,7 @@ async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
     from sqlalchemy.engine import Engine
 
     who = await create_test_account(engine, "Planned", "UTC")
+    grouped = [f"3362000{n:04d}" for n in range(12)]  # new contacts, folded in groups
     pnid = f"pnid-planned-{NOW}"
     await add_channel(engine, who.id, phone_number_id=pnid)
     seen: dict[str, Any] = {}
@@ -1117,8 +1118,8 @@ async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
         writer = writer_of(app)
         async with writer.held():
             payloads = [
-                inbound(f"wamid.g{n}", f"3362000{n:04d}", at + 200 + n, phone_number_id=pnid)
-                for n in range(12)
+                inbound(f"wamid.g{n}", phone, at + 200 + n, phone_number_id=pnid)
+                for n, phone in enumerate(grouped)
             ]
             payloads += [
                 inbound(f"wamid.k{n}", phone, at + 300 + n, phone_number_id=pnid)
@@ -1139,15 +1140,23 @@ async def test_sqlite_keeps_the_aggregates_by_primary_key_not_by_the_account(
                 ("conversation.tagged", {"tag": "Billing"}),
             )
         ]
+        # Sent to the new contacts too: their statuses below fold as one long list (SQLite
+        # planned a list of four message ids or more as a walk of the account's messages).
+        batch += [
+            {"id": f"gn{n}", "type": "message.sent", "phone": "+" + phone, "at": at + 550 + n}
+            | {"messageId": f"gs{phone}", "agentEmail": AGENTS[2]}
+            for n, phone in enumerate(grouped)
+        ]
         assert (await post_events(client, who, batch)).status_code == 200
         async with writer.held():
             payloads = [
                 status_payload(f"gs{phone}", "read", at + 600, phone_number_id=pnid)
-                for phone in CONTACTS
+                for phone in (*CONTACTS, *grouped)
             ]
             posts = [asyncio.create_task(post_webhook(client, p)) for p in payloads]
             await wait_for_depth(writer, len(payloads))
-        assert [answer.json()["statuses"] for answer in await asyncio.gather(*posts)] == [1] * 3
+        answers = await asyncio.gather(*posts)
+        assert [answer.json()["statuses"] for answer in answers] == [1] * len(payloads)
     finally:
         event.remove(Engine, "before_cursor_execute", capture)
 

@@ -117,12 +117,15 @@ async def test_under_load_the_writer_waits_briefly_for_the_next_group_never_for_
     alone is folded at once."""
     await add_channel(engine, account.id)
     writer = writer_of(app)
+    # The app's first write is not timed: it may wait for the startup's compiling (a second on
+    # a busy machine), which is not the delay.
+    assert (await post_webhook(client, inbound("first", "33610000008", T))).status_code == 200
     writer.commit_delay = 2.0  # long enough to tell apart on any machine
     folds: list[int] = []
     writer.on_fold = lambda fold: folds.append(fold.units)
     began = time.monotonic()
     assert (await post_webhook(client, inbound("lone", "33610000009", T))).status_code == 200
-    assert time.monotonic() - began < 1.0  # not held for the delay
+    assert time.monotonic() - began < 1.5  # not held for the delay
     async with writer.held():
         posts = [
             asyncio.create_task(post_webhook(client, inbound(f"a{n}", f"3361000000{n}", T + n)))
