@@ -252,19 +252,18 @@ class GroupWriter:
         return group
 
     def _in_order(self) -> list[_Unit]:
-        """The queue's first units, up to `max_group` items and one large unit: two large
-        batches are two transactions, so that the units of other accounts behind them wait for
-        one at most (`_small_ones_first`)."""
+        """The queue's first units, up to `max_group` items, and a large unit only at the head
+        of its group: two large batches are two transactions, so that the units of other
+        accounts behind them wait for one at most (`_small_ones_first`), and small units ahead
+        of a large one fold without it (they would wait for its whole fold)."""
         group = [self._queue.popleft()]
         items = group[0].items
-        large = items >= LARGE_UNIT
         while self._queue and items + self._queue[0].items <= self.max_group:
-            if large and self._queue[0].items >= LARGE_UNIT:
+            if self._queue[0].items >= LARGE_UNIT:
                 break
             unit = self._queue.popleft()
             group.append(unit)
             items += unit.items
-            large = large or unit.items >= LARGE_UNIT
         return group
 
     def _small_ones_first(self) -> list[_Unit]:

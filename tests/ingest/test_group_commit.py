@@ -870,6 +870,29 @@ async def test_small_requests_of_other_accounts_go_before_a_large_batch(
     assert folds == [1, 151]
 
 
+async def test_a_small_request_ahead_of_a_large_batch_does_not_wait_for_it(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """B's webhook is first in the queue, A's batch of 150 events behind it, then A's webhook.
+    B's webhook folds alone, not in the batch's transaction (it used to share it, and wait for
+    the batch's whole fold); A's webhook still follows its batch."""
+    writer, folds, done, tracked = await two_accounts_watched(app, engine, account)
+
+    async with writer.held():
+        b_webhook = inbound("w-b", "33612345678", T, phone_number_id="pnid-other")
+        tasks = [asyncio.create_task(tracked("B webhook", post_webhook(client, b_webhook)))]
+        await wait_for_depth(writer, 1)
+        batch = sent_batch(1, 150, ["ana@example.com"])
+        tasks.append(asyncio.create_task(tracked("A batch", post_events(client, account, batch))))
+        await wait_for_depth(writer, 151)
+        a_webhook = inbound("w-a", "33612345678", T)
+        tasks.append(asyncio.create_task(tracked("A webhook", post_webhook(client, a_webhook))))
+        await wait_for_depth(writer, 152)
+    await asyncio.gather(*tasks)
+    assert folds == [1, 151]
+    assert done == ["B webhook", "A batch", "A webhook"]
+
+
 async def test_two_large_batches_are_two_transactions(
     app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
 ) -> None:
