@@ -341,11 +341,16 @@ class GroupWriter:
         return partial(_settle, unit, result=result[0])
 
     def _observe(self, fold: Fold) -> None:
+        """Count a fold (planner statistics, the metrics' `on_fold`). Its units are committed,
+        or answered with their own errors: bookkeeping that fails is logged, never theirs."""
         if not fold.units:
             return  # bookkeeping alone
-        self.statistics.committed(fold.items)
-        if self.on_fold is not None:
-            self.on_fold(fold)
+        try:
+            self.statistics.committed(fold.items)
+            if self.on_fold is not None:
+                self.on_fold(fold)
+        except Exception:
+            log.exception("could not count a fold of %d units", fold.units)
 
 
 async def _fold_in(session: AsyncSession, group: list[_Unit]) -> list[Any]:

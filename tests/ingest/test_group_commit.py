@@ -109,6 +109,30 @@ async def test_waiting_requests_share_one_transaction_and_are_answered_after_it(
     assert len(await conversation_rows(engine)) == 3
 
 
+async def test_a_failure_counting_a_fold_never_fails_what_it_committed(
+    app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
+) -> None:
+    """The metrics' callback runs after the commit: if it raises, the requests it counted are
+    still answered 200 (they were answered 500, their data stored)."""
+    await add_channel(engine, account.id)
+    writer = writer_of(app)
+
+    def broken(fold: Any) -> None:
+        raise RuntimeError("metrics unavailable")
+
+    writer.on_fold = broken
+    async with writer.held():
+        posts = [
+            asyncio.create_task(post_webhook(client, inbound(f"m{n}", f"3361000000{n}", T + n)))
+            for n in range(3)
+        ]
+        await wait_for_depth(writer, 3)
+    answers = await asyncio.gather(*posts)
+    alone = await post_webhook(client, inbound("m3", "33610000003", T + 3))
+    assert [answer.status_code for answer in [*answers, alone]] == [200] * 4
+    assert (await count_rows(engine))["message"] == 4
+
+
 async def test_under_load_the_writer_waits_briefly_for_the_next_group_never_for_one_client(
     app: Starlette, client: httpx.AsyncClient, engine: AsyncEngine, account: TestAccount
 ) -> None:
