@@ -734,10 +734,7 @@ def _status_deltas(dialect: str, periods: Periods) -> tuple[Executable, ...]:
     # The messages are found by id: their account's term is `unindexed` here and in the join,
     # from which SQLite would derive `message.account_id = ?` (a walk of the account's
     # messages by an index led by it, for a list of four ids or more).
-    of_message = and_(
-        unindexed(m.c.account_id) == ledger.c.account_id,
-        m.c.conversation_id == ledger.c.conversation_id,
-    )
+    of_message = of_conversation(ledger, unindexed(m.c.account_id), m.c.conversation_id)
     statements: list[Executable] = []
     for aggregate in CONVERSATION_CELLS:
         rows, keys = _cells(
