@@ -284,3 +284,30 @@ async def run_text(connection: AsyncConnection, sql: str, parameters: Any) -> li
     for listener in dispatch.after_cursor_execute:
         listener(sync, None, sql, parameters, None, False)
     return rows
+
+
+class listed(FunctionElement[Any]):
+    """The non-null values of `column` in a group, as one aggregate: on SQLite `group_concat`
+    (a text of comma-separated values, NULL when none), on PostgreSQL `array_agg` (an array).
+    `resolvers.percentiles.values_of_list` reads either back. For exact order statistics over
+    many groups at once: one statement hands every value over in a few long values, where a
+    window ranking each row (`row_number() OVER`) costs SQLite a sort of the whole range."""
+
+    name = "listed"
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+
+
+@compiles(listed)
+def _listed(element: listed, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    return f"group_concat({compiler.process(column, **kw)})"
+
+
+@compiles(listed, "postgresql")
+def _listed_array(element: listed, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = list(element.clauses)
+    value = compiler.process(column, **kw)
+    return f"array_agg({value}) FILTER (WHERE {value} IS NOT NULL)"

@@ -16,7 +16,7 @@ from resolvers.metrics import (
     Metrics,
     MetricsBucket,
     Period,
-    RawMessages,
+    RawReads,
     compute_metrics,
     series,
 )
@@ -49,9 +49,9 @@ async def groups(
     to compute, `halves` which statements of them."""
     # The conversation half is always needed: it decides which groups have a row, and the order.
     wanted = (halves if metrics else frozenset()) | {Half.CONVERSATIONS}
-    raw_messages = RawMessages()
+    raw = RawReads()
     totals = await compute_metrics(
-        session, account_id, flt, grouping=grouping, halves=wanted, raw_messages=raw_messages
+        session, account_id, flt, grouping=grouping, halves=wanted, raw=raw
     )
     found = {key: figures for (key, _), figures in totals.items() if figures.conversations}
     named = await labels(list(found)) if found else {}
@@ -65,7 +65,7 @@ async def groups(
             grouping=grouping,
             period=Period.DAY,
             halves=halves,
-            raw_messages=raw_messages,
+            raw=raw,
         )
     return [
         Group(

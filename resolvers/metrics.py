@@ -9,7 +9,7 @@ one statement over them replaces both, and distinct contacts, which do not add u
 come from the union of their cells' contact sets.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, make_dataclass
 from datetime import date
 from enum import Enum
@@ -21,8 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, ConversationTag, Message
 from models.metrics import METRICS, NAMES, Kind, Metric, Rows
+from models.sql import listed
 from resolvers import aggregates
 from resolvers.filters import Filter, conversation_conditions, started_in_range
+from resolvers.percentiles import percentile, values_of_list
 
 
 def _metrics_class() -> Any:
@@ -120,6 +122,7 @@ class Period(Enum):
 
 # (row key, bucket number): the row key is None for Grouping.NONE, the bucket None for RANGE.
 Key = tuple[Any, int | None]
+DayKey = tuple[Any, int]  # (row key, local day number)
 
 
 async def compute_metrics(
@@ -130,10 +133,10 @@ async def compute_metrics(
     grouping: Grouping = Grouping.NONE,
     period: Period = Period.RANGE,
     halves: frozenset[Half] = BOTH_HALVES,
-    raw_messages: "RawMessages | None" = None,
+    raw: "RawReads | None" = None,
 ) -> dict[Key, Metrics]:
     """Metrics per (row key, bucket number) for the rows and buckets that have any figure.
-    `raw_messages`: what the report's other parts read of the raw messages (`RawMessages`)."""
+    `raw`: what the report's parts share of the raw rows (`RawReads`)."""
     # Hours of the week come from the tables of local hours, which have no row per agent or tag.
     hourly = period is Period.HOUR_OF_WEEK
 
@@ -194,36 +197,55 @@ async def compute_metrics(
             query = _conversation_query(account_id, flt, grouping, period)
             parts.append(((await session.execute(query)).all(), CONVERSATION_FIELDS))
         if Half.MESSAGES in halves:
-            rows = await _raw_messages(session, account_id, flt, grouping, period, raw_messages)
+            rows = await _raw_messages(session, account_id, flt, grouping, period, raw)
             parts.append((rows, MESSAGE_FIELDS))
     if Half.PERCENTILES in halves:
-        for metrics in PERCENTILES_BY_VALUE:
-            query = _percentile_query(account_id, flt, grouping, period, metrics)
-            names = frozenset(metric.name for metric in metrics)
-            parts.append(((await session.execute(query)).all(), names))
+        rows = await _percentiles(session, account_id, flt, grouping, period, raw)
+        parts.append((rows, PERCENTILE_FIELDS))
     return _merge(parts, grouping, period)
 
 
-class RawMessages:
-    """The message figures a report reads from the raw rows (a filter the aggregates do not
-    answer, such as a drill-down to start hours), per local day and row key, kept for its
-    other parts: they are counts, so its totals, days, weeks and sources are sums of the one
-    statement's rows, where each part would read the range's messages again (about a second
-    per part for 90 days at a million conversations). A report without a row key reads them
-    per source. One per report: never kept beyond it."""
+class RawReads:
+    """What a report reads of the raw rows once for all its parts (its totals, days, weeks
+    and sources), per local day and row key (per source for a report without one), where each
+    part would read the range again (about a second per part for 90 days at a million
+    conversations):
+    - the message figures, where a filter the aggregates do not answer (a drill-down to start
+      hours) sends them to the raw rows: counts, so a part's are sums of these rows;
+    - the values of the percentiles (`resolvers.percentiles`), which no aggregate keeps: sorted
+      lists, of which a part's buckets take the values of their days.
+    One per report: never kept beyond it."""
 
     def __init__(self) -> None:
-        self._read: dict[tuple[int, Filter, Grouping], Sequence[Any]] = {}
+        self._messages: dict[tuple[int, Filter, Grouping], Sequence[Any]] = {}
+        self._values: dict[tuple[int, Filter, Grouping], dict[DayKey, list[list[int]]]] = {}
 
-    async def per_day(
+    async def messages_per_day(
         self, session: AsyncSession, account_id: int, flt: Filter, grouping: Grouping
     ) -> Sequence[Any]:
         key = (account_id, flt, grouping)
-        rows = self._read.get(key)
+        rows = self._messages.get(key)
         if rows is None:
             query = _message_query(account_id, flt, grouping, Period.DAY)
-            rows = self._read[key] = (await session.execute(query)).all()
+            rows = self._messages[key] = (await session.execute(query)).all()
         return rows
+
+    async def values_per_day(
+        self, session: AsyncSession, account_id: int, flt: Filter, grouping: Grouping
+    ) -> dict[DayKey, list[list[int]]]:
+        """Per (row key, local day), the sorted values of each of `PERCENTILES_BY_VALUE`."""
+        key = (account_id, flt, grouping)
+        lists = self._values.get(key)
+        if lists is None:
+            query = _value_query(account_id, flt, grouping, Period.DAY)
+            lists = self._values[key] = {
+                (row.row_key, row.bucket_key): [
+                    values_of_list(row._mapping[f"values_{n}"])
+                    for n in range(len(PERCENTILES_BY_VALUE))
+                ]
+                for row in (await session.execute(query)).all()
+            }
+        return lists
 
 
 # The row key of the statement a grouping's message figures are summed from.
@@ -241,22 +263,16 @@ async def _raw_messages(
     flt: Filter,
     grouping: Grouping,
     period: Period,
-    kept: RawMessages | None,
+    kept: RawReads | None,
 ) -> Sequence[Any]:
     """The message figures per (row key, bucket) from the raw rows: summed from the report's
-    `RawMessages` when it has one and the buckets are days, weeks or the range."""
+    `RawReads` when it has one and the buckets are days, weeks or the range."""
     finest = FINEST.get(grouping)
     if kept is None or finest is None or period is Period.HOUR_OF_WEEK:
         return (await session.execute(_message_query(account_id, flt, grouping, period))).all()
-    days = flt.calendar
-
-    def bucket(day: int) -> int | None:
-        if period is Period.DAY:
-            return day
-        return days.week_number_of(days.day_of(day)) if period is Period.WEEK else None
-
+    bucket = _bucket_of_day(flt, period)
     sums: dict[Key, dict[str, int]] = {}
-    for row in await kept.per_day(session, account_id, flt, finest):
+    for row in await kept.messages_per_day(session, account_id, flt, finest):
         figures = row._mapping
         summed = sums.setdefault(
             (
@@ -271,6 +287,18 @@ async def _raw_messages(
         _Summed({"row_key": row, "bucket_key": bucket, **summed})
         for (row, bucket), summed in sums.items()
     ]
+
+
+def _bucket_of_day(flt: Filter, period: Period) -> Callable[[int], int | None]:
+    """The bucket number of a local day's number: itself, its ISO week's, or None (the range)."""
+    days = flt.calendar
+
+    def bucket(day: int) -> int | None:
+        if period is Period.DAY:
+            return day
+        return days.week_number_of(days.day_of(day)) if period is Period.WEEK else None
+
+    return bucket
 
 
 @dataclass(frozen=True)
@@ -300,12 +328,10 @@ async def whole_range(
     account_id: int,
     flt: Filter,
     halves: frozenset[Half],
-    raw_messages: RawMessages | None = None,
+    raw: RawReads | None = None,
 ) -> Metrics:
     """The filter's metrics over its whole range (one row)."""
-    found = await compute_metrics(
-        session, account_id, flt, halves=halves, raw_messages=raw_messages
-    )
+    found = await compute_metrics(session, account_id, flt, halves=halves, raw=raw)
     return found.get((None, None), EMPTY)
 
 
@@ -315,12 +341,10 @@ async def buckets(
     flt: Filter,
     period: Period,
     halves: frozenset[Half],
-    raw_messages: RawMessages | None = None,
+    raw: RawReads | None = None,
 ) -> tuple[MetricsBucket, ...]:
     """The filter's zero-filled daily or weekly buckets (one row)."""
-    found = await compute_metrics(
-        session, account_id, flt, period=period, halves=halves, raw_messages=raw_messages
-    )
+    found = await compute_metrics(session, account_id, flt, period=period, halves=halves, raw=raw)
     return series(found, flt, period)
 
 
@@ -395,7 +419,7 @@ def _message_aggregates() -> list[ColumnElement[Any]]:
 
 
 def _by_value() -> tuple[tuple[Metric, ...], ...]:
-    """The percentile metrics, those of one value together (one statement ranks it once)."""
+    """The percentile metrics, those of one value together (one list of values serves them)."""
     found: dict[Any, list[Metric]] = {}
     for metric in METRICS:
         if metric.kind is Kind.PERCENTILE:
@@ -406,43 +430,65 @@ def _by_value() -> tuple[tuple[Metric, ...], ...]:
 PERCENTILES_BY_VALUE = _by_value()
 
 
-def _percentile_query(
-    account_id: int, flt: Filter, grouping: Grouping, period: Period, metrics: Sequence[Metric]
-) -> Select[Any]:
-    """Percentiles of one value per row key and bucket, exact on both engines: each row's rank
-    `i` (from 0) among the `n` of its group, by a window; then, per group, the values at ranks
-    floor(p * (n - 1)) and the next, interpolated by the fraction left (integer arithmetic for
-    the ranks, as `fraction` is a ratio of integers)."""
-    assert metrics[0].value is not None
-    value = metrics[0].value(CONVERSATION)
+def _value_query(account_id: int, flt: Filter, grouping: Grouping, period: Period) -> Select[Any]:
+    """Per row key and bucket, the values of each percentile's value as one list
+    (`models.sql.listed`, labelled `values_<n>` in `PERCENTILES_BY_VALUE` order)."""
     keys = _keys(flt, grouping, period, col(Conversation.started_at))
-    partition = [key.element for key in keys]  # the groups are the keys' (unlabelled)
-    ranked = (
-        select(
-            *keys,
-            value.label("v"),
-            (func.row_number().over(partition_by=partition, order_by=value) - 1).label("i"),
-            func.count().over(partition_by=partition).label("n"),
-        )
+    lists = []
+    for n, metrics in enumerate(PERCENTILES_BY_VALUE):
+        assert metrics[0].value is not None
+        lists.append(listed(metrics[0].value(CONVERSATION)).label(f"values_{n}"))
+    query = (
+        select(*keys, *lists)
         .select_from(Conversation)
-        .where(
-            *conversation_conditions(account_id, flt), *started_in_range(flt), value.is_not(None)
-        )
+        .where(*conversation_conditions(account_id, flt), *started_in_range(flt))
     )
-    rows = _grouped(ranked, account_id, grouping, []).subquery("ranked")
-    outer_keys = [rows.c[key.name] for key in keys]
-    columns = []
-    for metric in metrics:
-        numerator, denominator = metric.fraction
-        position = rows.c.n - 1
-        low = (position * numerator) // denominator
-        left = cast(func.max((position * numerator) % denominator), Float) / denominator
-        at_low = cast(func.max(case((rows.c.i == low, rows.c.v))), Float)
-        at_next = cast(func.max(case((rows.c.i == low + 1, rows.c.v))), Float)
-        interpolated = at_low + (func.coalesce(at_next, at_low) - at_low) * left
-        columns.append(interpolated.label(metric.name))
-    query = select(*outer_keys, *columns).select_from(rows)
-    return query.group_by(*outer_keys) if outer_keys else query
+    return _grouped(query, account_id, grouping, keys)
+
+
+async def _percentiles(
+    session: AsyncSession,
+    account_id: int,
+    flt: Filter,
+    grouping: Grouping,
+    period: Period,
+    kept: "RawReads | None",
+) -> list["_Summed"]:
+    """The percentile metrics per (row key, bucket), exact (`resolvers.percentiles`): from the
+    lists of the report's `RawReads` per local day when it has one and the buckets are days,
+    weeks or the range, else from a statement of their own."""
+    finest = FINEST.get(grouping)
+    lists: dict[Key, list[list[list[int]]]] = {}
+    if kept is None or finest is None or period is Period.HOUR_OF_WEEK:
+        query = _value_query(account_id, flt, grouping, period)
+        for row in (await session.execute(query)).all():
+            lists[_split_key(row, grouping, period)] = [
+                [values_of_list(row._mapping[f"values_{n}"])]
+                for n in range(len(PERCENTILES_BY_VALUE))
+            ]
+    else:
+        bucket = _bucket_of_day(flt, period)
+        for (row_key, day), per_value in (
+            await kept.values_per_day(session, account_id, flt, finest)
+        ).items():
+            key = (row_key if grouping is not Grouping.NONE else None, bucket(day))
+            found = lists.setdefault(key, [[] for _ in PERCENTILES_BY_VALUE])
+            for n, values in enumerate(per_value):
+                found[n].append(values)
+    return [
+        _Summed(
+            {
+                "row_key": row_key,
+                "bucket_key": bucket_key,
+                **{
+                    metric.name: percentile(per_value[n], metric.fraction)
+                    for n, metrics in enumerate(PERCENTILES_BY_VALUE)
+                    for metric in metrics
+                },
+            }
+        )
+        for (row_key, bucket_key), per_value in lists.items()
+    ]
 
 
 def _row_key(grouping: Grouping) -> Any:

@@ -21,7 +21,7 @@ from resolvers.metrics import (
     Metrics,
     MetricsBucket,
     Period,
-    RawMessages,
+    RawReads,
     buckets,
     compute_metrics,
     whole_range,
@@ -106,13 +106,13 @@ async def summary_report(
     failures: tuple[FailureReason, ...] = ()
     heatmap: tuple[HeatmapCell, ...] = ()
     pricing: tuple[PricingRow, ...] = ()
-    raw_messages = RawMessages()
+    raw = RawReads()
     if SummaryPart.TOTALS in parts:
-        totals = await whole_range(session, account_id, flt, halves, raw_messages)
+        totals = await whole_range(session, account_id, flt, halves, raw)
     if SummaryPart.DAILY in parts:
-        daily = await buckets(session, account_id, flt, Period.DAY, halves, raw_messages)
+        daily = await buckets(session, account_id, flt, Period.DAY, halves, raw)
     if SummaryPart.WEEKLY in parts:
-        weekly = await buckets(session, account_id, flt, Period.WEEK, halves, raw_messages)
+        weekly = await buckets(session, account_id, flt, Period.WEEK, halves, raw)
     if SummaryPart.BY_SOURCE in parts:
         found = await compute_metrics(
             session,
@@ -120,7 +120,7 @@ async def summary_report(
             flt,
             grouping=Grouping.SOURCE,
             halves=halves,
-            raw_messages=raw_messages,
+            raw=raw,
         )
         by_source = tuple(
             SourceMetrics(source, found.get((source, None), EMPTY)) for source in SOURCES

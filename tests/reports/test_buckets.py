@@ -106,6 +106,12 @@ async def test_only_selected_parts_run_sql(
              totals { messages conversations } daily { metrics { messages conversations } }
              weekly { metrics { messages conversations } }
              bySource { metrics { messages conversations } } }""": 6,
+        # Percentiles: one statement lists the range's values per source and day; the parts
+        # take theirs from it (it was one statement per part and value: 12).
+        """summaryReport(filter: $f) {
+             totals { medianDurationSeconds } daily { metrics { p90FirstResponseSeconds } }
+             weekly { metrics { medianFirstResponseSeconds } }
+             bySource { metrics { medianFirstResponseBusinessSeconds } } }""": 3,
         # token + zone + rows (the agents' conversation half); no agent, so nothing else
         "agentReport(filter: $f) { rows { agent { email } sentMessages } }": 3,
         # token + zone + one statement per part over the click aggregates

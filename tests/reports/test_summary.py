@@ -550,6 +550,7 @@ query ($filter: ReportFilter!) {
   summaryReport(filter: $filter) {
     totals { ...P }
     daily { start metrics { ...P } }
+    weekly { start metrics { ...P } }
     bySource { source metrics { ...P } }
   }
   agentReport(filter: $filter) { rows { agent { email } metrics { ...P } } }
@@ -613,6 +614,14 @@ async def test_percentiles_of_first_responses_and_durations(
         "2026-03-31": (180.0, 180.0, None, None),  # K6 is open
         "2026-04-01": (None, None, None, None),
         "2026-04-02": (None, None, None, None),
+    }
+    weeks = {week["start"]: _quartet(week["metrics"]) for week in summary["weekly"]}
+    assert weeks == {
+        # Friday 27th to Sunday 29th: 120 300 1800 1800, between 300 and 1800; p90 at rank 2.7
+        # between two 1800s. Durations 3600 3600 4200 90000: p90 4200 + 0.7 * (90000 - 4200).
+        "2026-03-27": (1050.0, 1800.0, 3900.0, 4200 + 0.7 * 85800),
+        # Monday 30th to Thursday 2nd: 180 900; p90 at rank 0.9: 180 + 0.9 * 720. One duration.
+        "2026-03-30": (540.0, 828.0, 3600.0, 3600.0),
     }
     sources = {row["source"]: _quartet(row["metrics"]) for row in summary["bySource"]}
     assert sources == {
