@@ -20,8 +20,9 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Conversation, ConversationTag, Message
+from models.enums import Status
 from models.metrics import METRICS, NAMES, Kind, Metric, Rows
-from models.sql import listed
+from models.sql import listed, unindexed
 from resolvers import aggregates
 from resolvers.filters import Filter, conversation_conditions, started_in_range
 from resolvers.percentiles import percentile, values_of_list
@@ -226,8 +227,9 @@ class RawReads:
         key = (account_id, flt, grouping)
         rows = self._messages.get(key)
         if rows is None:
-            query = _message_query(account_id, flt, grouping, Period.DAY)
-            rows = self._messages[key] = (await session.execute(query)).all()
+            rows = self._messages[key] = await _read_messages(
+                session, account_id, flt, grouping, Period.DAY
+            )
         return rows
 
     async def values_per_day(
@@ -265,28 +267,49 @@ async def _raw_messages(
     period: Period,
     kept: RawReads | None,
 ) -> Sequence[Any]:
-    """The message figures per (row key, bucket) from the raw rows: summed from the report's
-    `RawReads` when it has one and the buckets are days, weeks or the range."""
+    """The message figures per (row key, bucket) from the raw rows, summed from the report's
+    `RawReads` when it has one and the buckets are days, weeks or the range (else from its
+    statements, which may give a key a row each)."""
     finest = FINEST.get(grouping)
     if kept is None or finest is None or period is Period.HOUR_OF_WEEK:
-        return (await session.execute(_message_query(account_id, flt, grouping, period))).all()
-    bucket = _bucket_of_day(flt, period)
-    sums: dict[Key, dict[str, int]] = {}
-    for row in await kept.messages_per_day(session, account_id, flt, finest):
-        figures = row._mapping
-        summed = sums.setdefault(
-            (
+        rows = await _read_messages(session, account_id, flt, grouping, period)
+
+        def key_of(figures: Mapping[str, Any]) -> Key:
+            return (
+                figures["row_key"] if grouping is not Grouping.NONE else None,
+                figures["bucket_key"] if period is not Period.RANGE else None,
+            )
+
+    else:
+        rows = list(await kept.messages_per_day(session, account_id, flt, finest))
+        bucket = _bucket_of_day(flt, period)
+
+        def key_of(figures: Mapping[str, Any]) -> Key:
+            return (
                 figures["row_key"] if grouping is not Grouping.NONE else None,
                 bucket(figures["bucket_key"]),
-            ),
-            dict.fromkeys(MESSAGE_FIELDS, 0),
-        )
+            )
+
+    sums: dict[Key, dict[str, int]] = {}
+    for row in rows:
+        figures = row._mapping
+        summed = sums.setdefault(key_of(figures), dict.fromkeys(MESSAGE_FIELDS, 0))
         for name in MESSAGE_FIELDS:
             summed[name] += figures[name] or 0
     return [
         _Summed({"row_key": row, "bucket_key": bucket, **summed})
         for (row, bucket), summed in sums.items()
     ]
+
+
+async def _read_messages(
+    session: AsyncSession, account_id: int, flt: Filter, grouping: Grouping, period: Period
+) -> list[Any]:
+    """The rows of `_message_queries` (a key may have a row in each: sum them)."""
+    rows: list[Any] = []
+    for query in _message_queries(account_id, flt, grouping, period):
+        rows.extend((await session.execute(query)).all())
+    return rows
 
 
 def _bucket_of_day(flt: Filter, period: Period) -> Callable[[int], int | None]:
@@ -512,30 +535,47 @@ def _bucket_key(flt: Filter, period: Period, instant: Any) -> ColumnElement[int]
     return None
 
 
-def _keys(flt: Filter, grouping: Grouping, period: Period, instant: Any) -> list[Any]:
-    """The labelled GROUP BY keys: the row key, then the bucket number of `instant`."""
+def _keys(
+    flt: Filter, grouping: Grouping, period: Period, instant: Any, *, unordered: bool = False
+) -> list[Any]:
+    """The labelled GROUP BY keys: the row key, then the bucket number of `instant`.
+    `unordered`: no index may be chosen for giving the rows in row key order (SQLite would
+    walk every assigned conversation, or every tag link, of the account to skip a sort)."""
     keys = []
     row, bucket = _row_key(grouping), _bucket_key(flt, period, instant)
     if row is not None:
-        keys.append(row.label("row_key"))
+        keys.append((unindexed(row) if unordered else row).label("row_key"))
     if bucket is not None:
         keys.append(bucket.label("bucket_key"))
     return keys
 
 
 def _grouped(
-    query: Select[Any], account_id: int, grouping: Grouping, keys: list[Any]
+    query: Select[Any],
+    account_id: int,
+    grouping: Grouping,
+    keys: list[Any],
+    *,
+    from_conversations: bool = False,
 ) -> Select[Any]:
-    """Joins and conditions of a grouping, then GROUP BY its keys."""
+    """Joins and conditions of a grouping, then GROUP BY its keys. `from_conversations`: the
+    statement must be driven by the conversations its other conditions find, so no term of
+    the grouping may lead SQLite elsewhere (to every tag link of the account, or to every
+    assigned conversation through the assignee index)."""
     if grouping is Grouping.TAG:
         # One joined row per tag: a conversation with two tags counts in both rows.
-        query = query.join(
-            ConversationTag,
-            (col(ConversationTag.conversation_id) == col(Conversation.id))
-            & (col(ConversationTag.account_id) == account_id),
-        )
+        if from_conversations:  # the links looked up per conversation, never walked first
+            joined = (col(ConversationTag.conversation_id) == unindexed(CONVERSATION.c.id)) & (
+                col(ConversationTag.account_id) == col(Conversation.account_id)
+            )
+        else:
+            joined = (col(ConversationTag.conversation_id) == col(Conversation.id)) & (
+                col(ConversationTag.account_id) == account_id
+            )
+        query = query.join(ConversationTag, joined)
     if grouping is Grouping.ASSIGNEE:
-        query = query.where(col(Conversation.assignee_id).is_not(None))
+        assignee = CONVERSATION.c.assignee_id
+        query = query.where((unindexed(assignee) if from_conversations else assignee).is_not(None))
     if grouping is Grouping.AD:
         query = query.where(col(Conversation.referral_source_id).is_not(None))
     return query.group_by(*keys) if keys else query
@@ -557,21 +597,63 @@ def _conversation_query(
     return _grouped(query, account_id, grouping, keys)
 
 
-def _message_query(account_id: int, flt: Filter, grouping: Grouping, period: Period) -> Select[Any]:
-    keys = _keys(flt, grouping, period, col(Message.sent_at))
+def _message_query(
+    account_id: int,
+    flt: Filter,
+    grouping: Grouping,
+    period: Period,
+    *started: ColumnElement[bool],
+) -> Select[Any]:
+    """The message figures per row key and bucket, of the messages sent in range whose
+    conversation matches the filter (and the conditions `started` on it)."""
+    keys = _keys(flt, grouping, period, col(Message.sent_at), unordered=bool(started))
     days = flt.calendar
+    # Found from their conversations: no index may find the messages by the instant they were
+    # sent, nor a conversation by the id a message names.
+    sent = unindexed(MESSAGE.c.sent_at) if started else MESSAGE.c.sent_at
+    conversation_id = unindexed(CONVERSATION.c.id) if started else col(Conversation.id)
     query = (
         select(*keys, *_message_aggregates())
         .select_from(Message)
-        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .join(Conversation, conversation_id == col(Message.conversation_id))
         .where(
             col(Message.account_id) == account_id,
-            col(Message.sent_at) >= days.start,
-            col(Message.sent_at) < days.end,
+            sent >= days.start,
+            sent < days.end,
             *conversation_conditions(account_id, flt),
+            *started,
         )
     )
-    return _grouped(query, account_id, grouping, keys)
+    return _grouped(query, account_id, grouping, keys, from_conversations=bool(started))
+
+
+def _message_queries(
+    account_id: int, flt: Filter, grouping: Grouping, period: Period
+) -> list[Select[Any]]:
+    """The statements whose rows, summed per key, are the message figures. A filter that
+    drills down (to start hours, figures, statuses...) keeps few conversations, and the
+    messages are found from them rather than the conversation of every message sent in range
+    looked up: those of the conversations started in range, and those of the conversations
+    started before it whose last message is in it or after (a conversation holds no message
+    before its start or after its last: `ingest.rules`, `ingest.conversations.resettle`).
+    The second finds them by their last message (`ix_conversation_open`, every status)."""
+    if not flt.drills_down:
+        return [_message_query(account_id, flt, grouping, period)]
+    days, started = flt.calendar, col(Conversation.started_at)
+    return [
+        _message_query(
+            account_id, flt, grouping, period, started >= days.start, started < days.end
+        ),
+        _message_query(
+            account_id,
+            flt,
+            grouping,
+            period,
+            col(Conversation.status).in_(list(Status)),
+            col(Conversation.last_message_at) >= days.start,
+            unindexed(CONVERSATION.c.started_at) < days.start,
+        ),
+    ]
 
 
 def _split_key(row: Any, grouping: Grouping, period: Period) -> Key:
