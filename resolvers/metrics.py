@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, make_dataclass
 from datetime import date
 from enum import Enum
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Float, Select, Table, case, cast, func, select
@@ -241,10 +242,7 @@ class RawReads:
         if lists is None:
             query = _value_query(account_id, flt, grouping, Period.DAY)
             lists = self._values[key] = {
-                (row.row_key, row.bucket_key): [
-                    values_of_list(row._mapping[f"values_{n}"])
-                    for n in range(len(PERCENTILES_BY_VALUE))
-                ]
+                (row.row_key, row.bucket_key): _value_lists(row)
                 for row in (await session.execute(query)).all()
             }
         return lists
@@ -270,30 +268,25 @@ async def _raw_messages(
     """The message figures per (row key, bucket) from the raw rows, summed from the report's
     `RawReads` when it has one and the buckets are days, weeks or the range (else from its
     statements, which may give a key a row each)."""
-    finest = FINEST.get(grouping)
-    if kept is None or finest is None or period is Period.HOUR_OF_WEEK:
+    finest = _finest_kept(kept, grouping, period)
+    rows: Sequence[Any]
+    key_of: Callable[[Any], Key]
+    if kept is None or finest is None:
         rows = await _read_messages(session, account_id, flt, grouping, period)
-
-        def key_of(figures: Mapping[str, Any]) -> Key:
-            return (
-                figures["row_key"] if grouping is not Grouping.NONE else None,
-                figures["bucket_key"] if period is not Period.RANGE else None,
-            )
-
+        key_of = partial(_split_key, grouping=grouping, period=period)
     else:
-        rows = list(await kept.messages_per_day(session, account_id, flt, finest))
-        bucket = _bucket_of_day(flt, period)
+        rows = await kept.messages_per_day(session, account_id, flt, finest)
+        of_day = _key_of_day(flt, grouping, period)
 
-        def key_of(figures: Mapping[str, Any]) -> Key:
-            return (
-                figures["row_key"] if grouping is not Grouping.NONE else None,
-                bucket(figures["bucket_key"]),
-            )
+        def day_key(row: Any) -> Key:
+            return of_day(row.row_key, row.bucket_key)
+
+        key_of = day_key
 
     sums: dict[Key, dict[str, int]] = {}
     for row in rows:
         figures = row._mapping
-        summed = sums.setdefault(key_of(figures), dict.fromkeys(MESSAGE_FIELDS, 0))
+        summed = sums.setdefault(key_of(row), dict.fromkeys(MESSAGE_FIELDS, 0))
         for name in MESSAGE_FIELDS:
             summed[name] += figures[name] or 0
     return [
@@ -312,16 +305,27 @@ async def _read_messages(
     return rows
 
 
-def _bucket_of_day(flt: Filter, period: Period) -> Callable[[int], int | None]:
-    """The bucket number of a local day's number: itself, its ISO week's, or None (the range)."""
+def _finest_kept(kept: "RawReads | None", grouping: Grouping, period: Period) -> Grouping | None:
+    """The row key of what the report's `RawReads` keeps per day that these rows and buckets
+    are made of; None when they are read on their own (no `RawReads`, an ad per row, hours of
+    the week)."""
+    if kept is None or period is Period.HOUR_OF_WEEK:
+        return None
+    return FINEST.get(grouping)
+
+
+def _key_of_day(flt: Filter, grouping: Grouping, period: Period) -> Callable[[Any, int], Key]:
+    """The (row key, bucket) that a row key's local day, as `RawReads` keeps it, counts in: the
+    day itself, its ISO week, or the range; the row key dropped for a report without one."""
     days = flt.calendar
 
-    def bucket(day: int) -> int | None:
+    def key(row_key: Any, day: int) -> Key:
+        row = row_key if grouping is not Grouping.NONE else None
         if period is Period.DAY:
-            return day
-        return days.week_number_of(days.day_of(day)) if period is Period.WEEK else None
+            return row, day
+        return row, days.week_number_of(days.day_of(day)) if period is Period.WEEK else None
 
-    return bucket
+    return key
 
 
 @dataclass(frozen=True)
@@ -469,6 +473,11 @@ def _value_query(account_id: int, flt: Filter, grouping: Grouping, period: Perio
     return _grouped(query, account_id, grouping, keys)
 
 
+def _value_lists(row: Any) -> list[list[int]]:
+    """A `_value_query` row's sorted values of each of `PERCENTILES_BY_VALUE`."""
+    return [values_of_list(row._mapping[f"values_{n}"]) for n in range(len(PERCENTILES_BY_VALUE))]
+
+
 async def _percentiles(
     session: AsyncSession,
     account_id: int,
@@ -480,22 +489,18 @@ async def _percentiles(
     """The percentile metrics per (row key, bucket), exact (`resolvers.percentiles`): from the
     lists of the report's `RawReads` per local day when it has one and the buckets are days,
     weeks or the range, else from a statement of their own."""
-    finest = FINEST.get(grouping)
+    finest = _finest_kept(kept, grouping, period)
     lists: dict[Key, list[list[list[int]]]] = {}
-    if kept is None or finest is None or period is Period.HOUR_OF_WEEK:
+    if kept is None or finest is None:
         query = _value_query(account_id, flt, grouping, period)
         for row in (await session.execute(query)).all():
-            lists[_split_key(row, grouping, period)] = [
-                [values_of_list(row._mapping[f"values_{n}"])]
-                for n in range(len(PERCENTILES_BY_VALUE))
-            ]
+            lists[_split_key(row, grouping, period)] = [[one] for one in _value_lists(row)]
     else:
-        bucket = _bucket_of_day(flt, period)
+        key_of = _key_of_day(flt, grouping, period)
         for (row_key, day), per_value in (
             await kept.values_per_day(session, account_id, flt, finest)
         ).items():
-            key = (row_key if grouping is not Grouping.NONE else None, bucket(day))
-            found = lists.setdefault(key, [[] for _ in PERCENTILES_BY_VALUE])
+            found = lists.setdefault(key_of(row_key, day), [[] for _ in PERCENTILES_BY_VALUE])
             for n, values in enumerate(per_value):
                 found[n].append(values)
     return [
@@ -639,11 +644,9 @@ def _message_queries(
     The second finds them by their last message (`ix_conversation_open`, every status)."""
     if not flt.drills_down:
         return [_message_query(account_id, flt, grouping, period)]
-    days, started = flt.calendar, col(Conversation.started_at)
+    days, start = flt.calendar, col(Conversation.started_at)
     return [
-        _message_query(
-            account_id, flt, grouping, period, started >= days.start, started < days.end
-        ),
+        _message_query(account_id, flt, grouping, period, start >= days.start, start < days.end),
         _message_query(
             account_id,
             flt,

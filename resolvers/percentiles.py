@@ -5,7 +5,7 @@ gives, per row key and bucket (or per row key and local day, which the report's 
 then share: `resolvers.metrics.RawReads`), the values of each percentile's value as one list
 (`models.sql.listed`). A bucket made of several lists (a week of days, a range of days and
 sources) is not merged: the value at a rank is found by bisection over the values, counting in
-every list (`at_rank`), which costs a few bisections per list where a merge would copy and
+every list (`at_ranks`), which costs a few bisections per list where a merge would copy and
 sort every value.
 """
 
